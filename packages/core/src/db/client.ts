@@ -1,0 +1,70 @@
+/**
+ * The storage driver: PostgreSQL through postgres.js when DATABASE_URL is set, otherwise
+ * embedded PGlite in `$SPOOL_DATA_DIR/pg`. Both run the same schema and migrations.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SQL } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import * as schema from './schema.ts';
+
+export type Orm = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export interface Database {
+  kind: 'postgres' | 'pglite';
+  orm: Orm;
+  /** Runs one statement and returns its rows (snake_case columns). */
+  query<T = Record<string, unknown>>(statement: SQL): Promise<T[]>;
+  /** Statements sent so far (postgres driver only; for benchmarks). */
+  statements(): number;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  url?: string | undefined;
+  dataDir: string;
+  poolSize?: number;
+}
+
+export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
+  return opts.url ? createPostgres(opts.url, opts.poolSize ?? 10) : createPglite(join(opts.dataDir, 'pg'));
+}
+
+async function createPostgres(url: string, max: number): Promise<Database> {
+  const { default: postgres } = await import('postgres');
+  const { drizzle } = await import('drizzle-orm/postgres-js');
+  let count = 0;
+  const client = postgres(url, {
+    max,
+    onnotice: () => {},
+    // Fail fast when PostgreSQL is down: the API answers 503 instead of hanging.
+    connect_timeout: 5,
+    idle_timeout: 60,
+    debug: () => {
+      count++;
+    },
+  });
+  const orm = drizzle(client, { schema }) as unknown as Orm;
+  return {
+    kind: 'postgres',
+    orm,
+    query: async <T>(statement: SQL) => (await orm.execute(statement)) as unknown as T[],
+    statements: () => count,
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+async function createPglite(dir: string): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle } = await import('drizzle-orm/pglite');
+  mkdirSync(dir, { recursive: true });
+  const client = await PGlite.create(dir);
+  const orm = drizzle(client, { schema }) as unknown as Orm;
+  return {
+    kind: 'pglite',
+    orm,
+    query: async <T>(statement: SQL) => ((await orm.execute(statement)) as unknown as { rows: T[] }).rows,
+    statements: () => 0,
+    close: () => client.close(),
+  };
+}

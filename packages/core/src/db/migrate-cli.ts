@@ -1,0 +1,14 @@
+/** `pnpm db:migrate`: applies drizzle/ to DATABASE_URL (or the embedded database). */
+import { baseEnv, databaseEnv, loadEnv } from '../env.ts';
+import { createDatabase } from './client.ts';
+import { migrate } from './migrate.ts';
+
+const env = loadEnv(baseEnv.merge(databaseEnv));
+const db = await createDatabase({ url: env.DATABASE_URL, dataDir: env.SPOOL_DATA_DIR, poolSize: 1 });
+try {
+  await migrate(db, env.DATABASE_URL);
+  console.log(`migrations applied (${env.DATABASE_URL ? 'PostgreSQL' : `embedded PGlite in ${env.SPOOL_DATA_DIR}/pg`})`);
+  console.log('document job types (ingest, summarize, embed-refresh, rag-query) are not built yet: see README');
+} finally {
+  await db.close();
+}

@@ -1,0 +1,34 @@
+/**
+ * Applies drizzle/ to the database. On PostgreSQL it runs under an advisory lock, so several
+ * processes starting at once apply each migration exactly once. Safe to run twice.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Database } from './client.ts';
+
+export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../../../drizzle');
+
+// Any constant shared by every Spool process: "spool" in ASCII.
+const MIGRATION_LOCK_KEY = 0x73706f6f6c;
+
+export async function migrate(db: Database, url?: string): Promise<void> {
+  if (db.kind === 'pglite') {
+    // One process owns an embedded database: no lock needed.
+    const { migrate: run } = await import('drizzle-orm/pglite/migrator');
+    await run(db.orm as never, { migrationsFolder: MIGRATIONS_DIR });
+    return;
+  }
+  if (!url) throw new Error('migrate: the PostgreSQL URL is required');
+  // A session-level lock needs one connection for lock, migrations and unlock: a pool of one.
+  const { default: postgres } = await import('postgres');
+  const { drizzle } = await import('drizzle-orm/postgres-js');
+  const { migrate: run } = await import('drizzle-orm/postgres-js/migrator');
+  const client = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  try {
+    await client`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    await run(drizzle(client), { migrationsFolder: MIGRATIONS_DIR });
+    await client`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`;
+  } finally {
+    await client.end({ timeout: 5 });
+  }
+}

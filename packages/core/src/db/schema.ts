@@ -1,0 +1,113 @@
+/**
+ * Job tables. They work on any PostgreSQL 13+ (no extensions). Vector tables live in a
+ * separate, guarded migration set (see docs/architecture.md).
+ */
+import { sql } from 'drizzle-orm';
+import { bigint, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const tenants = pgTable('tenants', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  webhookSecret: text('webhook_secret').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    /** SHA-256 of the key; the key itself is shown once and never stored. */
+    keyHash: text('key_hash').notNull(),
+    /** First characters of the key, so an operator can tell keys apart. */
+    keyPrefix: text('key_prefix').notNull(),
+    name: text('name'),
+    scopes: text('scopes').array().notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [uniqueIndex('api_keys_key_hash_idx').on(t.keyHash), index('api_keys_tenant_idx').on(t.tenantId)],
+);
+
+export const jobs = pgTable(
+  'jobs',
+  {
+    /** uuidv7: time-ordered, so `id` is also the keyset cursor for "newest first". */
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    type: text('type').notNull(),
+    status: text('status').notNull(),
+    input: jsonb('input').notNull(),
+    result: jsonb('result'),
+    error: jsonb('error'),
+    progress: jsonb('progress'),
+    /** Attempts started; also the fencing token of the worker that holds the job. */
+    attempts: integer('attempts').notNull().default(0),
+    priority: integer('priority'),
+    metadata: jsonb('metadata'),
+    usage: jsonb('usage'),
+    webhookUrl: text('webhook_url'),
+    idempotencyKey: text('idempotency_key'),
+    requestHash: text('request_hash'),
+    /** Highest event seq committed for this job (progress events may run ahead, see events/). */
+    lastSeq: integer('last_seq').notNull().default(0),
+    cancelRequestedAt: ts('cancel_requested_at'),
+    /** When the job may first run (delayMs); the reconciler re-adds with the remaining delay. */
+    runAt: ts('run_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    queuedAt: ts('queued_at').notNull().defaultNow(),
+    startedAt: ts('started_at'),
+    finishedAt: ts('finished_at'),
+  },
+  (t) => [
+    index('jobs_tenant_id_idx').on(t.tenantId, t.id.desc()),
+    uniqueIndex('jobs_tenant_idempotency_idx').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
+    // The reconciler scans only live jobs; terminal rows are the bulk of the table.
+    index('jobs_live_idx').on(t.status, t.id).where(sql`status IN ('queued', 'running')`),
+  ],
+);
+
+export const jobSteps = pgTable(
+  'job_steps',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    status: text('status').notNull(),
+    runs: integer('runs').notNull().default(0),
+    output: jsonb('output'),
+    error: jsonb('error'),
+    /** Order in which the step first started: `steps` are listed in this order. */
+    position: bigint('position', { mode: 'number' }).notNull(),
+    startedAt: ts('started_at').notNull().defaultNow(),
+    finishedAt: ts('finished_at'),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.name] })],
+);
+
+export const jobEvents = pgTable(
+  'job_events',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    seq: integer('seq').notNull(),
+    type: text('type').notNull(),
+    data: jsonb('data').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.seq] })],
+);
+
+export type TenantRow = typeof tenants.$inferSelect;
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type JobRow = typeof jobs.$inferSelect;
+export type JobStepRow = typeof jobSteps.$inferSelect;
+export type JobEventRow = typeof jobEvents.$inferSelect;

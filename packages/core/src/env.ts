@@ -1,0 +1,115 @@
+/**
+ * Configuration pieces. Each app composes the pieces it needs into one schema and parses
+ * `process.env` once at boot (`loadEnv`); nothing else in Spool reads `process.env`.
+ */
+import { z } from 'zod';
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+
+/** "debug-steps=50,chat=8" → { 'debug-steps': 50, chat: 8 } */
+const concurrencyMap = z
+  .string()
+  .default('')
+  .transform((raw, ctx) => {
+    const out: Record<string, number> = {};
+    for (const part of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const [name, value] = part.split('=');
+      const n = Number(value);
+      if (!name || !Number.isInteger(n) || n < 1) {
+        ctx.addIssue({ code: 'custom', message: `expected "type=n" with n ≥ 1, got "${part}"` });
+        return z.NEVER;
+      }
+      out[name.trim()] = n;
+    }
+    return out;
+  });
+
+const msList = z
+  .string()
+  .transform((raw, ctx) => {
+    const list = raw.split(',').map((s) => Number(s.trim()));
+    if (list.length === 0 || list.some((n) => !Number.isFinite(n) || n < 0)) {
+      ctx.addIssue({ code: 'custom', message: 'expected comma-separated milliseconds' });
+      return z.NEVER;
+    }
+    return list;
+  })
+  .optional();
+
+export const baseEnv = z.object({
+  NODE_ENV: z.string().default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SPOOL_DATA_DIR: z.string().default('./.spool'),
+});
+
+export const databaseEnv = z.object({
+  /** Unset → embedded PGlite in `$SPOOL_DATA_DIR/pg`. */
+  DATABASE_URL: z.string().url().optional(),
+  SPOOL_DB_POOL: int(10, 1),
+});
+
+export const redisEnv = z.object({
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** BullMQ key prefix; tests and benchmarks use a random one. */
+  SPOOL_QUEUE_PREFIX: z.string().min(1).default('spool'),
+});
+
+export const jobsEnv = z.object({
+  SPOOL_ENABLE_DEBUG_JOBS: bool(true),
+  /** Per-tenant running-job cap, 0 = none. */
+  SPOOL_TENANT_CONCURRENCY: int(0),
+});
+
+export const apiEnv = z.object({
+  PORT: int(3000),
+  HOST: z.string().default('0.0.0.0'),
+  SPOOL_ADMIN_TOKEN: z.string().min(16, 'SPOOL_ADMIN_TOKEN must be at least 16 characters').optional(),
+  /** Per-key requests per minute, 0 = off. */
+  SPOOL_RATE_LIMIT_PER_MIN: int(0),
+  /** Request body limit in bytes (1 MiB). */
+  SPOOL_BODY_LIMIT_BYTES: int(1024 * 1024, 1024),
+  /** An SSE subscriber whose unsent events pass this many is disconnected (it resumes by Last-Event-ID). */
+  SPOOL_SSE_BUFFER_EVENTS: int(1000, 10),
+  SPOOL_SSE_HEARTBEAT_MS: int(15_000, 100),
+});
+
+export const workerEnv = z.object({
+  /** BullMQ lock duration: also how fast a killed worker's job is taken over (≈ 1–2× this). */
+  SPOOL_WORKER_LOCK_MS: int(30_000, 1000),
+  /** Per-type concurrency overrides: "debug-steps=50,chat=8". */
+  SPOOL_CONCURRENCY: concurrencyMap,
+  SPOOL_RECONCILE_INTERVAL_MS: int(5_000, 100),
+  WORKER_METRICS_PORT: int(0),
+  SPOOL_WEBHOOK_RETRY_DELAYS: msList,
+  SPOOL_WEBHOOK_ALLOW_PRIVATE: bool(false),
+});
+
+/**
+ * Parses the environment with a composed schema, or stops start-up with one clear message
+ * naming every bad variable.
+ */
+export function loadEnv<S extends z.ZodType>(schema: S, source: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  // Empty strings mean "unset" (a common shape of `FOO= pnpm start`).
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+  throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export type BaseEnv = z.infer<typeof baseEnv>;
+export type DatabaseEnv = z.infer<typeof databaseEnv>;
+export type RedisEnv = z.infer<typeof redisEnv>;
+export type JobsEnv = z.infer<typeof jobsEnv>;
+export type ApiEnv = z.infer<typeof apiEnv>;
+export type WorkerEnv = z.infer<typeof workerEnv>;

@@ -1,0 +1,76 @@
+/**
+ * The one error type of Spool. Everything thrown across a boundary (HTTP, worker, provider)
+ * becomes a SpoolError through `toSpoolError`, and the API maps it to
+ * `{"error":{"code","message","details"}}` with `status`.
+ */
+export interface SpoolErrorOptions {
+  status?: number;
+  retryable?: boolean;
+  retryAfterMs?: number;
+  details?: unknown;
+  cause?: unknown;
+}
+
+export class SpoolError extends Error {
+  override name = 'SpoolError';
+  readonly code: string;
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+  readonly details: unknown;
+
+  constructor(code: string, message: string, opts: SpoolErrorOptions = {}) {
+    super(message, { cause: opts.cause });
+    this.code = code;
+    this.status = opts.status ?? 500;
+    this.retryable = opts.retryable ?? false;
+    this.retryAfterMs = opts.retryAfterMs;
+    this.details = opts.details;
+  }
+
+  /** The shape stored on a job and shown to clients. */
+  toJobError(): JobError {
+    return { code: this.code, message: this.message, retryable: this.retryable };
+  }
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+/** Errors a handler throws that should fail the job at once (no more attempts). */
+export const nonRetryable = (code: string, message: string, details?: unknown) =>
+  new SpoolError(code, message, { status: 422, retryable: false, details });
+
+/** Maps anything thrown to a SpoolError. Unknown errors are retryable internal errors. */
+export function toSpoolError(err: unknown): SpoolError {
+  if (err instanceof SpoolError) return err;
+  if (err instanceof Error && err.name === 'AbortError') {
+    return new SpoolError('aborted', err.message || 'aborted', { retryable: false, cause: err });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new SpoolError('internal', message || 'internal error', { retryable: true, cause: err });
+}
+
+/** True for errors that mean "the database or Redis is not reachable right now". */
+export function isUnavailable(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  let e: unknown = err;
+  while (e && typeof e === 'object' && !seen.has(e)) {
+    seen.add(e);
+    const code = (e as { code?: unknown }).code;
+    if (
+      typeof code === 'string' &&
+      ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_ENDED',
+        'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P03', '53300'].includes(code)
+    )
+      return true;
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === 'string' && /Connection is closed|Stream isn't writeable|enableOfflineQueue/.test(message))
+      return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}

@@ -1,0 +1,89 @@
+/**
+ * Follows one job's events in seq order with no gap and no duplicate: subscribe to the live
+ * channel first, then replay from storage (PostgreSQL plus the Redis buffer of events not yet
+ * batched), then continue with live events, skipping every seq already sent. Ends after the
+ * terminal event.
+ */
+import type { Database } from '../db/client.ts';
+import { SpoolError } from '../errors.ts';
+import { eventsAfter } from '../store/events.ts';
+import type { EventHub } from './hub.ts';
+import type { EventBuffer } from './redis-buffer.ts';
+import { type JobEvent, isTerminalEvent } from './types.ts';
+
+export interface FollowOptions {
+  db: Database;
+  hub: EventHub;
+  buffer: EventBuffer;
+  jobId: string;
+  /** Resume after this seq (Last-Event-ID); 0 replays from the start. */
+  after: number;
+  /** Live events waiting to be sent past this disconnect the subscriber. */
+  maxBuffered: number;
+  signal?: AbortSignal;
+  /** How long a missing seq is waited for before it is skipped (it can only be lost with Redis data). */
+  gapWaitMs?: number;
+}
+
+export const slowSubscriberError = () =>
+  new SpoolError('slow_subscriber', 'the subscriber fell too far behind; reconnect with Last-Event-ID', { status: 503 });
+
+export async function* followJob(o: FollowOptions): AsyncGenerator<JobEvent> {
+  const live: JobEvent[] = [];
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    wake?.();
+    wake = undefined;
+  };
+  const unsubscribe = await o.hub.subscribe(o.jobId, (e) => {
+    live.push(e);
+    notify();
+  });
+  o.signal?.addEventListener('abort', notify, { once: true });
+  try {
+    let last = o.after;
+    const pending = new Map<number, JobEvent>();
+    const take = (events: JobEvent[]) => {
+      for (const e of events) if (e.seq > last && !pending.has(e.seq)) pending.set(e.seq, e);
+    };
+    const replay = async () => {
+      const [stored, buffered] = await Promise.all([eventsAfter(o.db, o.jobId, last), o.buffer.after(o.jobId, last)]);
+      take(stored);
+      take(buffered);
+    };
+    await replay();
+    let gapSince: number | undefined;
+
+    while (!o.signal?.aborted) {
+      if (live.length > o.maxBuffered) throw slowSubscriberError();
+      take(live.splice(0));
+      const next = pending.get(last + 1);
+      if (next) {
+        pending.delete(next.seq);
+        last = next.seq;
+        gapSince = undefined;
+        yield next;
+        if (isTerminalEvent(next)) return;
+        continue;
+      }
+      if (pending.size > 0) {
+        // A later seq is here but not the next one: read storage again, then wait a little.
+        if (gapSince === undefined) {
+          gapSince = Date.now();
+          await replay();
+          continue;
+        }
+        if (Date.now() - gapSince > (o.gapWaitMs ?? 2_000)) {
+          last = Math.min(...pending.keys()) - 1;
+          continue;
+        }
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        if (pending.size > 0) setTimeout(resolve, 100);
+      });
+    }
+  } finally {
+    unsubscribe();
+  }
+}

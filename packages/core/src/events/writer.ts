@@ -1,0 +1,81 @@
+/**
+ * The worker's event path. State changes are committed with the state (see store/lease.ts)
+ * and then published. Progress, step and token events go to Redis at once (live and
+ * replayable) and to PostgreSQL in batches across all jobs of the process — never one
+ * database round trip per progress call or per token.
+ */
+import type { Database } from '../db/client.ts';
+import type { Logger } from '../logger.ts';
+import { eventsFlushed } from '../metrics.ts';
+import { type PendingEvent, flushEvents } from '../store/events.ts';
+import type { EventBuffer } from './redis-buffer.ts';
+import type { JobEvent } from './types.ts';
+
+export interface EventWriterOptions {
+  /** How long an event may wait for its batch. */
+  flushMs?: number;
+  /** A batch this large is written at once. */
+  maxBatch?: number;
+}
+
+export class EventWriter {
+  private pending: PendingEvent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private readonly flushMs: number;
+  private readonly maxBatch: number;
+
+  constructor(
+    private readonly db: Database,
+    readonly buffer: EventBuffer,
+    private readonly log: Logger,
+    opts: EventWriterOptions = {},
+  ) {
+    this.flushMs = opts.flushMs ?? 100;
+    this.maxBatch = opts.maxBatch ?? 1_000;
+  }
+
+  /** A progress, step or token event: live now, durable with the next batch. */
+  append(jobId: string, event: JobEvent): void {
+    this.pending.push({ jobId, event });
+    this.buffer.append(jobId, [event]).catch((err) => this.log.warn({ err, jobId }, 'event publish failed'));
+    if (this.pending.length >= this.maxBatch) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+  }
+
+  /** Removes and returns a job's events still waiting for a batch (its closing write takes them). */
+  take(jobId: string): JobEvent[] {
+    const mine: JobEvent[] = [];
+    this.pending = this.pending.filter((p) => (p.jobId === jobId ? (mine.push(p.event), false) : true));
+    return mine;
+  }
+
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flushing;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.flushing = flushEvents(this.db, batch)
+      .then(() => {
+        eventsFlushed.inc(batch.length);
+      })
+      .catch((err) => {
+        // PostgreSQL is down: keep the events (they are in Redis meanwhile) and try again.
+        this.log.warn({ err, events: batch.length }, 'event batch failed; retrying');
+        this.pending = batch.concat(this.pending);
+        this.timer ??= setTimeout(() => void this.flush(), 1_000);
+      })
+      .finally(() => {
+        this.flushing = undefined;
+      });
+    await this.flushing;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,36 @@
+/** Identifiers and secrets: time-ordered job ids, API keys (stored hashed), webhook secrets. */
+import { createHash, randomBytes } from 'node:crypto';
+import { uuidv7 } from 'uuidv7';
+
+/** Time-ordered ids keep PostgreSQL's btree indexes hot and make `id` a keyset cursor. */
+export const newId = (): string => uuidv7();
+
+export const API_KEY_PREFIX = 'sk_spool_';
+
+export function newApiKey(): string {
+  return API_KEY_PREFIX + randomBytes(24).toString('base64url');
+}
+
+/** API keys are high-entropy random strings, so one SHA-256 is enough (no slow KDF needed). */
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** Standard Webhooks secret: `whsec_` + standard padded base64 of 32 random bytes. */
+export function newWebhookSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`;
+}
+
+/** Stable hash of a JSON value (object keys sorted), for idempotency comparisons. */
+export function hashJson(value: unknown): string {
+  return createHash('sha256').update(stableStringify(value)).digest('hex');
+}
+
+function stableStringify(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
+}

@@ -1,0 +1,217 @@
+/**
+ * The job lifecycle as the API drives it: submit (durable first, then enqueued), read,
+ * list, cancel and retry. Routes stay thin: parse → call this → shape the response.
+ */
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { Database } from '../db/client.ts';
+import { SpoolError, isUnavailable } from '../errors.ts';
+import { cancelChannel, type JobEvent } from '../events/types.ts';
+import type { EventBuffer } from '../events/redis-buffer.ts';
+import { hashJson, newId } from '../ids.ts';
+import type { Logger } from '../logger.ts';
+import { enqueueFailures, jobsSubmitted } from '../metrics.ts';
+import { type Queues, enqueue } from '../queue/queues.ts';
+import * as store from '../store/jobs.ts';
+import type { JobRegistry } from './registry.ts';
+import { type Job, toJob } from './serialize.ts';
+
+export const SubmitRequest = z.object({
+  type: z.string().min(1).max(100),
+  input: z.unknown(),
+  idempotencyKey: z.string().min(1).max(255).optional(),
+  /** BullMQ's convention: 1 runs first; omitted means plain FIFO (which runs before any prioritized job). */
+  priority: z.number().int().min(1).max(2_097_152).optional(),
+  delayMs: z.number().int().min(0).max(365 * 24 * 3_600_000).optional(),
+  webhook: z.object({ url: z.string().url().max(2048) }).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+export type SubmitRequest = z.infer<typeof SubmitRequest>;
+
+export const BatchRequest = z.object({ jobs: z.array(SubmitRequest).min(1).max(1_000) });
+
+export interface Submitted {
+  job: Job;
+  /** True when an idempotency key matched an earlier identical request. */
+  replayed: boolean;
+}
+
+export interface JobServiceDeps {
+  db: Database;
+  queues: Queues;
+  registry: JobRegistry;
+  /** The producer connection: fails fast. */
+  redis: Redis;
+  buffer: EventBuffer;
+  log: Logger;
+}
+
+// The add to Redis is bounded: past this, the job is still accepted and the reconciler adds it.
+const ENQUEUE_TIMEOUT_MS = 3_000;
+
+export class JobService {
+  constructor(private readonly deps: JobServiceDeps) {}
+
+  /** Validates every request, commits all rows in one statement, then adds them in one bulk add. */
+  async submit(tenantId: string, requests: SubmitRequest[]): Promise<Submitted[]> {
+    const { db, registry } = this.deps;
+    const issues: { index: number; path: (string | number)[]; message: string }[] = [];
+    const rows: store.NewJob[] = requests.map((req, index) => {
+      const def = registry.get(req.type);
+      if (!def) {
+        issues.push({ index, path: ['type'], message: `unknown job type "${req.type}"` });
+        return undefined as never;
+      }
+      const parsed = def.input.safeParse(req.input);
+      if (!parsed.success) {
+        for (const i of parsed.error.issues) issues.push({ index, path: ['input', ...(i.path as (string | number)[])], message: i.message });
+        return undefined as never;
+      }
+      const { idempotencyKey, ...rest } = req;
+      return {
+        id: newId(),
+        tenant_id: tenantId,
+        type: req.type,
+        input: parsed.data,
+        priority: req.priority ?? null,
+        metadata: req.metadata ?? null,
+        webhook_url: req.webhook?.url ?? null,
+        idempotency_key: idempotencyKey ?? null,
+        request_hash: idempotencyKey ? hashJson(rest) : null,
+        run_at: req.delayMs ? new Date(Date.now() + req.delayMs).toISOString() : null,
+      };
+    });
+    if (issues.length > 0) {
+      const unknownType = issues.every((i) => i.path[0] === 'type');
+      throw new SpoolError(unknownType ? 'unknown_job_type' : 'validation_failed', describe(issues, requests.length), {
+        status: 422,
+        details: requests.length === 1 ? issues.map(({ index: _, ...i }) => i) : issues,
+      });
+    }
+    assertNoConflictingKeys(rows);
+
+    const inserted = await store.insertJobs(db, rows);
+    const byId = new Map(inserted.map((r) => [r.id, r]));
+    const missing = rows.filter((r) => !byId.has(r.id));
+    const existing = missing.length
+      ? new Map((await store.findByIdempotencyKeys(db, tenantId, missing.map((r) => r.idempotency_key!))).map((r) => [r.idempotency_key, r]))
+      : new Map<string | null, store.JobRecord>();
+
+    const out = rows.map((row): Submitted => {
+      const fresh = byId.get(row.id);
+      if (fresh) return { job: toJob(fresh), replayed: false };
+      const prior = existing.get(row.idempotency_key);
+      if (!prior) throw new SpoolError('conflict', 'the job changed while it was submitted; try again', { status: 409 });
+      if (prior.request_hash !== row.request_hash || prior.type !== row.type) {
+        throw new SpoolError('idempotency_conflict', `idempotency key "${row.idempotency_key}" was used with another request`, {
+          status: 409,
+          details: { jobId: prior.id },
+        });
+      }
+      return { job: toJob(prior), replayed: true };
+    });
+
+    for (const r of inserted) jobsSubmitted.inc({ type: r.type });
+    await this.enqueueDurable(inserted.map((r) => ({ id: r.id, type: r.type, tenantId: r.tenant_id, priority: r.priority, runAt: r.run_at })));
+    return out;
+  }
+
+  async get(tenantId: string, id: string): Promise<Job> {
+    return toJob(await this.record(tenantId, id));
+  }
+
+  async record(tenantId: string, id: string): Promise<store.JobRecord> {
+    const row = await store.getJob(this.deps.db, tenantId, id);
+    if (!row) throw new SpoolError('not_found', `job ${id} not found`, { status: 404 });
+    return row;
+  }
+
+  async list(tenantId: string, filter: store.ListFilter): Promise<{ data: Job[]; nextCursor: string | null }> {
+    const rows = await store.listJobs(this.deps.db, tenantId, { ...filter, limit: filter.limit + 1 });
+    const page = rows.slice(0, filter.limit);
+    return { data: page.map(toJob), nextCursor: rows.length > filter.limit ? page.at(-1)!.id : null };
+  }
+
+  /** queued → canceled at once; running → the worker running it is told and aborts. */
+  async cancel(tenantId: string, id: string): Promise<Job> {
+    const { db, queues, redis, buffer, log } = this.deps;
+    const seq = await store.cancelQueued(db, tenantId, id);
+    if (seq !== undefined) {
+      const job = await this.get(tenantId, id);
+      // Best effort: a queued job left in Redis is skipped by the worker (its row says canceled).
+      await queues.get(job.type).remove(id).catch((err) => log.debug({ err, id }, 'remove from queue failed'));
+      await this.publish(id, { seq, type: 'canceled', data: {} });
+      return job;
+    }
+    if (await store.requestCancel(db, tenantId, id)) {
+      await redis.publish(cancelChannel(queues.prefix), id).catch((err) => {
+        // The step runner also checks between steps, so the cancel still lands.
+        log.warn({ err, id }, 'cancel broadcast failed');
+      });
+      return this.get(tenantId, id);
+    }
+    const job = await this.get(tenantId, id);
+    throw new SpoolError('job_finished', `job ${id} is already ${job.status}`, { status: 409, details: { status: job.status } });
+  }
+
+  /** failed or canceled → queued again; completed steps are kept. */
+  async retry(tenantId: string, id: string): Promise<Job> {
+    const { db, queues, log } = this.deps;
+    const row = await store.requeueFinished(db, tenantId, id);
+    if (!row) {
+      const job = await this.get(tenantId, id);
+      throw new SpoolError('not_retryable', `job ${id} is ${job.status}; only failed or canceled jobs can be retried`, {
+        status: 409,
+        details: { status: job.status },
+      });
+    }
+    // BullMQ still holds the finished job under this id; an add with that id would be a no-op.
+    await queues.get(row.type).remove(id).catch((err) => log.debug({ err, id }, 'remove of finished job failed'));
+    await this.enqueueDurable([{ id: row.id, type: row.type, tenantId: row.tenant_id, priority: row.priority, runAt: null }]);
+    await this.publish(id, { seq: row.last_seq, type: 'status', data: { status: 'queued', retried: true } });
+    return this.get(tenantId, id);
+  }
+
+  /** The row is committed already: a failed add is logged and left to the reconciler. */
+  private async enqueueDurable(rows: Parameters<typeof enqueue>[2]): Promise<void> {
+    if (rows.length === 0) return;
+    const { queues, registry, log } = this.deps;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        enqueue(queues, registry, rows),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('enqueue timed out')), ENQUEUE_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (err) {
+      enqueueFailures.inc(rows.length);
+      log.warn({ err: isUnavailable(err) ? String(err) : err, jobs: rows.length }, 'enqueue failed; the reconciler will add these jobs');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async publish(jobId: string, event: JobEvent): Promise<void> {
+    await this.deps.buffer.publish(jobId, event).catch(() => {});
+  }
+}
+
+function assertNoConflictingKeys(rows: store.NewJob[]) {
+  const seen = new Map<string, string | null>();
+  for (const r of rows) {
+    if (!r.idempotency_key) continue;
+    const prior = seen.get(r.idempotency_key);
+    if (prior !== undefined && prior !== r.request_hash) {
+      throw new SpoolError('idempotency_conflict', `idempotency key "${r.idempotency_key}" is used twice with different requests`, { status: 409 });
+    }
+    seen.set(r.idempotency_key, r.request_hash);
+  }
+}
+
+function describe(issues: { index: number; path: (string | number)[]; message: string }[], count: number): string {
+  const first = issues[0]!;
+  const where = `${count > 1 ? `jobs[${first.index}].` : ''}${first.path.join('.')}`;
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+  return `${where}: ${first.message}${more}`;
+}

@@ -1,0 +1,101 @@
+/**
+ * Every Prometheus metric of Spool, named once. Each process serves `registry` on its
+ * own `/metrics`; the one-process mode serves the API's and the worker's series together.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'spool_process_' });
+
+// Job latencies span milliseconds (no-op jobs) to many minutes (LLM map-reduce).
+const jobSeconds = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800];
+
+export const httpRequestDuration = new Histogram({
+  name: 'spool_http_request_duration_seconds',
+  help: 'HTTP request duration by route template, method and status.',
+  labelNames: ['route', 'method', 'status'] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+  registers: [registry],
+});
+
+export const jobsSubmitted = new Counter({
+  name: 'spool_jobs_submitted_total',
+  help: 'Jobs accepted (202) by type.',
+  labelNames: ['type'] as const,
+  registers: [registry],
+});
+
+export const enqueueFailures = new Counter({
+  name: 'spool_enqueue_failures_total',
+  help: 'Accepted jobs whose add to Redis failed at submit (the reconciler re-adds them).',
+  registers: [registry],
+});
+
+export const jobsFinished = new Counter({
+  name: 'spool_jobs_finished_total',
+  help: 'Jobs that reached a terminal status, by type and status.',
+  labelNames: ['type', 'status'] as const,
+  registers: [registry],
+});
+
+export const jobExecutions = new Counter({
+  name: 'spool_job_executions_total',
+  help: 'Handler executions (attempts) by type and outcome.',
+  labelNames: ['type', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const jobDuration = new Histogram({
+  name: 'spool_job_duration_seconds',
+  help: 'Handler run time of one attempt, by type.',
+  labelNames: ['type'] as const,
+  buckets: jobSeconds,
+  registers: [registry],
+});
+
+export const queueWait = new Histogram({
+  name: 'spool_job_queue_wait_seconds',
+  help: 'Time from submit (or retry) to the start of the first attempt, by type.',
+  labelNames: ['type'] as const,
+  buckets: jobSeconds,
+  registers: [registry],
+});
+
+export const activeJobs = new Gauge({
+  name: 'spool_worker_active_jobs',
+  help: 'Jobs running in this worker process, by type.',
+  labelNames: ['type'] as const,
+  registers: [registry],
+});
+
+export const queueDepth = new Gauge({
+  name: 'spool_queue_depth',
+  help: 'BullMQ jobs by queue and state, read at scrape time.',
+  labelNames: ['queue', 'state'] as const,
+  registers: [registry],
+});
+
+export const reconcilerRepairs = new Counter({
+  name: 'spool_reconciler_repairs_total',
+  help: 'Jobs the reconciler re-added or repaired, by kind.',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+export const sseSubscribers = new Gauge({
+  name: 'spool_sse_subscribers',
+  help: 'Open SSE streams in this API process.',
+  registers: [registry],
+});
+
+export const sseDisconnectsSlow = new Counter({
+  name: 'spool_sse_slow_disconnects_total',
+  help: 'SSE subscribers disconnected because their buffer passed the cap.',
+  registers: [registry],
+});
+
+export const eventsFlushed = new Counter({
+  name: 'spool_events_flushed_total',
+  help: 'Progress, step and token events written to PostgreSQL in batches.',
+  registers: [registry],
+});

@@ -1,0 +1,3 @@
+export * from './define-job.ts';
+export * from './queues.ts';
+export * from './reconciler.ts';

@@ -1,0 +1,84 @@
+/**
+ * BullMQ queues, one per job type, named after the type. The BullMQ job id is the Spool job
+ * id, so Redis and PostgreSQL can always be compared one to one.
+ */
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { JobRow } from '../db/schema.ts';
+import type { Logger } from '../logger.ts';
+import type { AnyJobDefinition } from './define-job.ts';
+
+// PostgreSQL keeps history; Redis keeps live work plus a short tail for Bull Board.
+const KEEP_COMPLETED = { age: 3_600, count: 1_000 };
+const KEEP_FAILED = { age: 24 * 3_600, count: 5_000 };
+
+export interface Queues {
+  prefix: string;
+  get(type: string): Queue;
+  all(): Queue[];
+  close(): Promise<void>;
+}
+
+export function createQueues(connection: Redis, prefix: string, types: AnyJobDefinition[], log: Logger): Queues {
+  const map = new Map<string, Queue>();
+  for (const def of types) {
+    const queue = new Queue(def.name, { connection, prefix });
+    queue.on('error', (err) => log.warn({ err, queue: def.name }, 'queue error'));
+    map.set(def.name, queue);
+  }
+  return {
+    prefix,
+    get(type) {
+      const q = map.get(type);
+      if (!q) throw new Error(`no queue for job type ${type}`);
+      return q;
+    },
+    all: () => [...map.values()],
+    close: async () => {
+      await Promise.all([...map.values()].map((q) => q.close()));
+    },
+  };
+}
+
+/** The options every Spool job is added with. */
+export function jobOptions(def: AnyJobDefinition, row: Pick<JobRow, 'id' | 'priority' | 'runAt'>): JobsOptions {
+  const delay = row.runAt ? Math.max(0, row.runAt.getTime() - Date.now()) : 0;
+  return {
+    jobId: row.id,
+    attempts: def.retry.attempts,
+    backoff: { type: 'spool' },
+    ...(row.priority ? { priority: row.priority } : {}),
+    ...(delay > 0 ? { delay } : {}),
+    removeOnComplete: KEEP_COMPLETED,
+    removeOnFail: KEEP_FAILED,
+  };
+}
+
+/**
+ * Adds jobs to their queues: one addBulk per type. Adding an id BullMQ already holds is a
+ * no-op, which makes re-adding (reconciler, retries of the add) safe.
+ */
+export async function enqueue(
+  queues: Queues,
+  registry: { get(name: string): AnyJobDefinition | undefined },
+  rows: Pick<JobRow, 'id' | 'type' | 'tenantId' | 'priority' | 'runAt'>[],
+): Promise<void> {
+  const byType = new Map<string, typeof rows>();
+  for (const row of rows) {
+    const list = byType.get(row.type) ?? [];
+    list.push(row);
+    byType.set(row.type, list);
+  }
+  await Promise.all(
+    [...byType].map(([type, list]) => {
+      const def = registry.get(type);
+      if (!def) throw new Error(`unknown job type ${type}`);
+      const queue = queues.get(type);
+      if (list.length === 1) {
+        const row = list[0]!;
+        return queue.add(type, { tenantId: row.tenantId }, jobOptions(def, row));
+      }
+      return queue.addBulk(list.map((row) => ({ name: type, data: { tenantId: row.tenantId }, opts: jobOptions(def, row) })));
+    }),
+  );
+}

@@ -1,0 +1,110 @@
+/**
+ * What a handler sees: `ctx.step` memoized in PostgreSQL, progress and token events,
+ * cancellation, a logger, and stable idempotency keys for side effects inside steps.
+ */
+import type { Database } from '../db/client.ts';
+import { SpoolError, toSpoolError } from '../errors.ts';
+import type { EventWriter } from '../events/writer.ts';
+import type { JobEvent } from '../events/types.ts';
+import type { Logger } from '../logger.ts';
+import { finishStep, startStep } from '../store/lease.ts';
+
+export interface JobContext {
+  readonly jobId: string;
+  readonly tenantId: string;
+  readonly type: string;
+  /** 1 for the first attempt; a retry or a takeover after a crash counts up. */
+  readonly attempt: number;
+  /** Aborted on cancel or timeout. Pass it to fetch, SDK calls and sleeps. */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  /**
+   * Runs `fn` once per job: a completed step returns its stored output without running
+   * again, on a retry or after a crash. Names are unique within a job; outputs are JSON.
+   */
+  step<T>(name: string, fn: (run: StepRun) => Promise<T> | T): Promise<T>;
+  /** Reports progress (0–100). Cheap: no database round trip per call. */
+  progress(pct: number, message?: string): void;
+  /** Streams model tokens to SSE subscribers as `delta` events. */
+  emit(delta: { text: string }): void;
+  /** A key that is the same for every run of a step of this job: use it for side effects. */
+  idempotencyKey(stepName: string): string;
+}
+
+export interface StepRun {
+  /** How many times this step's body has started, this run included (1 the first time). */
+  runs: number;
+}
+
+export const canceledError = () => new SpoolError('canceled', 'the job was canceled', { retryable: false });
+export const leaseLostError = () =>
+  new SpoolError('lease_lost', 'another worker has taken this job over', { retryable: false });
+
+export interface AttemptState {
+  jobId: string;
+  tenantId: string;
+  type: string;
+  attempt: number;
+  /** The last seq this attempt has used. */
+  seq: number;
+  doneSteps: Map<string, unknown>;
+  controller: AbortController;
+}
+
+export function createContext(state: AttemptState, deps: { db: Database; events: EventWriter; log: Logger }): JobContext {
+  const { db, events } = deps;
+  const log = deps.log.child({ jobId: state.jobId, type: state.type, attempt: state.attempt });
+  const started = new Set<string>();
+  const emit = (type: JobEvent['type'], data: Record<string, unknown>) => {
+    state.seq += 1;
+    events.append(state.jobId, { seq: state.seq, type, data });
+  };
+  const throwIfAborted = () => {
+    if (state.controller.signal.aborted) throw state.controller.signal.reason ?? canceledError();
+  };
+
+  return {
+    jobId: state.jobId,
+    tenantId: state.tenantId,
+    type: state.type,
+    attempt: state.attempt,
+    signal: state.controller.signal,
+    log,
+    async step<T>(name: string, fn: (run: StepRun) => Promise<T> | T): Promise<T> {
+      if (started.has(name)) throw new SpoolError('duplicate_step', `step "${name}" ran twice in one job`);
+      started.add(name);
+      if (state.doneSteps.has(name)) return state.doneSteps.get(name) as T;
+      throwIfAborted();
+      const start = await startStep(db, state.jobId, state.attempt, name);
+      if (!start.leased) throw leaseLostError();
+      if (start.cancel_requested) {
+        state.controller.abort(canceledError());
+        throw canceledError();
+      }
+      emit('step', { name, status: 'running', runs: start.runs });
+      let output: T;
+      try {
+        output = await fn({ runs: start.runs ?? 1 });
+      } catch (err) {
+        const e = toSpoolError(state.controller.signal.reason ?? err);
+        await finishStep(db, state.jobId, state.attempt, name, { error: e.toJobError() });
+        emit('step', { name, status: 'failed' });
+        throw err;
+      }
+      // JSON round trip: a memoized output must look the same as a fresh one.
+      const stored = output === undefined ? null : JSON.parse(JSON.stringify(output));
+      if (!(await finishStep(db, state.jobId, state.attempt, name, { output: stored }))) throw leaseLostError();
+      state.doneSteps.set(name, stored);
+      emit('step', { name, status: 'completed' });
+      return stored as T;
+    },
+    progress(pct: number, message?: string) {
+      const clamped = Math.max(0, Math.min(100, Math.round(pct * 100) / 100));
+      emit('progress', message === undefined ? { pct: clamped } : { pct: clamped, message });
+    },
+    emit(delta: { text: string }) {
+      emit('delta', { text: delta.text, attempt: state.attempt });
+    },
+    idempotencyKey: (stepName: string) => `${state.jobId}:${stepName}`,
+  };
+}

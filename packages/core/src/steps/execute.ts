@@ -1,0 +1,137 @@
+/**
+ * One attempt of a job, from claim to the fenced closing write. Knows nothing of BullMQ:
+ * it returns what happened, and the worker's processor tells BullMQ.
+ */
+import { z } from 'zod';
+import type { Database } from '../db/client.ts';
+import { SpoolError, toSpoolError } from '../errors.ts';
+import type { EventWriter } from '../events/writer.ts';
+import type { JobEvent } from '../events/types.ts';
+import type { Logger } from '../logger.ts';
+import { activeJobs, jobDuration, jobExecutions, jobsFinished, queueWait } from '../metrics.ts';
+import type { AnyJobDefinition } from '../queue/define-job.ts';
+import { claimJob, endAttempt } from '../store/lease.ts';
+import { type AttemptState, canceledError, createContext } from './context.ts';
+
+export interface ExecuteDeps {
+  db: Database;
+  events: EventWriter;
+  log: Logger;
+  /** Running attempts by job id, so a cancel message can reach them. */
+  running: Map<string, AbortController>;
+}
+
+export type AttemptOutcome =
+  | { kind: 'skipped' } // not runnable any more (canceled or finished meanwhile)
+  | { kind: 'completed'; result: unknown }
+  | { kind: 'canceled' }
+  | { kind: 'retry'; error: SpoolError } // failed; another attempt follows
+  | { kind: 'failed'; error: SpoolError } // failed for good
+  | { kind: 'lease_lost' }; // another worker took over: this one's result was dropped
+
+export interface AttemptInput {
+  jobId: string;
+  def: AnyJobDefinition;
+  /** Whether a failure now would be the last attempt BullMQ makes. */
+  isLastAttempt: boolean;
+}
+
+export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAttempt }: AttemptInput): Promise<AttemptOutcome> {
+  const { db, events, log } = deps;
+  const claim = await claimJob(db, jobId, await events.buffer.lastSeq(jobId).catch(() => 0));
+  if (!claim) return { kind: 'skipped' };
+
+  const state: AttemptState = {
+    jobId,
+    tenantId: claim.tenant_id,
+    type: def.name,
+    attempt: claim.attempts,
+    seq: claim.last_seq,
+    doneSteps: new Map(claim.done_steps.map((s) => [s.name, s.output])),
+    controller: new AbortController(),
+  };
+  const running: JobEvent = { seq: claim.last_seq, type: 'status', data: { status: 'running', attempt: claim.attempts } };
+  void events.buffer.publish(jobId, running).catch(() => {});
+  if (claim.attempts === 1) queueWait.observe({ type: def.name }, (Date.now() - claim.queued_at.getTime()) / 1000);
+
+  const end = async (status: 'completed' | 'failed' | 'canceled' | 'queued', body: { result?: unknown; error?: SpoolError }) => {
+    const closing: JobEvent =
+      status === 'completed'
+        ? { seq: ++state.seq, type: 'completed', data: { result: body.result } }
+        : status === 'failed'
+          ? { seq: ++state.seq, type: 'failed', data: { error: body.error!.toJobError() } }
+          : status === 'canceled'
+            ? { seq: ++state.seq, type: 'canceled', data: {} }
+            : { seq: ++state.seq, type: 'status', data: { status: 'queued', attempt: state.attempt, error: body.error!.toJobError() } };
+    const ok = await endAttempt(db, {
+      jobId,
+      attempt: state.attempt,
+      status,
+      result: body.result,
+      error: body.error?.toJobError() ?? null,
+      events: [...events.take(jobId), closing],
+    });
+    if (ok) {
+      void events.buffer.publish(jobId, closing).catch(() => {});
+      if (status !== 'queued') jobsFinished.inc({ type: def.name, status });
+    }
+    return ok;
+  };
+
+  if (claim.cancel_requested_at) {
+    return (await end('canceled', {})) ? { kind: 'canceled' } : { kind: 'lease_lost' };
+  }
+
+  const ctx = createContext(state, deps);
+  deps.running.set(jobId, state.controller);
+  activeJobs.inc({ type: def.name });
+  const startedAt = performance.now();
+  const timeout = setTimeout(
+    () => state.controller.abort(new SpoolError('timeout', `the job ran longer than ${def.timeoutMs} ms`, { retryable: true })),
+    def.timeoutMs,
+  );
+  // A handler that ignores ctx.signal must still not outlive a cancel or a timeout.
+  const aborted = new Promise<never>((_, reject) => {
+    state.controller.signal.addEventListener('abort', () => reject(state.controller.signal.reason), { once: true });
+  });
+  aborted.catch(() => {});
+
+  try {
+    const input = parseOrThrow(def.input, claim.input, 'invalid_input');
+    const raw = await Promise.race([def.handle(input, ctx), aborted]);
+    const result = parseOrThrow(def.output, raw, 'invalid_output');
+    jobExecutions.inc({ type: def.name, outcome: 'completed' });
+    return (await end('completed', { result })) ? { kind: 'completed', result } : { kind: 'lease_lost' };
+  } catch (thrown) {
+    const error = toSpoolError(thrown);
+    if (error.code === 'lease_lost') return { kind: 'lease_lost' };
+    if (error.code === 'canceled' || (error.code === 'aborted' && state.controller.signal.reason?.code === 'canceled')) {
+      jobExecutions.inc({ type: def.name, outcome: 'canceled' });
+      return (await end('canceled', {})) ? { kind: 'canceled' } : { kind: 'lease_lost' };
+    }
+    const final = !error.retryable || isLastAttempt;
+    jobExecutions.inc({ type: def.name, outcome: final ? 'failed' : 'retry' });
+    log.warn({ jobId, type: def.name, attempt: state.attempt, code: error.code, final, err: error.message }, 'attempt failed');
+    if (final) return (await end('failed', { error })) ? { kind: 'failed', error } : { kind: 'lease_lost' };
+    return (await end('queued', { error })) ? { kind: 'retry', error } : { kind: 'lease_lost' };
+  } finally {
+    clearTimeout(timeout);
+    deps.running.delete(jobId);
+    activeJobs.dec({ type: def.name });
+    jobDuration.observe({ type: def.name }, (performance.now() - startedAt) / 1000);
+  }
+}
+
+function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, code: string): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new SpoolError(code, z.prettifyError(parsed.error), { retryable: false, details: parsed.error.issues });
+}
+
+/** Aborts a running attempt of this process, if there is one. */
+export function cancelRunning(running: Map<string, AbortController>, jobId: string): boolean {
+  const controller = running.get(jobId);
+  if (!controller) return false;
+  controller.abort(canceledError());
+  return true;
+}

@@ -1,0 +1,42 @@
+/** SQL for job events: the batched insert of worker events, and replay. */
+import { sql } from 'drizzle-orm';
+import type { Database } from '../db/client.ts';
+import type { JobEvent } from '../events/types.ts';
+
+export interface PendingEvent {
+  jobId: string;
+  event: JobEvent;
+}
+
+/** Rows for `jsonb_to_recordset`: one JSON parameter carries a whole batch. */
+export const eventRowsJson = (items: PendingEvent[]) =>
+  JSON.stringify(items.map(({ jobId, event }) => ({ job_id: jobId, seq: event.seq, type: event.type, data: event.data })));
+
+/** `SELECT …` of event rows from a JSON parameter, for use inside INSERT statements. */
+export const eventRecordset = (json: string) =>
+  sql`SELECT x.job_id, x.seq, x.type, x.data FROM jsonb_to_recordset(${json}::jsonb) AS x(job_id text, seq int, type text, data jsonb)`;
+
+/**
+ * Writes a batch of events of many jobs in one statement, and moves each job's `last_seq`
+ * and `progress` forward, so polling sees progress without a write per progress call.
+ */
+export async function flushEvents(db: Database, items: PendingEvent[]): Promise<void> {
+  const json = eventRowsJson(items);
+  await db.query(sql`
+    WITH x AS (${eventRecordset(json)}),
+    ins AS (
+      INSERT INTO job_events (job_id, seq, type, data) SELECT job_id, seq, type, data FROM x
+      ON CONFLICT DO NOTHING
+    ),
+    latest AS (SELECT job_id, max(seq) AS seq FROM x GROUP BY job_id),
+    prog AS (SELECT DISTINCT ON (job_id) job_id, data FROM x WHERE type = 'progress' ORDER BY job_id, seq DESC)
+    UPDATE jobs j SET last_seq = GREATEST(j.last_seq, l.seq), progress = COALESCE(p.data, j.progress)
+    FROM latest l LEFT JOIN prog p ON p.job_id = l.job_id
+    WHERE j.id = l.job_id`);
+}
+
+export async function eventsAfter(db: Database, jobId: string, afterSeq: number): Promise<JobEvent[]> {
+  return db.query<JobEvent>(
+    sql`SELECT seq, type, data FROM job_events WHERE job_id = ${jobId} AND seq > ${afterSeq} ORDER BY seq`,
+  );
+}

@@ -1,0 +1,154 @@
+/** The API's SQL for jobs: insert (with idempotency), read, list, cancel, retry. */
+import { sql } from 'drizzle-orm';
+import type { Database } from '../db/client.ts';
+
+/** A jobs row as raw SQL returns it, with its steps (in the order they first started). */
+export interface JobRecord {
+  id: string;
+  tenant_id: string;
+  type: string;
+  status: JobStatus;
+  input: unknown;
+  result: unknown;
+  error: { code: string; message: string; retryable: boolean } | null;
+  progress: { pct: number; message?: string } | null;
+  attempts: number;
+  priority: number | null;
+  metadata: Record<string, unknown> | null;
+  usage: { inputTokens: number; outputTokens: number; costUsd: number } | null;
+  webhook_url: string | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  last_seq: number;
+  cancel_requested_at: Date | null;
+  run_at: Date | null;
+  created_at: Date;
+  queued_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  steps?: StepRecord[];
+}
+
+export interface StepRecord {
+  name: string;
+  status: 'running' | 'completed' | 'failed';
+  runs: number;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'canceled';
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'canceled'];
+
+export interface NewJob {
+  id: string;
+  tenant_id: string;
+  type: string;
+  input: unknown;
+  priority: number | null;
+  metadata: Record<string, unknown> | null;
+  webhook_url: string | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  run_at: string | null;
+}
+
+const withSteps = sql`COALESCE((
+  SELECT jsonb_agg(jsonb_build_object('name', s.name, 'status', s.status, 'runs', s.runs,
+    'startedAt', s.started_at, 'finishedAt', s.finished_at) ORDER BY s.position)
+  FROM job_steps s WHERE s.job_id = j.id), '[]'::jsonb) AS steps`;
+
+/**
+ * Inserts jobs (status `queued`, event seq 1) in one statement. Rows whose idempotency key
+ * already exists for the tenant are skipped and not returned.
+ */
+export async function insertJobs(db: Database, jobs: NewJob[]): Promise<JobRecord[]> {
+  return db.query<JobRecord>(sql`
+    WITH x AS (
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(jobs)}::jsonb) AS x(id text, tenant_id text, type text,
+        input jsonb, priority int, metadata jsonb, webhook_url text, idempotency_key text, request_hash text,
+        run_at timestamptz)
+    ),
+    ins AS (
+      INSERT INTO jobs (id, tenant_id, type, status, input, priority, metadata, webhook_url, idempotency_key,
+        request_hash, run_at, last_seq)
+      SELECT id, tenant_id, type, 'queued', input, priority, metadata, webhook_url, idempotency_key,
+        request_hash, run_at, 1 FROM x
+      ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+      RETURNING *
+    ),
+    ev AS (
+      INSERT INTO job_events (job_id, seq, type, data)
+      SELECT id, 1, 'status', '{"status":"queued"}'::jsonb FROM ins
+    )
+    SELECT * FROM ins`);
+}
+
+export async function findByIdempotencyKeys(db: Database, tenantId: string, keys: string[]): Promise<JobRecord[]> {
+  return db.query<JobRecord>(sql`
+    SELECT j.*, ${withSteps} FROM jobs j
+    WHERE j.tenant_id = ${tenantId} AND j.idempotency_key IN (SELECT jsonb_array_elements_text(${JSON.stringify(keys)}::jsonb))`);
+}
+
+export async function getJob(db: Database, tenantId: string, id: string): Promise<JobRecord | undefined> {
+  const rows = await db.query<JobRecord>(
+    sql`SELECT j.*, ${withSteps} FROM jobs j WHERE j.id = ${id} AND j.tenant_id = ${tenantId}`,
+  );
+  return rows[0];
+}
+
+export interface ListFilter {
+  status?: JobStatus | undefined;
+  type?: string | undefined;
+  limit: number;
+  /** The id of the last job of the previous page: ids are time-ordered (uuidv7). */
+  cursor?: string | undefined;
+}
+
+export async function listJobs(db: Database, tenantId: string, f: ListFilter): Promise<JobRecord[]> {
+  return db.query<JobRecord>(sql`
+    SELECT j.*, ${withSteps} FROM jobs j
+    WHERE j.tenant_id = ${tenantId}
+      ${f.status ? sql`AND j.status = ${f.status}` : sql``}
+      ${f.type ? sql`AND j.type = ${f.type}` : sql``}
+      ${f.cursor ? sql`AND j.id < ${f.cursor}` : sql``}
+    ORDER BY j.id DESC LIMIT ${f.limit}`);
+}
+
+/** queued → canceled, with its `canceled` event. Returns the new last seq, or undefined. */
+export async function cancelQueued(db: Database, tenantId: string, id: string): Promise<number | undefined> {
+  const rows = await db.query<{ last_seq: number }>(sql`
+    WITH upd AS (
+      UPDATE jobs SET status = 'canceled', finished_at = now(), cancel_requested_at = now(), last_seq = last_seq + 1
+      WHERE id = ${id} AND tenant_id = ${tenantId} AND status = 'queued'
+      RETURNING id, last_seq
+    ),
+    ev AS (INSERT INTO job_events (job_id, seq, type, data) SELECT id, last_seq, 'canceled', '{}'::jsonb FROM upd)
+    SELECT last_seq FROM upd`);
+  return rows[0]?.last_seq;
+}
+
+/** Marks a running job for cancellation; its worker writes the `canceled` state. */
+export async function requestCancel(db: Database, tenantId: string, id: string): Promise<boolean> {
+  const rows = await db.query(sql`
+    UPDATE jobs SET cancel_requested_at = now()
+    WHERE id = ${id} AND tenant_id = ${tenantId} AND status = 'running' RETURNING 1`);
+  return rows.length > 0;
+}
+
+/** failed or canceled → queued again; completed steps are kept. Returns the row, or undefined. */
+export async function requeueFinished(db: Database, tenantId: string, id: string): Promise<JobRecord | undefined> {
+  const rows = await db.query<JobRecord>(sql`
+    WITH upd AS (
+      UPDATE jobs SET status = 'queued', error = NULL, result = NULL, finished_at = NULL, cancel_requested_at = NULL,
+        queued_at = now(), last_seq = last_seq + 1
+      WHERE id = ${id} AND tenant_id = ${tenantId} AND status IN ('failed', 'canceled')
+      RETURNING *
+    ),
+    ev AS (
+      INSERT INTO job_events (job_id, seq, type, data)
+      SELECT id, last_seq, 'status', '{"status":"queued","retried":true}'::jsonb FROM upd
+    )
+    SELECT * FROM upd`);
+  return rows[0];
+}

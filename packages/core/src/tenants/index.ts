@@ -1,0 +1,95 @@
+/**
+ * Tenants and their API keys. Keys are shown once and stored as SHA-256 hashes; lookups are
+ * cached for a few seconds so an authenticated request costs no database round trip.
+ */
+import { and, eq, isNull } from 'drizzle-orm';
+import { LRUCache } from 'lru-cache';
+import type { Database } from '../db/client.ts';
+import { apiKeys, tenants } from '../db/schema.ts';
+import { SpoolError } from '../errors.ts';
+import { API_KEY_PREFIX, hashApiKey, newApiKey, newId, newWebhookSecret } from '../ids.ts';
+
+export const SCOPES = ['jobs:write', 'jobs:read'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface Principal {
+  tenantId: string;
+  keyId: string;
+  scopes: Scope[];
+}
+
+export interface CreatedTenant {
+  id: string;
+  name: string;
+  apiKey: string;
+  webhookSecret: string;
+}
+
+export async function createTenant(db: Database, name: string): Promise<CreatedTenant> {
+  const id = newId();
+  const webhookSecret = newWebhookSecret();
+  await db.orm.insert(tenants).values({ id, name, webhookSecret });
+  const key = await createApiKey(db, id, { scopes: [...SCOPES], name: 'default' });
+  return { id, name, apiKey: key.apiKey, webhookSecret };
+}
+
+export interface CreatedApiKey {
+  id: string;
+  tenantId: string;
+  name: string | null;
+  scopes: Scope[];
+  apiKey: string;
+  createdAt: string;
+}
+
+export async function createApiKey(
+  db: Database,
+  tenantId: string,
+  opts: { scopes: Scope[]; name?: string | undefined },
+): Promise<CreatedApiKey> {
+  const exists = await db.orm.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
+  if (exists.length === 0) throw new SpoolError('not_found', `tenant ${tenantId} not found`, { status: 404 });
+  const apiKey = newApiKey();
+  const row = {
+    id: newId(),
+    tenantId,
+    keyHash: hashApiKey(apiKey),
+    keyPrefix: apiKey.slice(0, API_KEY_PREFIX.length + 4),
+    name: opts.name ?? null,
+    scopes: opts.scopes,
+  };
+  const [inserted] = await db.orm.insert(apiKeys).values(row).returning({ createdAt: apiKeys.createdAt });
+  return { id: row.id, tenantId, name: row.name, scopes: opts.scopes, apiKey, createdAt: inserted!.createdAt.toISOString() };
+}
+
+export class KeyStore {
+  // 10 s: long enough to take key lookups off the hot path, short enough that a key revoked
+  // by another API process stops working quickly. This process forgets it at once.
+  private readonly cache = new LRUCache<string, Principal | false>({ max: 10_000, ttl: 10_000 });
+
+  constructor(private readonly db: Database) {}
+
+  async authenticate(key: string): Promise<Principal | undefined> {
+    if (!key.startsWith(API_KEY_PREFIX)) return undefined;
+    const hash = hashApiKey(key);
+    const cached = this.cache.get(hash);
+    if (cached !== undefined) return cached || undefined;
+    const [row] = await this.db.orm
+      .select({ id: apiKeys.id, tenantId: apiKeys.tenantId, scopes: apiKeys.scopes })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)));
+    const principal: Principal | false = row ? { tenantId: row.tenantId, keyId: row.id, scopes: row.scopes as Scope[] } : false;
+    this.cache.set(hash, principal);
+    return principal || undefined;
+  }
+
+  async revoke(keyId: string): Promise<boolean> {
+    const rows = await this.db.orm
+      .update(apiKeys)
+      .set({ revokedAt: new Date() })
+      .where(and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)))
+      .returning({ id: apiKeys.id });
+    for (const [hash, p] of this.cache.entries()) if (p && p.keyId === keyId) this.cache.delete(hash);
+    return rows.length > 0;
+  }
+}
