@@ -12,9 +12,13 @@ export type Orm = PgDatabase<PgQueryResultHKT, typeof schema>;
 
 export interface Database {
   kind: 'postgres' | 'pglite';
+  /** The connection URL (postgres only): migrations open their own single connection. */
+  url: string | undefined;
   orm: Orm;
   /** Runs one statement and returns its rows (snake_case columns). */
   query<T = Record<string, unknown>>(statement: SQL): Promise<T[]>;
+  /** One round trip: `SELECT 1`. */
+  ping(): Promise<void>;
   /** Statements sent so far (postgres driver only; for benchmarks). */
   statements(): number;
   close(): Promise<void>;
@@ -47,8 +51,12 @@ async function createPostgres(url: string, max: number): Promise<Database> {
   const orm = drizzle(client, { schema }) as unknown as Orm;
   return {
     kind: 'postgres',
+    url,
     orm,
     query: async <T>(statement: SQL) => (await orm.execute(statement)) as unknown as T[],
+    ping: async () => {
+      await client`SELECT 1`;
+    },
     statements: () => count,
     close: () => client.end({ timeout: 5 }),
   };
@@ -62,8 +70,12 @@ async function createPglite(dir: string): Promise<Database> {
   const orm = drizzle(client, { schema }) as unknown as Orm;
   return {
     kind: 'pglite',
+    url: undefined,
     orm,
     query: async <T>(statement: SQL) => ((await orm.execute(statement)) as unknown as { rows: T[] }).rows,
+    ping: async () => {
+      await client.query('SELECT 1');
+    },
     statements: () => 0,
     close: () => client.close(),
   };

@@ -6,7 +6,7 @@ import { migrate } from './migrate.ts';
 const env = loadEnv(baseEnv.merge(databaseEnv));
 const db = await createDatabase({ url: env.DATABASE_URL, dataDir: env.SPOOL_DATA_DIR, poolSize: 1 });
 try {
-  await migrate(db, env.DATABASE_URL);
+  await migrate(db);
   console.log(`migrations applied (${env.DATABASE_URL ? 'PostgreSQL' : `embedded PGlite in ${env.SPOOL_DATA_DIR}/pg`})`);
   console.log('document job types (ingest, summarize, embed-refresh, rag-query) are not built yet: see README');
 } finally {

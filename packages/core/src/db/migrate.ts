@@ -11,14 +11,14 @@ export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../
 // Any constant shared by every Spool process: "spool" in ASCII.
 const MIGRATION_LOCK_KEY = 0x73706f6f6c;
 
-export async function migrate(db: Database, url?: string): Promise<void> {
+export async function migrate(db: Database): Promise<void> {
   if (db.kind === 'pglite') {
     // One process owns an embedded database: no lock needed.
     const { migrate: run } = await import('drizzle-orm/pglite/migrator');
     await run(db.orm as never, { migrationsFolder: MIGRATIONS_DIR });
     return;
   }
-  if (!url) throw new Error('migrate: the PostgreSQL URL is required');
+  const url = db.url!;
   // A session-level lock needs one connection for lock, migrations and unlock: a pool of one.
   const { default: postgres } = await import('postgres');
   const { drizzle } = await import('drizzle-orm/postgres-js');

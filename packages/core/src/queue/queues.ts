@@ -4,7 +4,6 @@
  */
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { JobRow } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { AnyJobDefinition } from './define-job.ts';
 
@@ -40,9 +39,19 @@ export function createQueues(connection: Redis, prefix: string, types: AnyJobDef
   };
 }
 
+/** What enqueueing needs of a job row. */
+export interface EnqueueRow {
+  id: string;
+  type: string;
+  tenantId: string;
+  priority: number | null;
+  /** When the job may first run (delayMs at submit). */
+  runAt: string | Date | null;
+}
+
 /** The options every Spool job is added with. */
-export function jobOptions(def: AnyJobDefinition, row: Pick<JobRow, 'id' | 'priority' | 'runAt'>): JobsOptions {
-  const delay = row.runAt ? Math.max(0, row.runAt.getTime() - Date.now()) : 0;
+export function jobOptions(def: AnyJobDefinition, row: EnqueueRow): JobsOptions {
+  const delay = row.runAt ? Math.max(0, new Date(row.runAt).getTime() - Date.now()) : 0;
   return {
     jobId: row.id,
     attempts: def.retry.attempts,
@@ -61,7 +70,7 @@ export function jobOptions(def: AnyJobDefinition, row: Pick<JobRow, 'id' | 'prio
 export async function enqueue(
   queues: Queues,
   registry: { get(name: string): AnyJobDefinition | undefined },
-  rows: Pick<JobRow, 'id' | 'type' | 'tenantId' | 'priority' | 'runAt'>[],
+  rows: EnqueueRow[],
 ): Promise<void> {
   const byType = new Map<string, typeof rows>();
   for (const row of rows) {

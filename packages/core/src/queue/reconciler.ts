@@ -28,7 +28,7 @@ interface LiveRow {
   status: 'queued' | 'running';
   attempts: number;
   priority: number | null;
-  run_at: Date | null;
+  run_at: string | Date | null;
 }
 
 export interface ReconcileReport {

@@ -52,7 +52,7 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
   };
   const running: JobEvent = { seq: claim.last_seq, type: 'status', data: { status: 'running', attempt: claim.attempts } };
   void events.buffer.publish(jobId, running).catch(() => {});
-  if (claim.attempts === 1) queueWait.observe({ type: def.name }, (Date.now() - claim.queued_at.getTime()) / 1000);
+  if (claim.attempts === 1) queueWait.observe({ type: def.name }, (Date.now() - new Date(claim.queued_at).getTime()) / 1000);
 
   const end = async (status: 'completed' | 'failed' | 'canceled' | 'queued', body: { result?: unknown; error?: SpoolError }) => {
     const closing: JobEvent =

@@ -20,12 +20,13 @@ export interface JobRecord {
   idempotency_key: string | null;
   request_hash: string | null;
   last_seq: number;
-  cancel_requested_at: Date | null;
-  run_at: Date | null;
-  created_at: Date;
-  queued_at: Date;
-  started_at: Date | null;
-  finished_at: Date | null;
+  // Timestamps come back as text or Date depending on the driver: read them with `new Date()`.
+  cancel_requested_at: string | Date | null;
+  run_at: string | Date | null;
+  created_at: string | Date;
+  queued_at: string | Date;
+  started_at: string | Date | null;
+  finished_at: string | Date | null;
   steps?: StepRecord[];
 }
 

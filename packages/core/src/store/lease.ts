@@ -16,8 +16,9 @@ export interface Claim {
   input: unknown;
   attempts: number;
   last_seq: number;
-  cancel_requested_at: Date | null;
-  queued_at: Date;
+  // Raw SQL through drizzle's postgres.js driver returns timestamps as text.
+  cancel_requested_at: string | Date | null;
+  queued_at: string | Date;
   webhook_url: string | null;
   /** Outputs of the steps completed by earlier attempts. */
   done_steps: { name: string; output: unknown }[];

@@ -1,0 +1,53 @@
+/** Builds the API's dependencies from configuration (used by main.ts and the one-process mode). */
+import type { Database } from '@spool/core/db';
+import { EventBuffer, EventHub } from '@spool/core/events';
+import { JobService, type JobRegistry } from '@spool/core/jobs';
+import type { Logger } from '@spool/core/logger';
+import { createQueues } from '@spool/core/queue';
+import { createRedis } from '@spool/core/redis';
+import { KeyStore } from '@spool/core/tenants';
+import type { ApiDeps } from './deps.ts';
+
+export interface ApiBuildOptions {
+  db: Database;
+  registry: JobRegistry;
+  log: Logger;
+  redisUrl: string;
+  prefix: string;
+  adminToken: string | undefined;
+  bodyLimitBytes: number;
+  sseBufferEvents: number;
+  sseHeartbeatMs: number;
+}
+
+export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<void> } {
+  const log = o.log.child({ module: 'api' });
+  const redis = createRedis(o.redisUrl, 'producer');
+  const sub = createRedis(o.redisUrl, 'subscriber');
+  for (const c of [redis, sub]) c.on('error', (err) => log.debug({ err: err.message }, 'redis error'));
+  const queues = createQueues(redis, o.prefix, o.registry.list, log);
+  const buffer = new EventBuffer(redis, o.prefix);
+  const hub = new EventHub(sub, o.prefix, log);
+  const jobs = new JobService({ db: o.db, queues, registry: o.registry, redis, buffer, log });
+  return {
+    db: o.db,
+    redis,
+    hub,
+    buffer,
+    jobs,
+    queues,
+    keys: new KeyStore(o.db),
+    registry: o.registry,
+    log,
+    config: {
+      adminToken: o.adminToken,
+      bodyLimitBytes: o.bodyLimitBytes,
+      sseBufferEvents: o.sseBufferEvents,
+      sseHeartbeatMs: o.sseHeartbeatMs,
+    },
+    async close() {
+      await queues.close();
+      await Promise.all([redis.quit(), sub.quit()].map((p) => p.catch(() => {})));
+    },
+  };
+}

@@ -1,0 +1,5 @@
+import { apiEnv, baseEnv, databaseEnv, jobsEnv, loadEnv, redisEnv } from '@spool/core/env';
+
+export const ApiEnvSchema = baseEnv.merge(databaseEnv).merge(redisEnv).merge(jobsEnv).merge(apiEnv);
+export type ApiConfig = ReturnType<typeof loadApiEnv>;
+export const loadApiEnv = (source: NodeJS.ProcessEnv = process.env) => loadEnv(ApiEnvSchema, source);

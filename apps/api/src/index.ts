@@ -1,0 +1,4 @@
+export * from './app.ts';
+export * from './build.ts';
+export * from './env.ts';
+export type { ApiDeps } from './deps.ts';

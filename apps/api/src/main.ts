@@ -1,0 +1,40 @@
+/** `pnpm --filter @spool/api start`: the API alone, for a multi-process deployment. */
+import { serve } from '@hono/node-server';
+import { createDatabase, migrate } from '@spool/core/db';
+import { createRegistry } from '@spool/core/jobs';
+import { createLogger } from '@spool/core/logger';
+import { createApp } from './app.ts';
+import { buildApiDeps } from './build.ts';
+import { loadApiEnv } from './env.ts';
+
+const env = loadApiEnv();
+const log = createLogger(env.LOG_LEVEL);
+const db = await createDatabase({ url: env.DATABASE_URL, dataDir: env.SPOOL_DATA_DIR, poolSize: env.SPOOL_DB_POOL });
+await migrate(db);
+const deps = buildApiDeps({
+  db,
+  registry: createRegistry({ enableDebugJobs: env.SPOOL_ENABLE_DEBUG_JOBS }),
+  log,
+  redisUrl: env.REDIS_URL,
+  prefix: env.SPOOL_QUEUE_PREFIX,
+  adminToken: env.SPOOL_ADMIN_TOKEN,
+  bodyLimitBytes: env.SPOOL_BODY_LIMIT_BYTES,
+  sseBufferEvents: env.SPOOL_SSE_BUFFER_EVENTS,
+  sseHeartbeatMs: env.SPOOL_SSE_HEARTBEAT_MS,
+});
+const server = serve({ fetch: createApp(deps).fetch, port: env.PORT, hostname: env.HOST }, (info) =>
+  log.info({ port: info.port }, `Spool API listening on http://localhost:${info.port}`),
+);
+
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'shutting down');
+  server.close();
+  await deps.close();
+  await db.close();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

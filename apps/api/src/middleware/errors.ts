@@ -1,0 +1,40 @@
+/**
+ * The one error mapper: every failure becomes `{"error":{"code","message","details"}}` with the
+ * right status. Never a stack trace; never a 500 for bad input; 503 + Retry-After when
+ * PostgreSQL or Redis is down.
+ */
+import { SpoolError, isUnavailable } from '@spool/core/errors';
+import type { Logger } from '@spool/core/logger';
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+export function errorBody(code: string, message: string, details?: unknown) {
+  return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+export function toHttpError(err: unknown): SpoolError {
+  if (err instanceof SpoolError) return err;
+  if (err instanceof HTTPException) {
+    const status = err.status;
+    if (status === 400) {
+      const malformed = /JSON/i.test(err.message);
+      return new SpoolError(malformed ? 'invalid_json' : 'bad_request', malformed ? 'the request body is not valid JSON' : err.message, { status });
+    }
+    return new SpoolError('http_error', err.message || 'request failed', { status });
+  }
+  if (isUnavailable(err)) {
+    return new SpoolError('service_unavailable', 'a dependency (PostgreSQL or Redis) is unreachable; try again shortly', {
+      status: 503,
+      retryAfterMs: 5_000,
+    });
+  }
+  return new SpoolError('internal', 'internal error', { status: 500, cause: err });
+}
+
+export function sendError(c: Context, err: unknown, log: Logger): Response {
+  const e = toHttpError(err);
+  if (e.status >= 500 && e.status !== 503) log.error({ err: e.cause ?? err, requestId: c.get('requestId') }, 'request failed');
+  if (e.retryAfterMs !== undefined) c.header('Retry-After', String(Math.ceil(e.retryAfterMs / 1000)));
+  return c.json(errorBody(e.code, e.message, e.details), e.status as ContentfulStatusCode);
+}

@@ -1,0 +1,91 @@
+/** /v1/jobs: submit, batch, get, list, cancel, retry. */
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import type { ApiDeps, AppEnv } from '../deps.ts';
+import { requireScope } from '../middleware/auth.ts';
+import { BatchRequest, ErrorBody, Job, JobIdParam, JobList, ListQuery, SubmitRequest, errorResponses, json } from '../schemas.ts';
+
+const conflict = { 409: json(ErrorBody, 'Conflict (idempotency key reused with another body, or wrong state)') };
+const invalid = { 422: json(ErrorBody, 'Unknown job type or input that fails its schema') };
+
+const submit = createRoute({
+  method: 'post',
+  path: '/v1/jobs',
+  summary: 'Submit a job',
+  description: 'Commits the job to PostgreSQL, then enqueues it; answers 202 once the job is durable. The `Idempotency-Key` header works like `idempotencyKey`.',
+  request: { body: { content: { 'application/json': { schema: SubmitRequest } }, required: true } },
+  responses: { 202: json(Job, 'Accepted: the job'), ...errorResponses, ...conflict, ...invalid },
+});
+
+const batch = createRoute({
+  method: 'post',
+  path: '/v1/jobs/batch',
+  summary: 'Submit up to 1,000 jobs at once',
+  request: { body: { content: { 'application/json': { schema: BatchRequest } }, required: true } },
+  responses: { 202: json(z.object({ data: z.array(Job) }), 'Accepted: the jobs, in request order'), ...errorResponses, ...conflict, ...invalid },
+});
+
+const get = createRoute({
+  method: 'get',
+  path: '/v1/jobs/{id}',
+  summary: 'Get a job',
+  request: { params: JobIdParam },
+  responses: { 200: json(Job, 'The job'), ...errorResponses },
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/v1/jobs',
+  summary: 'List jobs, newest first',
+  request: { query: ListQuery },
+  responses: { 200: json(JobList, 'A page of jobs; pass nextCursor as cursor for the next'), ...errorResponses },
+});
+
+const cancel = createRoute({
+  method: 'post',
+  path: '/v1/jobs/{id}/cancel',
+  summary: 'Cancel a job',
+  description: 'A queued job is canceled at once (200). A running job is told to stop (202, `cancelRequested: true`); its `canceled` event follows.',
+  request: { params: JobIdParam },
+  responses: { 200: json(Job, 'Canceled'), 202: json(Job, 'Cancel requested'), ...errorResponses, ...conflict },
+});
+
+const retry = createRoute({
+  method: 'post',
+  path: '/v1/jobs/{id}/retry',
+  summary: 'Retry a failed or canceled job',
+  description: 'Queued again with its completed steps kept.',
+  request: { params: JobIdParam },
+  responses: { 202: json(Job, 'Queued again'), ...errorResponses, ...conflict },
+});
+
+export function jobRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
+  const write = requireScope(deps, 'jobs:write');
+  const read = requireScope(deps, 'jobs:read');
+  app.use('/v1/jobs/batch', write);
+  app.on('POST', ['/v1/jobs', '/v1/jobs/:id/cancel', '/v1/jobs/:id/retry'], write);
+  app.on('GET', ['/v1/jobs', '/v1/jobs/*'], read);
+
+  app.openapi(submit, async (c) => {
+    const body = c.req.valid('json');
+    const header = c.req.header('idempotency-key');
+    const [out] = await deps.jobs.submit(c.get('tenantId'), [{ ...body, idempotencyKey: body.idempotencyKey ?? header }]);
+    if (out!.replayed) c.header('Idempotent-Replayed', 'true');
+    return c.json(out!.job, 202);
+  });
+
+  app.openapi(batch, async (c) => {
+    const out = await deps.jobs.submit(c.get('tenantId'), c.req.valid('json').jobs);
+    return c.json({ data: out.map((o) => o.job) }, 202);
+  });
+
+  app.openapi(list, async (c) => c.json(await deps.jobs.list(c.get('tenantId'), c.req.valid('query')), 200));
+
+  app.openapi(get, async (c) => c.json(await deps.jobs.get(c.get('tenantId'), c.req.valid('param').id), 200));
+
+  app.openapi(cancel, async (c) => {
+    const job = await deps.jobs.cancel(c.get('tenantId'), c.req.valid('param').id);
+    return job.status === 'canceled' ? c.json(job, 200) : c.json(job, 202);
+  });
+
+  app.openapi(retry, async (c) => c.json(await deps.jobs.retry(c.get('tenantId'), c.req.valid('param').id), 202));
+}

@@ -1,0 +1,67 @@
+/** Response and request shapes of the HTTP API, for validation and the OpenAPI document. */
+import { z } from '@hono/zod-openapi';
+import { BatchRequest, SubmitRequest } from '@spool/core/jobs';
+
+export { BatchRequest, SubmitRequest };
+
+export const ErrorBody = z
+  .object({
+    error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+  })
+  .openapi('Error');
+
+export const JobStatus = z.enum(['queued', 'running', 'completed', 'failed', 'canceled']);
+
+export const Job = z
+  .object({
+    id: z.string(),
+    type: z.string(),
+    status: JobStatus,
+    input: z.unknown(),
+    result: z.unknown(),
+    error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).nullable(),
+    progress: z.object({ pct: z.number(), message: z.string().nullable() }),
+    steps: z.array(
+      z.object({
+        name: z.string(),
+        status: z.enum(['running', 'completed', 'failed']),
+        runs: z.number().int(),
+        startedAt: z.string(),
+        finishedAt: z.string().nullable(),
+      }),
+    ),
+    attempts: z.number().int(),
+    priority: z.number().int().nullable(),
+    metadata: z.record(z.string(), z.unknown()),
+    usage: z.object({ inputTokens: z.number(), outputTokens: z.number(), costUsd: z.number() }),
+    webhook: z.object({ url: z.string() }).nullable(),
+    cancelRequested: z.boolean(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+  })
+  .openapi('Job');
+
+export const JobList = z.object({ data: z.array(Job), nextCursor: z.string().nullable() }).openapi('JobList');
+
+export const ListQuery = z.object({
+  status: JobStatus.optional(),
+  type: z.string().max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(64).optional(),
+});
+
+export const JobIdParam = z.object({ id: z.string().min(1).max(64) });
+
+export const errorResponses = {
+  400: { description: 'Malformed JSON', content: { 'application/json': { schema: ErrorBody } } },
+  401: { description: 'Missing, invalid or revoked API key', content: { 'application/json': { schema: ErrorBody } } },
+  403: { description: 'The key lacks the scope', content: { 'application/json': { schema: ErrorBody } } },
+  404: { description: 'Not found (or another tenant’s)', content: { 'application/json': { schema: ErrorBody } } },
+  503: { description: 'PostgreSQL or Redis unreachable; see Retry-After', content: { 'application/json': { schema: ErrorBody } } },
+} as const;
+
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});

@@ -1,0 +1,53 @@
+/** `pnpm --filter @spool/worker start`: a worker process for a multi-process deployment. */
+import { createServer } from 'node:http';
+import { createDatabase, migrate } from '@spool/core/db';
+import { createRegistry } from '@spool/core/jobs';
+import { createLogger } from '@spool/core/logger';
+import { registry as metrics } from '@spool/core/metrics';
+import { checkEvictionPolicy, createRedis } from '@spool/core/redis';
+import { loadWorkerEnv } from './env.ts';
+import { startWorker } from './worker.ts';
+
+const env = loadWorkerEnv();
+const log = createLogger(env.LOG_LEVEL);
+const db = await createDatabase({ url: env.DATABASE_URL, dataDir: env.SPOOL_DATA_DIR, poolSize: env.SPOOL_DB_POOL });
+await migrate(db);
+const probe = createRedis(env.REDIS_URL, 'worker');
+await checkEvictionPolicy(probe, (msg) => log.warn(msg));
+await probe.quit();
+
+const worker = await startWorker(
+  { db, registry: createRegistry({ enableDebugJobs: env.SPOOL_ENABLE_DEBUG_JOBS }), log },
+  {
+    redisUrl: env.REDIS_URL,
+    prefix: env.SPOOL_QUEUE_PREFIX,
+    lockMs: env.SPOOL_WORKER_LOCK_MS,
+    concurrency: env.SPOOL_CONCURRENCY,
+    reconcileIntervalMs: env.SPOOL_RECONCILE_INTERVAL_MS,
+  },
+);
+
+const server =
+  env.WORKER_METRICS_PORT > 0
+    ? createServer(async (req, res) => {
+        if (req.url === '/metrics') {
+          res.setHeader('content-type', metrics.contentType);
+          res.end(await metrics.metrics());
+        } else if (req.url === '/healthz') res.end('ok');
+        else res.writeHead(404).end();
+      }).listen(env.WORKER_METRICS_PORT)
+    : undefined;
+
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'shutting down: finishing running jobs');
+  await worker.close();
+  server?.close();
+  await db.close();
+  log.info('worker stopped');
+  process.exit(0);
+};
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

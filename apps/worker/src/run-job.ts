@@ -1,0 +1,33 @@
+/**
+ * The BullMQ processor of one job type: runs an attempt and tells BullMQ the outcome.
+ * BullMQ owns scheduling (attempts, backoff); PostgreSQL owns the truth of status.
+ */
+import type { AnyJobDefinition } from '@spool/core/queue';
+import { type ExecuteDeps, executeAttempt } from '@spool/core/steps';
+import { type Job, UnrecoverableError } from 'bullmq';
+
+export function createProcessor(deps: ExecuteDeps, def: AnyJobDefinition) {
+  return async (job: Job): Promise<void> => {
+    if (!job.id) throw new UnrecoverableError('job without id');
+    const outcome = await executeAttempt(deps, {
+      jobId: job.id,
+      def,
+      isLastAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
+    }).catch((err: unknown) => {
+      // PostgreSQL unreachable at claim or at the closing write: BullMQ retries the job later,
+      // and the reconciler repairs it if BullMQ gives up first.
+      deps.log.warn({ err, jobId: job.id, type: def.name }, 'attempt could not run');
+      throw err;
+    });
+    switch (outcome.kind) {
+      case 'retry':
+        // BullMQ schedules the next attempt with the type's backoff (see worker.ts).
+        throw outcome.error;
+      case 'failed':
+        throw new UnrecoverableError(`${outcome.error.code}: ${outcome.error.message}`);
+      default:
+        // completed, canceled, skipped, or lease_lost (the new holder's result stands).
+        return;
+    }
+  };
+}

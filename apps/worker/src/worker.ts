@@ -1,0 +1,88 @@
+/**
+ * A worker process's parts: one BullMQ Worker per job type, the cancel listener, the event
+ * writer and the reconciler. `startWorker` is used by main.ts and by the one-process mode.
+ */
+import type { Database } from '@spool/core/db';
+import { SpoolError } from '@spool/core/errors';
+import { EventBuffer, EventWriter, cancelChannel } from '@spool/core/events';
+import type { JobRegistry } from '@spool/core/jobs';
+import type { Logger } from '@spool/core/logger';
+import { Reconciler, backoffDelay, createQueues } from '@spool/core/queue';
+import { type Redis, createRedis } from '@spool/core/redis';
+import { cancelRunning } from '@spool/core/steps';
+import { Worker } from 'bullmq';
+import { createProcessor } from './run-job.ts';
+
+export interface WorkerOptions {
+  redisUrl: string;
+  prefix: string;
+  lockMs: number;
+  concurrency: Record<string, number>;
+  reconcileIntervalMs: number;
+}
+
+export interface RunningWorker {
+  workers: Worker[];
+  reconciler: Reconciler;
+  /** Stops taking jobs, lets running ones finish, flushes events, closes connections. */
+  close(): Promise<void>;
+}
+
+export async function startWorker(
+  deps: { db: Database; registry: JobRegistry; log: Logger },
+  opts: WorkerOptions,
+): Promise<RunningWorker> {
+  const log = deps.log.child({ module: 'worker' });
+  const connection = createRedis(opts.redisUrl, 'worker');
+  const subscriber = createRedis(opts.redisUrl, 'subscriber');
+  for (const c of [connection, subscriber]) c.on('error', (err) => log.debug({ err: err.message }, 'redis error'));
+
+  const buffer = new EventBuffer(connection, opts.prefix);
+  const events = new EventWriter(deps.db, buffer, log);
+  const running = new Map<string, AbortController>();
+
+  await subscriber.subscribe(cancelChannel(opts.prefix));
+  subscriber.on('message', (_channel: string, jobId: string) => {
+    if (cancelRunning(running, jobId)) log.info({ jobId }, 'canceling running job');
+  });
+
+  const workers = deps.registry.list.map((def) => {
+    const worker = new Worker(def.name, createProcessor({ db: deps.db, events, log, running }, def), {
+      connection,
+      prefix: opts.prefix,
+      concurrency: opts.concurrency[def.name] ?? def.concurrency,
+      lockDuration: opts.lockMs,
+      stalledInterval: opts.lockMs,
+      // A job whose worker died is taken over; one that kills workers three times fails.
+      maxStalledCount: 3,
+      settings: {
+        backoffStrategy: (attemptsMade: number, _type?: string, err?: Error) =>
+          backoffDelay(def.retry, attemptsMade, err instanceof SpoolError ? err.retryAfterMs : undefined),
+      },
+    });
+    worker.on('error', (err) => log.warn({ err: err.message, queue: def.name }, 'worker error'));
+    return worker;
+  });
+
+  const queues = createQueues(connection, opts.prefix, deps.registry.list, log);
+  const reconciler = new Reconciler(
+    { db: deps.db, redis: connection, queues, registry: deps.registry, buffer, log: log.child({ module: 'reconciler' }) },
+    { intervalMs: opts.reconcileIntervalMs },
+  );
+  reconciler.start();
+  log.info({ types: deps.registry.list.map((d) => d.name), prefix: opts.prefix }, 'worker started');
+
+  return {
+    workers,
+    reconciler,
+    async close() {
+      await reconciler.stop();
+      await Promise.all(workers.map((w) => w.close()));
+      await events.close();
+      await queues.close();
+      await Promise.all([subscriber.quit(), connection.quit()].map((p) => p.catch(() => {})));
+    },
+  };
+}
+
+export type { Redis };
