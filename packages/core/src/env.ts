@@ -2,6 +2,7 @@
  * Configuration pieces. Each app composes the pieces it needs into one schema and parses
  * `process.env` once at boot (`loadEnv`); nothing else in Spool reads `process.env`.
  */
+import { resolve } from 'node:path';
 import { z } from 'zod';
 
 const bool = (fallback: boolean) =>
@@ -98,7 +99,15 @@ export function loadEnv<S extends z.ZodType>(schema: S, source: NodeJS.ProcessEn
   // Empty strings mean "unset" (a common shape of `FOO= pnpm start`).
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== ''));
   const parsed = schema.safeParse(cleaned);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    const data = parsed.data as Record<string, unknown>;
+    // `pnpm --filter x start` runs in the package's folder; a relative data dir means the
+    // folder the user ran pnpm from (INIT_CWD), not the package's.
+    if (typeof data.SPOOL_DATA_DIR === 'string') {
+      data.SPOOL_DATA_DIR = resolve(source.INIT_CWD ?? process.cwd(), data.SPOOL_DATA_DIR);
+    }
+    return parsed.data;
+  }
   const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
   throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
 }

@@ -112,6 +112,7 @@ export async function endAttempt(db: Database, end: AttemptEnd): Promise<boolean
   const last = end.events.at(-1);
   if (!last) throw new Error('endAttempt needs the closing event');
   const terminal = end.status !== 'queued';
+  const progress = end.events.findLast((e) => e.type === 'progress')?.data;
   const json = eventRowsJson(end.events.map((event) => ({ jobId: end.jobId, event })));
   const rows = await db.query(sql`
     WITH upd AS (
@@ -120,7 +121,8 @@ export async function endAttempt(db: Database, end: AttemptEnd): Promise<boolean
         error = ${end.error ? JSON.stringify(end.error) : null}::jsonb,
         finished_at = ${terminal ? sql`now()` : sql`NULL`},
         queued_at = ${terminal ? sql`queued_at` : sql`now()`},
-        last_seq = GREATEST(last_seq, ${last.seq})
+        last_seq = GREATEST(last_seq, ${last.seq}),
+        progress = COALESCE(${progress ? JSON.stringify(progress) : null}::jsonb, progress)
       WHERE id = ${end.jobId} AND attempts = ${end.attempt} AND status = 'running'
       RETURNING id
     ),

@@ -1,0 +1,119 @@
+/**
+ * `pnpm start`: API and worker in one process, on embedded PGlite unless DATABASE_URL is set,
+ * with the local provider. Prints the URLs, a dev API key and the admin token, which are kept
+ * in the data dir across restarts.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { serve } from '@hono/node-server';
+import { ApiEnvSchema, buildApiDeps, createApp } from '@spool/api';
+import { createDatabase, migrate, type Database } from '@spool/core/db';
+import { ConfigError, loadEnv } from '@spool/core/env';
+import { createRegistry } from '@spool/core/jobs';
+import { createLogger } from '@spool/core/logger';
+import { checkEvictionPolicy, createRedis } from '@spool/core/redis';
+import { KeyStore, createTenant } from '@spool/core/tenants';
+import { WorkerEnvSchema, startWorker } from '@spool/worker';
+import { ensureRedis } from './redis.ts';
+
+interface DevCredentials {
+  adminToken: string;
+  tenantId: string;
+  apiKey: string;
+}
+
+/** The dev tenant's key and the admin token, made once and kept in the data dir. */
+async function devCredentials(db: Database, dataDir: string, adminToken: string | undefined): Promise<DevCredentials> {
+  const file = join(dataDir, 'dev-credentials.json');
+  if (existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as DevCredentials;
+    if (await new KeyStore(db).authenticate(saved.apiKey)) return { ...saved, adminToken: adminToken ?? saved.adminToken };
+  }
+  const tenant = await createTenant(db, 'dev');
+  const creds = { adminToken: adminToken ?? `adm_${randomBytes(24).toString('base64url')}`, tenantId: tenant.id, apiKey: tenant.apiKey };
+  writeFileSync(file, JSON.stringify(creds, null, 2), { mode: 0o600 });
+  return creds;
+}
+
+async function main() {
+  const env = loadEnv(ApiEnvSchema.merge(WorkerEnvSchema));
+  const log = createLogger(env.LOG_LEVEL);
+  mkdirSync(env.SPOOL_DATA_DIR, { recursive: true });
+
+  const redis = await ensureRedis(env.REDIS_URL, env.SPOOL_DATA_DIR);
+  if (redis.child) log.info({ url: redis.url }, 'started redis-server (data under the data dir)');
+  const probe = createRedis(redis.url, 'worker');
+  await checkEvictionPolicy(probe, (msg) => log.warn(msg));
+  await probe.quit();
+
+  const db = await createDatabase({ url: env.DATABASE_URL, dataDir: env.SPOOL_DATA_DIR, poolSize: env.SPOOL_DB_POOL });
+  await migrate(db);
+  const creds = await devCredentials(db, env.SPOOL_DATA_DIR, env.SPOOL_ADMIN_TOKEN);
+  const registry = createRegistry({ enableDebugJobs: env.SPOOL_ENABLE_DEBUG_JOBS });
+
+  const worker = await startWorker(
+    { db, registry, log },
+    {
+      redisUrl: redis.url,
+      prefix: env.SPOOL_QUEUE_PREFIX,
+      lockMs: env.SPOOL_WORKER_LOCK_MS,
+      concurrency: env.SPOOL_CONCURRENCY,
+      reconcileIntervalMs: env.SPOOL_RECONCILE_INTERVAL_MS,
+    },
+  );
+  const deps = buildApiDeps({
+    db,
+    registry,
+    log,
+    redisUrl: redis.url,
+    prefix: env.SPOOL_QUEUE_PREFIX,
+    adminToken: creds.adminToken,
+    bodyLimitBytes: env.SPOOL_BODY_LIMIT_BYTES,
+    sseBufferEvents: env.SPOOL_SSE_BUFFER_EVENTS,
+    sseHeartbeatMs: env.SPOOL_SSE_HEARTBEAT_MS,
+  });
+  const server = serve({ fetch: createApp(deps).fetch, port: env.PORT, hostname: env.HOST });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', () => resolve());
+    server.once('error', reject);
+  });
+
+  const base = `http://localhost:${env.PORT}`;
+  console.log(`
+Spool is running (API and worker in one process).
+  API        ${base}
+  API docs   ${base}/docs      OpenAPI: ${base}/openapi.json
+  Metrics    ${base}/metrics
+  Storage    ${env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${join(env.SPOOL_DATA_DIR, 'pg')}`}
+  Redis      ${redis.url}${redis.child ? ' (started by Spool)' : ''}
+
+  Dev API key   ${creds.apiKey}
+  Admin token   ${creds.adminToken}
+  (kept in ${join(env.SPOOL_DATA_DIR, 'dev-credentials.json')})
+
+Try it:
+  curl -s -X POST ${base}/v1/jobs -H "authorization: Bearer ${creds.apiKey}" \\
+    -H 'content-type: application/json' -d '{"type":"debug-steps","input":{"steps":5,"stepMs":500}}'
+`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing running jobs');
+    server.close();
+    await worker.close();
+    await deps.close();
+    await db.close();
+    redis.child?.kill('SIGTERM');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  console.error(err instanceof ConfigError || err instanceof Error ? err.message : err);
+  process.exit(1);
+});
