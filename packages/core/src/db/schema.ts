@@ -11,6 +11,11 @@ export const tenants = pgTable('tenants', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
   webhookSecret: text('webhook_secret').notNull(),
+  /** After a rotation, the old secret still signs (a second signature) until this time. */
+  previousWebhookSecret: text('previous_webhook_secret'),
+  previousSecretExpiresAt: ts('previous_secret_expires_at'),
+  /** Used when a job names no webhook. */
+  defaultWebhookUrl: text('default_webhook_url'),
   createdAt: ts('created_at').notNull().defaultNow(),
 });
 
@@ -104,6 +109,53 @@ export const jobEvents = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.jobId, t.seq] })],
+);
+
+/**
+ * The webhook outbox: one row per (job, terminal event), written in the same statement as the
+ * terminal status. `id` is the stable `webhook-id` of every attempt.
+ */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: text('id').primaryKey(),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    tenantId: text('tenant_id').notNull(),
+    url: text('url').notNull(),
+    eventType: text('event_type').notNull(),
+    /** The JSON body, fixed at the terminal commit so every attempt signs the same bytes. */
+    body: text('body').notNull(),
+    /** pending → succeeded | failed (gave up, or 410) */
+    status: text('status').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: ts('next_attempt_at').notNull().defaultNow(),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    finishedAt: ts('finished_at'),
+  },
+  (t) => [
+    index('webhook_deliveries_job_idx').on(t.jobId),
+    index('webhook_deliveries_pending_idx').on(t.nextAttemptAt).where(sql`status = 'pending'`),
+  ],
+);
+
+export const webhookAttempts = pgTable(
+  'webhook_attempts',
+  {
+    deliveryId: text('delivery_id')
+      .notNull()
+      .references(() => webhookDeliveries.id, { onDelete: 'cascade' }),
+    attempt: integer('attempt').notNull(),
+    startedAt: ts('started_at').notNull(),
+    statusCode: integer('status_code'),
+    latencyMs: integer('latency_ms').notNull(),
+    error: text('error'),
+    nextRetryAt: ts('next_retry_at'),
+  },
+  (t) => [primaryKey({ columns: [t.deliveryId, t.attempt] })],
 );
 
 export type TenantRow = typeof tenants.$inferSelect;
