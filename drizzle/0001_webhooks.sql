@@ -15,7 +15,7 @@ CREATE TABLE "webhook_deliveries" (
 	"tenant_id" text NOT NULL,
 	"url" text NOT NULL,
 	"event_type" text NOT NULL,
-	"body" text NOT NULL,
+	"snapshot" jsonb NOT NULL,
 	"status" text NOT NULL,
 	"attempts" integer DEFAULT 0 NOT NULL,
 	"next_attempt_at" timestamp with time zone DEFAULT now() NOT NULL,

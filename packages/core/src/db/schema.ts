@@ -125,8 +125,8 @@ export const webhookDeliveries = pgTable(
     tenantId: text('tenant_id').notNull(),
     url: text('url').notNull(),
     eventType: text('event_type').notNull(),
-    /** The JSON body, fixed at the terminal commit so every attempt signs the same bytes. */
-    body: text('body').notNull(),
+    /** The job row as the terminal statement left it: every attempt sends the same body. */
+    snapshot: jsonb('snapshot').notNull(),
     /** pending → succeeded | failed (gave up, or 410) */
     status: text('status').notNull(),
     attempts: integer('attempts').notNull().default(0),
