@@ -6,8 +6,11 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import { buildApiDeps, createApp } from '@spool/api';
+import { budgetEnv, loadEnv, providerEnv } from '@spool/core/env';
 import { createRegistry } from '@spool/core/jobs';
+import { modelsConfig } from '@spool/core/providers';
 import { createLogger } from '@spool/core/logger';
+import type { WebhookWorkerOptions } from '@spool/core/webhooks';
 import { type RunningWorker, startWorker } from '@spool/worker';
 import { REDIS_URL } from './env.ts';
 import { type TestDatabase, freshDatabase } from './database.ts';
@@ -34,6 +37,10 @@ export interface StackOptions {
   bodyLimitBytes?: number;
   sseBufferEvents?: number;
   sseHeartbeatMs?: number;
+  /** Model-layer and budget variables (providerEnv, budgetEnv), parsed as at boot. */
+  env?: Record<string, string>;
+  /** Webhook delivery settings (tests use short retry delays and allow loopback receivers). */
+  webhooks?: Partial<WebhookWorkerOptions>;
 }
 
 export const randomPrefix = () => `spooltest-${randomBytes(4).toString('hex')}`;
@@ -45,6 +52,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const log = createLogger(process.env.LOG_LEVEL ?? 'silent');
   const registry = createRegistry({ enableDebugJobs: true });
   const redisUrl = opts.redisUrl ?? REDIS_URL;
+  const models = modelsConfig(loadEnv(providerEnv.merge(budgetEnv), opts.env ?? {}));
   const api = buildApiDeps({
     db: database.db,
     registry,
@@ -55,6 +63,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,
     sseBufferEvents: opts.sseBufferEvents ?? 1000,
     sseHeartbeatMs: opts.sseHeartbeatMs ?? 15_000,
+    budgets: models.budgets,
+    webhooks: { allowPrivate: opts.webhooks?.allowPrivate ?? true, secretOverlapMs: 86_400_000 },
   });
   const app = createApp(api);
   const server: ServerType = await new Promise((resolve) => {
@@ -79,6 +89,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           lockMs: opts.lockMs ?? 5_000,
           concurrency: {},
           reconcileIntervalMs: opts.reconcileIntervalMs ?? 1_000,
+          models,
+          webhooks: { allowPrivate: true, retryDelaysMs: [0, 200, 400, 800], timeoutMs: 2_000, ...opts.webhooks },
         },
       );
       return stack.worker;

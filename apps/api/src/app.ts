@@ -4,6 +4,8 @@
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { SpoolError } from '@spool/core/errors';
+import { HTTPException } from 'hono/http-exception';
+import { timeout } from 'hono/timeout';
 import type { ApiDeps, AppEnv } from './deps.ts';
 import { jsonBodies } from './middleware/body.ts';
 import { errorBody, sendError } from './middleware/errors.ts';
@@ -12,6 +14,21 @@ import { adminRoutes } from './routes/admin.ts';
 import { eventRoutes } from './routes/events.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { metaRoutes } from './routes/meta.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+import { budgetRoutes } from './routes/budgets.ts';
+import { traceRoutes } from './routes/trace.ts';
+import { usageRoutes } from './routes/usage.ts';
+
+/**
+ * The bound on a /v1 request. postgres.js has no query timeout: a PostgreSQL that stops
+ * answering without closing the connection (a network partition, a hung server) would hold a
+ * request, and its client, for ever. Past this bound the client gets 503 + Retry-After like
+ * any other outage. 8 s: above the Redis add bound (3 s, which a submit spends when Redis is
+ * down) with room for a slow but live database. The work may still finish behind the 503 (a
+ * submit's row may commit), as with any timeout: idempotency keys make the retry safe.
+ * An SSE stream is not cut by it: its handler returns as soon as the stream starts.
+ */
+export const REQUEST_DEADLINE_MS = 8_000;
 
 export function createApp(deps: ApiDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({
@@ -26,11 +43,19 @@ export function createApp(deps: ApiDeps): OpenAPIHono<AppEnv> {
   });
 
   app.use('*', observe);
+  app.use(
+    '/v1/*',
+    timeout(REQUEST_DEADLINE_MS, () => new HTTPException(503, { message: 'PostgreSQL or Redis did not answer in time; try again shortly' })),
+  );
   app.use('/v1/*', ...jsonBodies(deps.config.bodyLimitBytes));
   metaRoutes(deps, app);
   adminRoutes(deps, app);
   eventRoutes(deps, app);
+  webhookRoutes(deps, app);
   jobRoutes(deps, app);
+  traceRoutes(deps, app);
+  usageRoutes(deps, app);
+  budgetRoutes(deps, app);
 
   app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => sendError(c, err, deps.log));

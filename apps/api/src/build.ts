@@ -1,11 +1,13 @@
 /** Builds the API's dependencies from configuration (used by main.ts and the one-process mode). */
 import type { Database } from '@spool/core/db';
 import { EventBuffer, EventHub } from '@spool/core/events';
-import { JobService, type JobRegistry } from '@spool/core/jobs';
+import { JobService, type JobRegistry, createSubmitGuard } from '@spool/core/jobs';
+import type { BudgetDefaults } from '@spool/core/providers/budget';
 import type { Logger } from '@spool/core/logger';
 import { createQueues } from '@spool/core/queue';
 import { createRedis } from '@spool/core/redis';
 import { KeyStore } from '@spool/core/tenants';
+import { createWebhookProducer } from '@spool/core/webhooks';
 import type { ApiDeps } from './deps.ts';
 
 export interface ApiBuildOptions {
@@ -18,6 +20,10 @@ export interface ApiBuildOptions {
   bodyLimitBytes: number;
   sseBufferEvents: number;
   sseHeartbeatMs: number;
+  /** Per-tenant spend caps by default (budgetEnv); none when omitted. */
+  budgets?: BudgetDefaults;
+  /** SPOOL_WEBHOOK_ALLOW_PRIVATE (off when omitted) and SPOOL_WEBHOOK_SECRET_OVERLAP_MS (24 h). */
+  webhooks?: { allowPrivate: boolean; secretOverlapMs: number };
 }
 
 export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<void> } {
@@ -28,7 +34,18 @@ export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<v
   const queues = createQueues(redis, o.prefix, o.registry.list, log);
   const buffer = new EventBuffer(redis, o.prefix);
   const hub = new EventHub(sub, o.prefix, log);
-  const jobs = new JobService({ db: o.db, queues, registry: o.registry, redis, buffer, log });
+  const webhooks = createWebhookProducer(redis, o.prefix, log);
+  const jobs = new JobService({
+    db: o.db,
+    queues,
+    registry: o.registry,
+    redis,
+    buffer,
+    log,
+    webhooks,
+    allowPrivateWebhooks: o.webhooks?.allowPrivate ?? false,
+    guard: createSubmitGuard({ db: o.db, budgets: o.budgets ?? { dailyUsd: 0, monthlyUsd: 0 } }),
+  });
   return {
     db: o.db,
     redis,
@@ -36,6 +53,7 @@ export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<v
     buffer,
     jobs,
     queues,
+    webhooks,
     keys: new KeyStore(o.db),
     registry: o.registry,
     log,
@@ -44,9 +62,12 @@ export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<v
       bodyLimitBytes: o.bodyLimitBytes,
       sseBufferEvents: o.sseBufferEvents,
       sseHeartbeatMs: o.sseHeartbeatMs,
+      allowPrivateWebhooks: o.webhooks?.allowPrivate ?? false,
+      webhookSecretOverlapMs: o.webhooks?.secretOverlapMs ?? 86_400_000,
     },
     async close() {
       await queues.close();
+      await webhooks.close();
       await Promise.all([redis.quit(), sub.quit()].map((p) => p.catch(() => {})));
     },
   };

@@ -6,6 +6,7 @@ import type { Logger } from '@spool/core/logger';
 import type { Queues } from '@spool/core/queue';
 import type { Redis } from '@spool/core/redis';
 import type { KeyStore } from '@spool/core/tenants';
+import type { WebhookProducer } from '@spool/core/webhooks';
 
 export interface ApiDeps {
   db: Database;
@@ -15,6 +16,7 @@ export interface ApiDeps {
   buffer: EventBuffer;
   jobs: JobService;
   queues: Queues;
+  webhooks: WebhookProducer;
   keys: KeyStore;
   registry: JobRegistry;
   log: Logger;
@@ -23,6 +25,8 @@ export interface ApiDeps {
     bodyLimitBytes: number;
     sseBufferEvents: number;
     sseHeartbeatMs: number;
+    allowPrivateWebhooks: boolean;
+    webhookSecretOverlapMs: number;
   };
 }
 

@@ -4,7 +4,9 @@ import { createDatabase, migrate } from '@spool/core/db';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
 import { registry as metrics } from '@spool/core/metrics';
+import { modelsConfig } from '@spool/core/providers';
 import { checkEvictionPolicy, createRedis } from '@spool/core/redis';
+import { DEFAULT_RETRY_DELAYS_MS } from '@spool/core/webhooks';
 import { loadWorkerEnv } from './env.ts';
 import { startWorker } from './worker.ts';
 
@@ -24,6 +26,14 @@ const worker = await startWorker(
     lockMs: env.SPOOL_WORKER_LOCK_MS,
     concurrency: env.SPOOL_CONCURRENCY,
     reconcileIntervalMs: env.SPOOL_RECONCILE_INTERVAL_MS,
+    webhooks: {
+      retryDelaysMs: env.SPOOL_WEBHOOK_RETRY_DELAYS ?? DEFAULT_RETRY_DELAYS_MS,
+      timeoutMs: env.SPOOL_WEBHOOK_TIMEOUT_MS,
+      allowPrivate: env.SPOOL_WEBHOOK_ALLOW_PRIVATE,
+      concurrency: env.SPOOL_WEBHOOK_CONCURRENCY,
+      tenantConcurrency: env.SPOOL_WEBHOOK_TENANT_CONCURRENCY,
+    },
+    models: modelsConfig(env),
   },
 );
 

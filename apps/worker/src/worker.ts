@@ -7,10 +7,13 @@ import { SpoolError } from '@spool/core/errors';
 import { EventBuffer, EventWriter, cancelChannel } from '@spool/core/events';
 import type { JobRegistry } from '@spool/core/jobs';
 import type { Logger } from '@spool/core/logger';
+import { type ModelsConfig, createModelService, modelsConfig } from '@spool/core/providers';
 import { Reconciler, backoffDelay, createQueues } from '@spool/core/queue';
 import { type Redis, createRedis } from '@spool/core/redis';
 import { cancelRunning } from '@spool/core/steps';
 import { Worker } from 'bullmq';
+import { DEFAULT_RETRY_DELAYS_MS, type WebhookWorkerOptions, createWebhookProducer, startWebhookWorker } from '@spool/core/webhooks';
+import { budgetEnv, loadEnv, providerEnv } from '@spool/core/env';
 import { createProcessor } from './run-job.ts';
 
 export interface WorkerOptions {
@@ -19,6 +22,10 @@ export interface WorkerOptions {
   lockMs: number;
   concurrency: Record<string, number>;
   reconcileIntervalMs: number;
+  /** Webhook delivery settings; the defaults of workerEnv when omitted. */
+  webhooks?: Partial<WebhookWorkerOptions>;
+  /** The model layer (providerEnv + budgetEnv through `modelsConfig`); default: the local provider only. */
+  models?: ModelsConfig;
 }
 
 export interface RunningWorker {
@@ -40,6 +47,15 @@ export async function startWorker(
   const buffer = new EventBuffer(connection, opts.prefix);
   const events = new EventWriter(deps.db, buffer, log);
   const running = new Map<string, AbortController>();
+  const producer = createWebhookProducer(connection, opts.prefix, log);
+  const onDeliveries = (ids: string[]) => producer.enqueue(ids);
+  const models = await createModelService({
+    db: deps.db,
+    redis: connection,
+    prefix: opts.prefix,
+    log: log.child({ module: 'models' }),
+    config: opts.models ?? defaultModelsConfig(),
+  });
 
   await subscriber.subscribe(cancelChannel(opts.prefix));
   subscriber.on('message', (_channel: string, jobId: string) => {
@@ -47,7 +63,7 @@ export async function startWorker(
   });
 
   const workers = deps.registry.list.map((def) => {
-    const worker = new Worker(def.name, createProcessor({ db: deps.db, events, log, running }, def), {
+    const worker = new Worker(def.name, createProcessor({ db: deps.db, events, log, running, models, onDeliveries }, def), {
       connection,
       prefix: opts.prefix,
       concurrency: opts.concurrency[def.name] ?? def.concurrency,
@@ -65,8 +81,28 @@ export async function startWorker(
   });
 
   const queues = createQueues(connection, opts.prefix, deps.registry.list, log);
+  const webhooks = startWebhookWorker(
+    { db: deps.db, connection, prefix: opts.prefix, producer, log },
+    {
+      retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
+      timeoutMs: 15_000,
+      allowPrivate: false,
+      concurrency: 50,
+      tenantConcurrency: 4,
+      ...opts.webhooks,
+    },
+  );
   const reconciler = new Reconciler(
-    { db: deps.db, redis: connection, queues, registry: deps.registry, buffer, log: log.child({ module: 'reconciler' }) },
+    {
+      db: deps.db,
+      redis: connection,
+      queues,
+      registry: deps.registry,
+      buffer,
+      log: log.child({ module: 'reconciler' }),
+      onDeliveries: (ids) => producer.enqueue(ids),
+      sweeps: [webhooks.sweep],
+    },
     { intervalMs: opts.reconcileIntervalMs },
   );
   reconciler.start();
@@ -77,12 +113,16 @@ export async function startWorker(
     reconciler,
     async close() {
       await reconciler.stop();
-      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all([...workers.map((w) => w.close()), webhooks.close()]);
       await events.close();
       await queues.close();
+      await producer.close();
       await Promise.all([subscriber.quit(), connection.quit()].map((p) => p.catch(() => {})));
     },
   };
 }
 
 export type { Redis };
+
+/** The model layer's defaults: every variable unset (the chain is `local`). */
+const defaultModelsConfig = () => modelsConfig(loadEnv(providerEnv.merge(budgetEnv), {}));

@@ -12,9 +12,11 @@ import { createDatabase, migrate, type Database } from '@spool/core/db';
 import { ConfigError, loadEnv } from '@spool/core/env';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
+import { modelsConfig } from '@spool/core/providers';
 import { checkEvictionPolicy, createRedis } from '@spool/core/redis';
 import { KeyStore, createTenant } from '@spool/core/tenants';
 import { WorkerEnvSchema, startWorker } from '@spool/worker';
+import { DEFAULT_RETRY_DELAYS_MS } from '@spool/core/webhooks';
 import { ensureRedis } from './redis.ts';
 
 interface DevCredentials {
@@ -60,6 +62,14 @@ async function main() {
       lockMs: env.SPOOL_WORKER_LOCK_MS,
       concurrency: env.SPOOL_CONCURRENCY,
       reconcileIntervalMs: env.SPOOL_RECONCILE_INTERVAL_MS,
+    webhooks: {
+      retryDelaysMs: env.SPOOL_WEBHOOK_RETRY_DELAYS ?? DEFAULT_RETRY_DELAYS_MS,
+      timeoutMs: env.SPOOL_WEBHOOK_TIMEOUT_MS,
+      allowPrivate: env.SPOOL_WEBHOOK_ALLOW_PRIVATE,
+      concurrency: env.SPOOL_WEBHOOK_CONCURRENCY,
+      tenantConcurrency: env.SPOOL_WEBHOOK_TENANT_CONCURRENCY,
+    },
+      models: modelsConfig(env),
     },
   );
   const deps = buildApiDeps({
@@ -72,6 +82,8 @@ async function main() {
     bodyLimitBytes: env.SPOOL_BODY_LIMIT_BYTES,
     sseBufferEvents: env.SPOOL_SSE_BUFFER_EVENTS,
     sseHeartbeatMs: env.SPOOL_SSE_HEARTBEAT_MS,
+    webhooks: { allowPrivate: env.SPOOL_WEBHOOK_ALLOW_PRIVATE, secretOverlapMs: env.SPOOL_WEBHOOK_SECRET_OVERLAP_MS },
+    budgets: { dailyUsd: env.SPOOL_TENANT_DAILY_BUDGET_USD, monthlyUsd: env.SPOOL_TENANT_MONTHLY_BUDGET_USD },
   });
   const server = serve({ fetch: createApp(deps).fetch, port: env.PORT, hostname: env.HOST });
   await new Promise<void>((resolve, reject) => {

@@ -4,6 +4,9 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { parseChain, parseModelRef } from './providers/chain.ts';
+import { parseLimits } from './providers/config.ts';
+import { parsePrices } from './providers/cost.ts';
 
 const bool = (fallback: boolean) =>
   z
@@ -63,6 +66,8 @@ export const redisEnv = z.object({
 
 export const jobsEnv = z.object({
   SPOOL_ENABLE_DEBUG_JOBS: bool(true),
+  /** Lifts the webhook SSRF guard: loopback and private targets allowed (development, tests). */
+  SPOOL_WEBHOOK_ALLOW_PRIVATE: bool(false),
   /** Per-tenant running-job cap, 0 = none. */
   SPOOL_TENANT_CONCURRENCY: int(0),
 });
@@ -78,6 +83,8 @@ export const apiEnv = z.object({
   /** An SSE subscriber whose unsent events pass this many is disconnected (it resumes by Last-Event-ID). */
   SPOOL_SSE_BUFFER_EVENTS: int(1000, 10),
   SPOOL_SSE_HEARTBEAT_MS: int(15_000, 100),
+  /** After a webhook secret rotation, how long the old secret still signs too (24 h). */
+  SPOOL_WEBHOOK_SECRET_OVERLAP_MS: int(86_400_000),
 });
 
 export const workerEnv = z.object({
@@ -87,8 +94,56 @@ export const workerEnv = z.object({
   SPOOL_CONCURRENCY: concurrencyMap,
   SPOOL_RECONCILE_INTERVAL_MS: int(5_000, 100),
   WORKER_METRICS_PORT: int(0),
+  /** Delays before each webhook attempt, comma-separated ms; default 0,5s,5m,30m,2h,5h,10h,14h,20h,24h. */
   SPOOL_WEBHOOK_RETRY_DELAYS: msList,
-  SPOOL_WEBHOOK_ALLOW_PRIVATE: bool(false),
+  SPOOL_WEBHOOK_TIMEOUT_MS: int(15_000, 100),
+  SPOOL_WEBHOOK_CONCURRENCY: int(50, 1),
+  /** Deliveries in flight per tenant, across worker processes. */
+  SPOOL_WEBHOOK_TENANT_CONCURRENCY: int(4, 1),
+});
+
+/** A string that `parse` accepts (the parse error becomes the configuration message). */
+const parsed = (parse: (raw: string) => unknown) =>
+  z.string().superRefine((raw, ctx) => {
+    try {
+      parse(raw);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+
+/** The model layer (worker side): providers, fallback chain, resilience, limits, prices, caches. */
+export const providerEnv = z.object({
+  OPENAI_BASE_URL: z.string().url().optional(),
+  OPENAI_API_KEY: z.string().optional(),
+  /** Fallback chain, e.g. "openai:gpt-4o-mini,local". Unset: that one when OPENAI_* is set, else "local". */
+  SPOOL_CHAT_MODELS: parsed(parseChain).optional(),
+  SPOOL_EMBED_MODEL: parsed(parseModelRef).default('local'),
+  /** One HTTP attempt's bound. */
+  SPOOL_MODEL_TIMEOUT_MS: int(60_000, 100),
+  /** Retries on the same model after the first try (the spec asks for at least two). */
+  SPOOL_MODEL_RETRIES: int(2),
+  SPOOL_MODEL_RETRY_BASE_MS: int(500, 1),
+  SPOOL_MODEL_RETRY_MAX_MS: int(20_000, 1),
+  /** A Retry-After longer than this is not waited out: the chain falls back instead. */
+  SPOOL_MODEL_MAX_RETRY_WAIT_MS: int(60_000),
+  SPOOL_BREAKER_FAILURES: int(5, 1),
+  SPOOL_BREAKER_OPEN_MS: int(60_000, 100),
+  /** "provider:model=RPM/TPM,…" (provider:* for a provider's default); unset = unlimited. */
+  SPOOL_MODEL_LIMITS: parsed(parseLimits).default(''),
+  SPOOL_MODEL_LIMIT_WINDOW_MS: int(60_000, 1000),
+  /** "model=input/output,…" in USD per 1M tokens, over the built-in table. */
+  SPOOL_MODEL_PRICES: parsed(parsePrices).default(''),
+  SPOOL_CACHE_TTL_S: int(86_400, 1),
+  SPOOL_SEMANTIC_CACHE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.92),
+  /** Redact emails, phone, card and social security numbers before a prompt leaves the process. */
+  SPOOL_REDACT_PII: bool(false),
+});
+
+/** Per-tenant spend caps in USD (UTC day, UTC month); 0 = none. A tenant's own caps win. API and worker. */
+export const budgetEnv = z.object({
+  SPOOL_TENANT_DAILY_BUDGET_USD: z.coerce.number().min(0).default(0),
+  SPOOL_TENANT_MONTHLY_BUDGET_USD: z.coerce.number().min(0).default(0),
 });
 
 /**
@@ -122,3 +177,5 @@ export type RedisEnv = z.infer<typeof redisEnv>;
 export type JobsEnv = z.infer<typeof jobsEnv>;
 export type ApiEnv = z.infer<typeof apiEnv>;
 export type WorkerEnv = z.infer<typeof workerEnv>;
+export type ProviderEnv = z.infer<typeof providerEnv>;
+export type BudgetEnv = z.infer<typeof budgetEnv>;

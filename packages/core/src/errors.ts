@@ -74,3 +74,18 @@ export function isUnavailable(err: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * True for a PostgreSQL data exception (SQLSTATE class 22): a value PostgreSQL refuses, such
+ * as a NUL character in text. The API sends only what the client gave it into such a spot
+ * (ids, filters, names), so it is bad input, not a server failure.
+ */
+export function isDataException(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let e = err; e && typeof e === 'object' && !seen.has(e); e = (e as { cause?: unknown }).cause) {
+    seen.add(e);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code)) return true;
+  }
+  return false;
+}

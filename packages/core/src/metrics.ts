@@ -99,3 +99,75 @@ export const eventsFlushed = new Counter({
   help: 'Progress, step and token events written to PostgreSQL in batches.',
   registers: [registry],
 });
+
+export const webhookDeliveries = new Counter({
+  name: 'spool_webhook_attempts_total',
+  help: 'Webhook delivery attempts by outcome: succeeded, retry (another attempt scheduled), failed (gave up or 410).',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+export const webhookAttemptDuration = new Histogram({
+  name: 'spool_webhook_attempt_duration_seconds',
+  help: 'Time from connect to the receiver\'s answer (or the error) of one webhook attempt.',
+  buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 30],
+  registers: [registry],
+});
+
+export const webhooksPending = new Gauge({
+  name: 'spool_webhooks_pending',
+  help: 'Webhook deliveries not yet succeeded or given up, read at scrape time.',
+  registers: [registry],
+});
+
+// Model calls: per provider and model (a model name is a bounded set: the configured chain).
+export const modelRequests = new Counter({
+  name: 'spool_model_requests_total',
+  help: 'Model calls (each HTTP attempt, each cache hit, each breaker skip) by provider, model, kind and outcome (ok, cached, skipped, or the error class).',
+  labelNames: ['provider', 'model', 'kind', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const modelTokens = new Counter({
+  name: 'spool_model_tokens_total',
+  help: 'Tokens of model calls by provider, model and direction (input, output).',
+  labelNames: ['provider', 'model', 'direction'] as const,
+  registers: [registry],
+});
+
+export const modelCost = new Counter({
+  name: 'spool_model_cost_usd_total',
+  help: 'Cost of model calls in USD (from the price table), by provider and model.',
+  labelNames: ['provider', 'model'] as const,
+  registers: [registry],
+});
+
+export const modelLatency = new Histogram({
+  name: 'spool_model_latency_seconds',
+  help: 'Latency of one model HTTP attempt (or local call), by provider, model and kind.',
+  labelNames: ['provider', 'model', 'kind'] as const,
+  buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+  registers: [registry],
+});
+
+export const modelCacheHits = new Counter({
+  name: 'spool_model_cache_hits_total',
+  help: 'Model answers served from a cache, by layer (exact, semantic).',
+  labelNames: ['layer'] as const,
+  registers: [registry],
+});
+
+export const modelBreakerState = new Gauge({
+  name: 'spool_model_breaker_state',
+  help: 'Circuit breaker state last seen by this process: 0 closed, 1 half-open, 2 open.',
+  labelNames: ['provider', 'model'] as const,
+  registers: [registry],
+});
+
+export const modelLimiterWait = new Histogram({
+  name: 'spool_model_limiter_wait_seconds',
+  help: 'Time a model call waited for RPM/TPM admission (or a 429 pause), by provider and model.',
+  labelNames: ['provider', 'model'] as const,
+  buckets: [0, 0.01, 0.1, 0.5, 1, 5, 15, 30, 60],
+  registers: [registry],
+});

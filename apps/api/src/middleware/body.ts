@@ -16,9 +16,20 @@ export function jsonBodies(limitBytes: number): MiddlewareHandler[] {
   };
   const limit = bodyLimit({
     maxSize: limitBytes,
-    onError: () => {
+    onError: (c) => {
+      // The rest of the body is not read, so the connection cannot carry another request: say
+      // so, or the client reuses it and its next request fails ("other side closed").
+      c.header('Connection', 'close');
       throw new SpoolError('payload_too_large', `the request body is larger than ${limitBytes} bytes`, { status: 413 });
     },
   });
-  return [contentType, limit];
+  // A body within the limit is read before auth and routing: an answer sent with it unread
+  // (401, 403, 404) leaves it on the keep-alive connection, which @hono/node-server then cuts
+  // after 500 ms of draining, so the client's next request on it failed. Handlers parse it
+  // from Hono's body cache.
+  const readWhole: MiddlewareHandler = async (c, next) => {
+    if (c.req.raw.body) await c.req.arrayBuffer();
+    await next();
+  };
+  return [contentType, limit, readWhole];
 }

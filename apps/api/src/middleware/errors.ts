@@ -3,7 +3,7 @@
  * right status. Never a stack trace; never a 500 for bad input; 503 + Retry-After when
  * PostgreSQL or Redis is down.
  */
-import { SpoolError, isUnavailable } from '@spool/core/errors';
+import { SpoolError, isDataException, isUnavailable } from '@spool/core/errors';
 import type { Logger } from '@spool/core/logger';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -21,6 +21,8 @@ export function toHttpError(err: unknown): SpoolError {
       const malformed = /JSON/i.test(err.message);
       return new SpoolError(malformed ? 'invalid_json' : 'bad_request', malformed ? 'the request body is not valid JSON' : err.message, { status });
     }
+    // 503 comes from the request deadline (app.ts): a dependency that never answered.
+    if (status === 503) return new SpoolError('service_unavailable', err.message, { status, retryAfterMs: 5_000 });
     return new SpoolError('http_error', err.message || 'request failed', { status });
   }
   if (isUnavailable(err)) {
@@ -28,6 +30,10 @@ export function toHttpError(err: unknown): SpoolError {
       status: 503,
       retryAfterMs: 5_000,
     });
+  }
+  if (isDataException(err)) {
+    const message = 'a value in the request is not valid text (NUL characters and unpaired surrogates are refused)';
+    return new SpoolError('validation_failed', message, { status: 422, cause: err });
   }
   return new SpoolError('internal', 'internal error', { status: 500, cause: err });
 }

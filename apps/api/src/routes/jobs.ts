@@ -12,7 +12,11 @@ const submit = createRoute({
   path: '/v1/jobs',
   summary: 'Submit a job',
   description: 'Commits the job to PostgreSQL, then enqueues it; answers 202 once the job is durable. The `Idempotency-Key` header works like `idempotencyKey`.',
-  request: { body: { content: { 'application/json': { schema: SubmitRequest } }, required: true } },
+  request: {
+    body: { content: { 'application/json': { schema: SubmitRequest } }, required: true },
+    // Held to the body field's rules (and documented): unchecked, any length reached PostgreSQL.
+    headers: z.object({ 'idempotency-key': SubmitRequest.shape.idempotencyKey }),
+  },
   responses: { 202: json(Job, 'Accepted: the job'), ...errorResponses, ...conflict, ...invalid },
 });
 
@@ -67,7 +71,7 @@ export function jobRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
 
   app.openapi(submit, async (c) => {
     const body = c.req.valid('json');
-    const header = c.req.header('idempotency-key');
+    const header = c.req.valid('header')['idempotency-key'];
     const [out] = await deps.jobs.submit(c.get('tenantId'), [{ ...body, idempotencyKey: body.idempotencyKey ?? header }]);
     if (out!.replayed) c.header('Idempotent-Replayed', 'true');
     return c.json(out!.job, 202);

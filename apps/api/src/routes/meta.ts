@@ -1,10 +1,12 @@
 /** Health, readiness, metrics, job types, and the OpenAPI document with its docs page. */
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
-import { queueDepth, registry as metrics } from '@spool/core/metrics';
+import { queueDepth, registry as metrics, webhooksPending } from '@spool/core/metrics';
+import { countPendingDeliveries } from '@spool/core/store/webhooks';
 import { z } from 'zod';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
+import { JobIdParam, errorResponses, json } from '../schemas.ts';
 
 const within = <T>(ms: number, p: Promise<T>) =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
@@ -39,6 +41,7 @@ export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
         }),
       ),
     ).catch(() => {});
+    await within(2_000, countPendingDeliveries(deps.db).then((n) => webhooksPending.set(n))).catch(() => {});
     return c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType });
   });
 
@@ -59,6 +62,7 @@ export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   for (const d of deps.registry.list) {
     app.openAPIRegistry.register(`${pascal(d.name)}Input`, d.input as never);
   }
+  registerPlainRoutes(app);
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
@@ -71,6 +75,55 @@ export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
     security: [{ apiKey: [] }],
   });
   app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+}
+
+/**
+ * The /v1 routes served by plain handlers (an SSE stream; JSON Schemas made at request time)
+ * are described here, so the document lists every /v1 path a client can call.
+ */
+function registerPlainRoutes(app: OpenAPIHono<AppEnv>) {
+  const seq = z.string().regex(/^\d{1,9}$/);
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/v1/jobs/{id}/events',
+    summary: "Follow a job's events (Server-Sent Events)",
+    description:
+      'Each event has `id: <seq>`, `event: <type>` (status, progress, step, delta, completed, failed, canceled) and `data: <json>`. Resumes after `Last-Event-ID` or `after`; closes after the terminal event.',
+    request: {
+      params: JobIdParam,
+      query: z.object({ after: seq.optional() }),
+      headers: z.object({ 'last-event-id': seq.optional() }),
+    },
+    responses: {
+      200: { description: 'The event stream', content: { 'text/event-stream': { schema: z.string() } } },
+      204: { description: 'The job ended and the client has every event up to its terminal one' },
+      ...errorResponses,
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/v1/job-types',
+    summary: 'List the job types with the JSON Schemas of their input and output',
+    responses: {
+      200: json(
+        z.object({
+          data: z.array(
+            z.object({
+              name: z.string(),
+              description: z.string().optional(),
+              input: z.record(z.string(), z.unknown()),
+              output: z.record(z.string(), z.unknown()),
+              retry: z.record(z.string(), z.unknown()),
+              timeoutMs: z.number(),
+              concurrency: z.number(),
+            }),
+          ),
+        }),
+        'The job types',
+      ),
+      ...errorResponses,
+    },
+  });
 }
 
 const pascal = (s: string) => s.replace(/(^|-)(\w)/g, (_, __, ch: string) => ch.toUpperCase());

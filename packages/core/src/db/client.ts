@@ -43,6 +43,11 @@ async function createPostgres(url: string, max: number): Promise<Database> {
     onnotice: () => {},
     // Fail fast when PostgreSQL is down: the API answers 503 instead of hanging.
     connect_timeout: 5,
+    // postgres.js waits this long before a closed connection tries again, and a query handed
+    // to that connection waits with it. Its default grows to 20 s, so after an outage the API
+    // kept waiting (then answering 503) for up to 20 s after PostgreSQL was back. Same
+    // jittered curve, capped at 2 s: fast 503s during an outage, recovery within seconds.
+    backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(0.05 * 2 ** retries, 2),
     idle_timeout: 60,
     debug: () => {
       count++;

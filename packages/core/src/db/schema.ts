@@ -3,7 +3,7 @@
  * separate, guarded migration set (see docs/architecture.md).
  */
 import { sql } from 'drizzle-orm';
-import { bigint, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -16,6 +16,9 @@ export const tenants = pgTable('tenants', {
   previousSecretExpiresAt: ts('previous_secret_expires_at'),
   /** Used when a job names no webhook. */
   defaultWebhookUrl: text('default_webhook_url'),
+  /** Spend caps in USD (UTC day and month); null → the deployment's default (SPOOL_TENANT_*_BUDGET_USD). */
+  dailyBudgetUsd: numeric('daily_budget_usd', { precision: 14, scale: 6 }),
+  monthlyBudgetUsd: numeric('monthly_budget_usd', { precision: 14, scale: 6 }),
   createdAt: ts('created_at').notNull().defaultNow(),
 });
 
@@ -158,8 +161,54 @@ export const webhookAttempts = pgTable(
   (t) => [primaryKey({ columns: [t.deliveryId, t.attempt] })],
 );
 
+/**
+ * One row per model call: every HTTP attempt (failed ones too), every cache hit, every model
+ * skipped because its breaker was open. The job's `usage` and the tenant's spend are sums of
+ * these rows.
+ */
+export const modelCalls = pgTable(
+  'model_calls',
+  {
+    id: text('id').primaryKey(),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    tenantId: text('tenant_id').notNull(),
+    jobType: text('job_type').notNull(),
+    step: text('step'),
+    /** The job attempt that made the call. */
+    attempt: integer('attempt').notNull(),
+    /** The HTTP try within the call (1 = first, 2 = first retry, …). */
+    callTry: integer('call_try').notNull().default(1),
+    /** chat | embed */
+    kind: text('kind').notNull(),
+    provider: text('provider').notNull(),
+    model: text('model').notNull(),
+    promptVersion: text('prompt_version'),
+    /** ok | error | cached | skipped (breaker open) */
+    status: text('status').notNull(),
+    inputTokens: integer('input_tokens').notNull().default(0),
+    outputTokens: integer('output_tokens').notNull().default(0),
+    costUsd: numeric('cost_usd', { precision: 14, scale: 8 }).notNull().default('0'),
+    latencyMs: integer('latency_ms').notNull().default(0),
+    /** exact | semantic, on a cache hit. */
+    cacheLayer: text('cache_layer'),
+    /** The model of the chain this call fell back from. */
+    fallbackFrom: text('fallback_from'),
+    errorClass: text('error_class'),
+    errorMessage: text('error_message'),
+    redacted: boolean('redacted').notNull().default(false),
+    injectionSuspected: boolean('injection_suspected').notNull().default(false),
+    /** Retrieved chunks ({chunkId, score}[]) for retrieval-augmented calls. */
+    retrieval: jsonb('retrieval'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('model_calls_job_idx').on(t.jobId, t.createdAt), index('model_calls_tenant_idx').on(t.tenantId, t.createdAt)],
+);
+
 export type TenantRow = typeof tenants.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type JobRow = typeof jobs.$inferSelect;
 export type JobStepRow = typeof jobSteps.$inferSelect;
 export type JobEventRow = typeof jobEvents.$inferSelect;
+export type ModelCallRow = typeof modelCalls.$inferSelect;

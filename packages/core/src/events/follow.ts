@@ -20,6 +20,11 @@ export interface FollowOptions {
   after: number;
   /** Live events waiting to be sent past this disconnect the subscriber. */
   maxBuffered: number;
+  /**
+   * Called once, as the live events waiting pass `maxBuffered` — also while the consumer is
+   * stuck writing to a client that stopped reading (it then never pulls, so only it can act).
+   */
+  onOverflow?: () => void;
   signal?: AbortSignal;
   /** How long a missing seq is waited for before it is skipped (it can only be lost with Redis data). */
   gapWaitMs?: number;
@@ -35,16 +40,34 @@ export async function* followJob(o: FollowOptions): AsyncGenerator<JobEvent> {
     wake?.();
     wake = undefined;
   };
+  let overflowed = false;
   const unsubscribe = await o.hub.subscribe(o.jobId, (e) => {
+    if (overflowed) return;
     live.push(e);
+    // Counted as events arrive, not when the consumer pulls: a consumer blocked in a write to
+    // a client that does not read never pulls, and `live` grew without bound while the
+    // socket stayed open. Past the cap, keep nothing more; the client resumes by Last-Event-ID.
+    if (live.length > o.maxBuffered) {
+      overflowed = true;
+      live.length = 0;
+      o.onOverflow?.();
+    }
     notify();
   });
   o.signal?.addEventListener('abort', notify, { once: true });
   try {
     let last = o.after;
     const pending = new Map<number, JobEvent>();
+    // Set by a terminal event at or before `last`: the job ended where the client already is
+    // (a Last-Event-ID past its events). Nothing after `last` can come; without this the
+    // stream stayed open (and subscribed) forever instead of ending like the 204 on reconnect.
+    let endedBehind = false;
     const take = (events: JobEvent[]) => {
-      for (const e of events) if (e.seq > last && !pending.has(e.seq)) pending.set(e.seq, e);
+      for (const e of events) {
+        if (e.seq > last) {
+          if (!pending.has(e.seq)) pending.set(e.seq, e);
+        } else if (isTerminalEvent(e)) endedBehind = true;
+      }
     };
     const replay = async () => {
       const [stored, buffered] = await Promise.all([eventsAfter(o.db, o.jobId, last), o.buffer.after(o.jobId, last)]);
@@ -55,7 +78,7 @@ export async function* followJob(o: FollowOptions): AsyncGenerator<JobEvent> {
     let gapSince: number | undefined;
 
     while (!o.signal?.aborted) {
-      if (live.length > o.maxBuffered) throw slowSubscriberError();
+      if (overflowed) throw slowSubscriberError();
       take(live.splice(0));
       const next = pending.get(last + 1);
       if (next) {
@@ -66,6 +89,7 @@ export async function* followJob(o: FollowOptions): AsyncGenerator<JobEvent> {
         if (isTerminalEvent(next)) return;
         continue;
       }
+      if (endedBehind && pending.size === 0) return;
       if (pending.size > 0) {
         // A later seq is here but not the next one: read storage again, then wait a little.
         if (gapSince === undefined) {

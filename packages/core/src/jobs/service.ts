@@ -13,7 +13,12 @@ import type { Logger } from '../logger.ts';
 import { enqueueFailures, jobsSubmitted } from '../metrics.ts';
 import { type Queues, enqueue } from '../queue/queues.ts';
 import * as store from '../store/jobs.ts';
+import type { WebhookProducer } from '../webhooks/queue.ts';
+import { checkWebhookTarget } from '../webhooks/ssrf.ts';
+import { GroupCommit } from '../db/group-commit.ts';
 import type { JobRegistry } from './registry.ts';
+import type { SubmitGuard } from './submit-guard.ts';
+import { unstorableJson } from './storable-json.ts';
 import { type Job, toJob } from './serialize.ts';
 
 export const SubmitRequest = z.object({
@@ -43,6 +48,11 @@ export interface JobServiceDeps {
   /** The producer connection: fails fast. */
   redis: Redis;
   buffer: EventBuffer;
+  webhooks: WebhookProducer;
+  /** SPOOL_WEBHOOK_ALLOW_PRIVATE: lifts the SSRF guard (development and tests). */
+  allowPrivateWebhooks: boolean;
+  /** Token budgets and spend caps, checked before anything is written. */
+  guard?: SubmitGuard | undefined;
   log: Logger;
 }
 
@@ -60,6 +70,12 @@ export class JobService {
       const def = registry.get(req.type);
       if (!def) {
         issues.push({ index, path: ['type'], message: `unknown job type "${req.type}"` });
+        return undefined as never;
+      }
+      // Before anything recurses into it (the schema, the request hash, PostgreSQL).
+      const unstorable = unstorableJson(req);
+      if (unstorable) {
+        issues.push({ index, ...unstorable });
         return undefined as never;
       }
       const parsed = def.input.safeParse(req.input);
@@ -89,8 +105,13 @@ export class JobService {
       });
     }
     assertNoConflictingKeys(rows);
+    await this.deps.guard?.check(tenantId, rows.map((r) => ({ def: registry.get(r.type)!, input: r.input })));
+    await this.checkWebhookUrls(rows);
 
-    const inserted = await store.insertJobs(db, rows);
+    // Committed and added to Redis together with concurrent submissions (see group-commit.ts).
+    const batch = await this.writes.run(rows);
+    const mine = new Set(rows.map((r) => r.id));
+    const inserted = batch.length === rows.length ? batch : batch.filter((r) => mine.has(r.id));
     const byId = new Map(inserted.map((r) => [r.id, r]));
     const missing = rows.filter((r) => !byId.has(r.id));
     const existing = missing.length
@@ -111,10 +132,20 @@ export class JobService {
       return { job: toJob(prior), replayed: true };
     });
 
-    for (const r of inserted) jobsSubmitted.inc({ type: r.type });
-    await this.enqueueDurable(inserted.map((r) => ({ id: r.id, type: r.type, tenantId: r.tenant_id, priority: r.priority, runAt: r.run_at })));
     return out;
   }
+
+  /** One statement for the rows of every waiting submission, then one bulk add for those inserted. */
+  private readonly writes = new GroupCommit<store.NewJob, store.JobRecord[]>(
+    async (rows) => {
+      const inserted = await store.insertJobs(this.deps.db, rows);
+      for (const r of inserted) jobsSubmitted.inc({ type: r.type });
+      await this.enqueueDurable(inserted.map((r) => ({ id: r.id, type: r.type, tenantId: r.tenant_id, priority: r.priority, runAt: r.run_at })));
+      return inserted;
+    },
+    // 4 writes in flight keep the pool busy; 1,000 rows is the batch route's own limit.
+    { maxInFlight: 4, maxItems: 1_000 },
+  );
 
   async get(tenantId: string, id: string): Promise<Job> {
     return toJob(await this.record(tenantId, id));
@@ -135,20 +166,24 @@ export class JobService {
   /** queued → canceled at once; running → the worker running it is told and aborts. */
   async cancel(tenantId: string, id: string): Promise<Job> {
     const { db, queues, redis, buffer, log } = this.deps;
-    const seq = await store.cancelQueued(db, tenantId, id);
-    if (seq !== undefined) {
+    const canceled = await store.cancelQueued(db, tenantId, id);
+    if (canceled) {
       const job = await this.get(tenantId, id);
       // Best effort: a queued job left in Redis is skipped by the worker (its row says canceled).
       await queues.get(job.type).remove(id).catch((err) => log.debug({ err, id }, 'remove from queue failed'));
-      await this.publish(id, { seq, type: 'canceled', data: {} });
+      await this.publish(id, { seq: canceled.lastSeq, type: 'canceled', data: {} });
+      await this.deps.webhooks.enqueue(canceled.deliveries).catch((err) => log.warn({ err, id }, 'webhook enqueue failed'));
       return job;
     }
     if (await store.requestCancel(db, tenantId, id)) {
+      // Read before the broadcast: a worker aborts within milliseconds, and the answer is the
+      // state the cancel was asked in (running, cancelRequested: 202), not a race with it.
+      const job = await this.get(tenantId, id);
       await redis.publish(cancelChannel(queues.prefix), id).catch((err) => {
         // The step runner also checks between steps, so the cancel still lands.
         log.warn({ err, id }, 'cancel broadcast failed');
       });
-      return this.get(tenantId, id);
+      return job;
     }
     const job = await this.get(tenantId, id);
     throw new SpoolError('job_finished', `job ${id} is already ${job.status}`, { status: 409, details: { status: job.status } });
@@ -167,9 +202,18 @@ export class JobService {
     }
     // BullMQ still holds the finished job under this id; an add with that id would be a no-op.
     await queues.get(row.type).remove(id).catch((err) => log.debug({ err, id }, 'remove of finished job failed'));
-    await this.enqueueDurable([{ id: row.id, type: row.type, tenantId: row.tenant_id, priority: row.priority, runAt: null }]);
+    // Event and answer before the add: once added, a worker may start it at once, and its
+    // `running` event (the next seq) and state must not come before the `queued` ones.
     await this.publish(id, { seq: row.last_seq, type: 'status', data: { status: 'queued', retried: true } });
-    return this.get(tenantId, id);
+    const job = await this.get(tenantId, id);
+    await this.enqueueDurable([{ id: row.id, type: row.type, tenantId: row.tenant_id, priority: row.priority, runAt: null }]);
+    return job;
+  }
+
+  /** The SSRF guard at submit: every distinct webhook URL resolves to public addresses only. */
+  private async checkWebhookUrls(rows: store.NewJob[]): Promise<void> {
+    const urls = new Set(rows.map((r) => r.webhook_url).filter((u): u is string => u !== null));
+    for (const url of urls) await checkWebhookTarget(url, this.deps.allowPrivateWebhooks);
   }
 
   /** The row is committed already: a failed add is logged and left to the reconciler. */

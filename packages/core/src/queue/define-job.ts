@@ -22,6 +22,12 @@ export interface JobDefinition<I = unknown, O = unknown> {
   retry: RetryPolicy;
   timeoutMs: number;
   concurrency: number;
+  /** Largest input in tokens accepted at submit (413 past it, with the counts); needs `inputText`. */
+  tokenBudget?: number;
+  /** The text of an input that counts against `tokenBudget`. */
+  inputText?(input: I): string;
+  /** The type calls paid models: a tenant whose spend cap is used up cannot submit it (402). */
+  usesModels?: boolean;
   handle(input: I, ctx: JobContext): Promise<O>;
 }
 

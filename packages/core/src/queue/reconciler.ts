@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
+import { outboxInsert } from '../store/webhooks.ts';
 import type { Redis } from 'ioredis';
 import type { Database } from '../db/client.ts';
 import type { EventBuffer } from '../events/redis-buffer.ts';
@@ -48,7 +49,18 @@ export class Reconciler {
   private readonly batchSize: number;
 
   constructor(
-    private readonly deps: { db: Database; redis: Redis; queues: Queues; registry: JobRegistry; buffer: EventBuffer; log: Logger },
+    private readonly deps: {
+      db: Database;
+      redis: Redis;
+      queues: Queues;
+      registry: JobRegistry;
+      buffer: EventBuffer;
+      log: Logger;
+      /** Enqueues webhook deliveries a repair recorded. */
+      onDeliveries?: (ids: string[]) => Promise<void>;
+      /** More reconciliations to run under the same lock (webhook deliveries). */
+      sweeps?: (() => Promise<void>)[];
+    },
     private readonly opts: ReconcilerOptions,
   ) {
     this.graceMs = opts.graceMs ?? 5_000;
@@ -100,6 +112,7 @@ export class Reconciler {
       await this.repair(rows.filter((r) => this.deps.registry.get(r.type)), report);
     }
     if (report.readded + report.requeued + report.failed > 0) this.deps.log.info(report, 'reconciler repaired jobs');
+    for (const sweep of this.deps.sweeps ?? []) await sweep();
     return report;
   }
 
@@ -152,19 +165,21 @@ export class Reconciler {
         }
       } else if (finished && failedReason !== null) {
         // BullMQ failed it without our handler's closing write (it stalled too many times).
-        const failed = await db.query<{ last_seq: number }>(sql`
+        const failed = await db.query<{ last_seq: number; deliveries: string[] }>(sql`
           WITH upd AS (
             UPDATE jobs SET status = 'failed', finished_at = now(), last_seq = last_seq + 1,
               error = jsonb_build_object('code', 'stalled', 'message', ${failedReason}::text, 'retryable', false)
             WHERE id = ${row.id} AND status = 'running' AND attempts = ${row.attempts}
-            RETURNING id, last_seq, error
+            RETURNING *
           ),
           ev AS (
             INSERT INTO job_events (job_id, seq, type, data)
             SELECT id, last_seq, 'failed', jsonb_build_object('error', error) FROM upd
-          )
-          SELECT last_seq FROM upd`);
+          ),
+          wh AS (${outboxInsert})
+          SELECT u.last_seq, COALESCE((SELECT jsonb_agg(id) FROM wh), '[]'::jsonb) AS deliveries FROM upd u`);
         if (failed[0]) {
+          await this.deps.onDeliveries?.(failed[0].deliveries);
           report.failed++;
           reconcilerRepairs.inc({ kind: 'stalled_failed' });
           await buffer

@@ -7,6 +7,8 @@ import { SpoolError, toSpoolError } from '../errors.ts';
 import type { EventWriter } from '../events/writer.ts';
 import type { JobEvent } from '../events/types.ts';
 import type { Logger } from '../logger.ts';
+import type { JobScope, ModelClient } from '../providers/models.ts';
+import { type Tokens, tokens } from '../providers/tokens.ts';
 import { finishStep, startStep } from '../store/lease.ts';
 
 export interface JobContext {
@@ -25,8 +27,15 @@ export interface JobContext {
   step<T>(name: string, fn: (run: StepRun) => Promise<T> | T): Promise<T>;
   /** Reports progress (0–100). Cheap: no database round trip per call. */
   progress(pct: number, message?: string): void;
-  /** Streams model tokens to SSE subscribers as `delta` events. */
-  emit(delta: { text: string }): void;
+  /**
+   * Streams model tokens to SSE subscribers as `delta` events (with the attempt number).
+   * `restart: true` says the text streamed so far is void: the answer starts again.
+   */
+  emit(delta: { text: string; restart?: boolean }): void;
+  /** Governed model calls: caches, fallback chain, breaker, limits, spend caps, a trace row per call. */
+  readonly models: ModelClient;
+  /** Token counting and chunking (tiktoken). */
+  readonly tokens: Tokens;
   /** A key that is the same for every run of a step of this job: use it for side effects. */
   idempotencyKey(stepName: string): string;
 }
@@ -51,7 +60,24 @@ export interface AttemptState {
   controller: AbortController;
 }
 
-export function createContext(state: AttemptState, deps: { db: Database; events: EventWriter; log: Logger }): JobContext {
+/** The model layer as the step runner needs it (see providers/models.ts). */
+export interface ModelLayer {
+  forJob(scope: JobScope): ModelClient;
+}
+
+const noModels: ModelClient = {
+  chat: async () => {
+    throw new SpoolError('models_unavailable', 'this process runs no model layer', { retryable: false });
+  },
+  embed: async () => {
+    throw new SpoolError('models_unavailable', 'this process runs no model layer', { retryable: false });
+  },
+};
+
+export function createContext(
+  state: AttemptState,
+  deps: { db: Database; events: EventWriter; log: Logger; models?: ModelLayer | undefined },
+): JobContext {
   const { db, events } = deps;
   const log = deps.log.child({ jobId: state.jobId, type: state.type, attempt: state.attempt });
   const started = new Set<string>();
@@ -63,7 +89,7 @@ export function createContext(state: AttemptState, deps: { db: Database; events:
     if (state.controller.signal.aborted) throw state.controller.signal.reason ?? canceledError();
   };
 
-  return {
+  const ctx: JobContext = {
     jobId: state.jobId,
     tenantId: state.tenantId,
     type: state.type,
@@ -102,9 +128,24 @@ export function createContext(state: AttemptState, deps: { db: Database; events:
       const clamped = Math.max(0, Math.min(100, Math.round(pct * 100) / 100));
       emit('progress', message === undefined ? { pct: clamped } : { pct: clamped, message });
     },
-    emit(delta: { text: string }) {
-      emit('delta', { text: delta.text, attempt: state.attempt });
+    emit(delta: { text: string; restart?: boolean }) {
+      emit('delta', delta.restart ? { text: delta.text, attempt: state.attempt, restart: true } : { text: delta.text, attempt: state.attempt });
     },
     idempotencyKey: (stepName: string) => `${state.jobId}:${stepName}`,
+    tokens,
+    models: noModels,
   };
+  if (deps.models) {
+    const scope: JobScope = {
+      jobId: state.jobId,
+      tenantId: state.tenantId,
+      type: state.type,
+      attempt: state.attempt,
+      signal: state.controller.signal,
+      log,
+      emit: (delta) => ctx.emit(delta),
+    };
+    (ctx as { models: ModelClient }).models = deps.models.forJob(scope);
+  }
+  return ctx;
 }

@@ -11,7 +11,7 @@ import type { Logger } from '../logger.ts';
 import { activeJobs, jobDuration, jobExecutions, jobsFinished, queueWait } from '../metrics.ts';
 import type { AnyJobDefinition } from '../queue/define-job.ts';
 import { claimJob, endAttempt } from '../store/lease.ts';
-import { type AttemptState, canceledError, createContext } from './context.ts';
+import { type AttemptState, type ModelLayer, canceledError, createContext } from './context.ts';
 
 export interface ExecuteDeps {
   db: Database;
@@ -19,6 +19,10 @@ export interface ExecuteDeps {
   log: Logger;
   /** Running attempts by job id, so a cancel message can reach them. */
   running: Map<string, AbortController>;
+  /** Enqueues the webhook deliveries a closing write recorded (the reconciler catches up if this fails). */
+  onDeliveries?: (ids: string[]) => Promise<void>;
+  /** The model layer behind `ctx.models` (worker processes). */
+  models?: ModelLayer | undefined;
 }
 
 export type AttemptOutcome =
@@ -63,7 +67,7 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
           : status === 'canceled'
             ? { seq: ++state.seq, type: 'canceled', data: {} }
             : { seq: ++state.seq, type: 'status', data: { status: 'queued', attempt: state.attempt, error: body.error!.toJobError() } };
-    const ok = await endAttempt(db, {
+    const { ok, deliveries } = await endAttempt(db, {
       jobId,
       attempt: state.attempt,
       status,
@@ -73,6 +77,7 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
     });
     if (ok) {
       void events.buffer.publish(jobId, closing).catch(() => {});
+      if (deliveries.length > 0) void deps.onDeliveries?.(deliveries).catch((err) => log.warn({ err, jobId }, 'webhook enqueue failed'));
       if (status !== 'queued') jobsFinished.inc({ type: def.name, status });
     }
     return ok;

@@ -1,6 +1,7 @@
 /** The API's SQL for jobs: insert (with idempotency), read, list, cancel, retry. */
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
+import { outboxInsert } from './webhooks.ts';
 
 /** A jobs row as raw SQL returns it, with its steps (in the order they first started). */
 export interface JobRecord {
@@ -116,17 +117,26 @@ export async function listJobs(db: Database, tenantId: string, f: ListFilter): P
     ORDER BY j.id DESC LIMIT ${f.limit}`);
 }
 
-/** queued → canceled, with its `canceled` event. Returns the new last seq, or undefined. */
-export async function cancelQueued(db: Database, tenantId: string, id: string): Promise<number | undefined> {
-  const rows = await db.query<{ last_seq: number }>(sql`
+/**
+ * queued → canceled, with its `canceled` event and webhook outbox row. Returns the new last
+ * seq and the deliveries to send, or undefined if the job was not queued.
+ */
+export async function cancelQueued(
+  db: Database,
+  tenantId: string,
+  id: string,
+): Promise<{ lastSeq: number; deliveries: string[] } | undefined> {
+  const rows = await db.query<{ last_seq: number; deliveries: string[] }>(sql`
     WITH upd AS (
       UPDATE jobs SET status = 'canceled', finished_at = now(), cancel_requested_at = now(), last_seq = last_seq + 1
       WHERE id = ${id} AND tenant_id = ${tenantId} AND status = 'queued'
-      RETURNING id, last_seq
+      RETURNING *
     ),
-    ev AS (INSERT INTO job_events (job_id, seq, type, data) SELECT id, last_seq, 'canceled', '{}'::jsonb FROM upd)
-    SELECT last_seq FROM upd`);
-  return rows[0]?.last_seq;
+    ev AS (INSERT INTO job_events (job_id, seq, type, data) SELECT id, last_seq, 'canceled', '{}'::jsonb FROM upd),
+    wh AS (${outboxInsert})
+    SELECT u.last_seq, COALESCE((SELECT jsonb_agg(id) FROM wh), '[]'::jsonb) AS deliveries FROM upd u`);
+  const row = rows[0];
+  return row && { lastSeq: row.last_seq, deliveries: row.deliveries };
 }
 
 /** Marks a running job for cancellation; its worker writes the `canceled` state. */

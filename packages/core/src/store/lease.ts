@@ -7,6 +7,7 @@ import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
 import type { JobError } from '../errors.ts';
 import { eventRecordset, eventRowsJson } from './events.ts';
+import { outboxInsert } from './webhooks.ts';
 import type { JobEvent } from '../events/types.ts';
 
 export interface Claim {
@@ -105,16 +106,17 @@ export interface AttemptEnd {
 }
 
 /**
- * Ends an attempt: status, result or error, and the job's pending events, committed in one
- * statement, fenced on the attempt. Returns false if another worker has taken the job over.
+ * Ends an attempt: status, result or error, the job's pending events and (for a terminal
+ * status with a webhook) the outbox row, committed in one statement, fenced on the attempt.
+ * `ok` is false if another worker has taken the job over.
  */
-export async function endAttempt(db: Database, end: AttemptEnd): Promise<boolean> {
+export async function endAttempt(db: Database, end: AttemptEnd): Promise<{ ok: boolean; deliveries: string[] }> {
   const last = end.events.at(-1);
   if (!last) throw new Error('endAttempt needs the closing event');
   const terminal = end.status !== 'queued';
   const progress = end.events.findLast((e) => e.type === 'progress')?.data;
   const json = eventRowsJson(end.events.map((event) => ({ jobId: end.jobId, event })));
-  const rows = await db.query(sql`
+  const rows = await db.query<{ id: string; deliveries: string[] }>(sql`
     WITH upd AS (
       UPDATE jobs SET status = ${end.status},
         result = ${end.result === undefined ? null : JSON.stringify(end.result)}::jsonb,
@@ -124,14 +126,15 @@ export async function endAttempt(db: Database, end: AttemptEnd): Promise<boolean
         last_seq = GREATEST(last_seq, ${last.seq}),
         progress = COALESCE(${progress ? JSON.stringify(progress) : null}::jsonb, progress)
       WHERE id = ${end.jobId} AND attempts = ${end.attempt} AND status = 'running'
-      RETURNING id
+      RETURNING *
     ),
     ev AS (
       INSERT INTO job_events (job_id, seq, type, data)
       SELECT e.job_id, e.seq, e.type, e.data FROM (${eventRecordset(json)}) e
       WHERE EXISTS (SELECT 1 FROM upd)
       ON CONFLICT DO NOTHING
-    )
-    SELECT id FROM upd`);
-  return rows.length > 0;
+    ),
+    wh AS (${outboxInsert})
+    SELECT u.id, COALESCE((SELECT jsonb_agg(id) FROM wh), '[]'::jsonb) AS deliveries FROM upd u`);
+  return { ok: rows.length > 0, deliveries: rows[0]?.deliveries ?? [] };
 }

@@ -1,0 +1,64 @@
+/** /v1/admin/tenants/:id/budget: a tenant's spend caps (admin token only; see providers/budget.ts). */
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { SpoolError } from '@spool/core/errors';
+import { setTenantBudget, tenantBudget, tenantSpend } from '@spool/core/model-calls';
+import { forgetTenantBudget } from '@spool/core/providers/budget';
+import type { ApiDeps, AppEnv } from '../deps.ts';
+import { errorResponses, json } from '../schemas.ts';
+
+const cap = z.number().min(0).max(1e9).nullable().describe('USD; null = the deployment default; 0 = nothing may be spent');
+
+const Budget = z
+  .object({
+    tenantId: z.string(),
+    dailyUsd: cap,
+    monthlyUsd: cap,
+    spent: z.object({ todayUsd: z.number(), monthUsd: z.number() }).describe('This UTC day and month'),
+  })
+  .openapi('TenantBudget');
+
+const params = z.object({ id: z.string().max(64) });
+
+const getRoute = createRoute({
+  method: 'get',
+  path: '/v1/admin/tenants/{id}/budget',
+  summary: 'A tenant’s spend caps and spend',
+  request: { params },
+  responses: { 200: json(Budget, 'Caps and spend'), ...errorResponses },
+});
+
+const putRoute = createRoute({
+  method: 'put',
+  path: '/v1/admin/tenants/{id}/budget',
+  summary: 'Set a tenant’s daily and monthly spend caps',
+  description:
+    'Applies to every process within a few seconds. A submit of a model-calling job type once a cap is used up gets 402 `budget_exceeded`.',
+  request: {
+    params,
+    body: {
+      content: { 'application/json': { schema: z.object({ dailyUsd: cap.default(null), monthlyUsd: cap.default(null) }) } },
+      required: true,
+    },
+  },
+  responses: { 200: json(Budget, 'Caps and spend'), ...errorResponses },
+});
+
+export function budgetRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
+  // /v1/admin/* is behind requireAdmin (routes/admin.ts).
+  const show = async (tenantId: string) => {
+    const own = await tenantBudget(deps.db, tenantId);
+    if (!own) throw new SpoolError('not_found', `tenant ${tenantId} not found`, { status: 404 });
+    const spent = await tenantSpend(deps.db, tenantId);
+    return { tenantId, ...own, spent: { todayUsd: spent.dayUsd, monthUsd: spent.monthUsd } };
+  };
+  app.openapi(getRoute, async (c) => c.json(await show(c.req.valid('param').id), 200));
+  app.openapi(putRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const body = c.req.valid('json');
+    if (!(await setTenantBudget(deps.db, id, { dailyUsd: body.dailyUsd ?? null, monthlyUsd: body.monthlyUsd ?? null }))) {
+      throw new SpoolError('not_found', `tenant ${id} not found`, { status: 404 });
+    }
+    forgetTenantBudget(id);
+    return c.json(await show(id), 200);
+  });
+}

@@ -1,0 +1,86 @@
+/** GET /v1/usage?from=&to=: the caller's tokens and cost by UTC day, job type and model. */
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { SpoolError } from '@spool/core/errors';
+import { usageByDay } from '@spool/core/model-calls';
+import type { ApiDeps, AppEnv } from '../deps.ts';
+import { requireScope } from '../middleware/auth.ts';
+import { errorResponses, json } from '../schemas.ts';
+
+const DAY_MS = 86_400_000;
+// A year: one query's worth of daily rows per type and model.
+const MAX_RANGE_DAYS = 366;
+
+const UsageRow = z
+  .object({
+    day: z.string().describe('UTC day, YYYY-MM-DD'),
+    type: z.string(),
+    model: z.string().describe('provider:model, or local'),
+    calls: z.number().int().describe('Answered calls (cache hits included)'),
+    cacheHits: z.number().int(),
+    errors: z.number().int().describe('Failed HTTP attempts'),
+    inputTokens: z.number(),
+    outputTokens: z.number(),
+    costUsd: z.number(),
+  })
+  .openapi('UsageRow');
+
+const Totals = z.object({
+  calls: z.number().int(),
+  cacheHits: z.number().int(),
+  inputTokens: z.number(),
+  outputTokens: z.number(),
+  costUsd: z.number(),
+});
+
+const Usage = z.object({ from: z.string(), to: z.string(), data: z.array(UsageRow), totals: Totals }).openapi('Usage');
+
+const date = z
+  .string()
+  .max(40)
+  .refine((s) => !Number.isNaN(Date.parse(s)), 'expected an ISO 8601 date or date-time');
+
+const route = createRoute({
+  method: 'get',
+  path: '/v1/usage',
+  summary: 'Tokens and cost by day, job type and model',
+  description:
+    '`from` and `to` are ISO 8601 dates or date-times (UTC). A date-only `to` includes that whole day. Default: the current UTC month up to now. At most 366 days.',
+  request: { query: z.object({ from: date.optional(), to: date.optional() }) },
+  responses: {
+    200: json(Usage, 'Usage rows and totals'),
+    422: json(z.object({ error: z.unknown() }), 'Bad range'),
+    ...errorResponses,
+  },
+});
+
+const dateOnly = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s);
+
+export function usageRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
+  app.use('/v1/usage', requireScope(deps, 'jobs:read'));
+  app.openapi(route, async (c) => {
+    const q = c.req.valid('query');
+    const now = new Date();
+    const from = q.from ? new Date(q.from) : new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+    const to = q.to ? new Date(new Date(q.to).getTime() + (dateOnly(q.to) ? DAY_MS : 0)) : now;
+    if (from >= to) throw new SpoolError('validation_failed', '`from` must be before `to`', { status: 422 });
+    if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY_MS) {
+      throw new SpoolError('validation_failed', `the range is at most ${MAX_RANGE_DAYS} days`, { status: 422 });
+    }
+    const rows = await usageByDay(deps.db, c.get('tenantId'), from, to);
+    const data = rows.map(({ provider, model, ...r }) => ({
+      ...r,
+      model: provider === 'local' && model === 'local' ? 'local' : `${provider}:${model}`,
+    }));
+    const totals = data.reduce(
+      (t, r) => ({
+        calls: t.calls + r.calls,
+        cacheHits: t.cacheHits + r.cacheHits,
+        inputTokens: t.inputTokens + r.inputTokens,
+        outputTokens: t.outputTokens + r.outputTokens,
+        costUsd: Math.round((t.costUsd + r.costUsd) * 1e8) / 1e8,
+      }),
+      { calls: 0, cacheHits: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
+    );
+    return c.json({ from: from.toISOString(), to: to.toISOString(), data, totals }, 200);
+  });
+}

@@ -1,0 +1,148 @@
+/**
+ * SSE at scale: N idle subscribers (each following its own job) held open by a separate
+ * process while the API takes submissions. Measured twice, without and with the N
+ * subscribers, the same way: submit throughput (autocannon), and event latency of a few
+ * probe jobs that a worker runs meanwhile, against raw pub/sub in the same process.
+ */
+import { type LoadResult, load } from '../lib/autocannon.ts';
+import { type Ctx, NOOP_JOB } from '../lib/context.ts';
+import { rssBytes, startNode } from '../lib/proc.ts';
+import { spoolClient } from '../lib/spool.ts';
+import { nowMs, type Summary, sleep } from '../lib/stats.ts';
+import type { SpoolSession } from './spool.ts';
+
+export interface SseRound {
+  /** Saturating submit load. */
+  submit: LoadResult;
+  /** The steady submit rate during the latency probe (a quarter of the saturated rate without subscribers). */
+  steadyRate: number;
+  steadyRps: number;
+  hopMs: Summary;
+  pubsubMs: Summary;
+  events: { raw: number; sse: number; paired: number };
+}
+
+export interface SseResults {
+  subscribers: number;
+  opened: number;
+  failed: number;
+  openSeconds: number;
+  /** API resident memory added by the open streams, per stream. */
+  apiBytesPerConnection: number;
+  holderBytesPerConnection: number;
+  stillOpenAfterLoad: number;
+  without: SseRound;
+  with: SseRound;
+}
+
+// Submissions in this scenario wait an hour in BullMQ, so the worker runs only the probes.
+const DELAYED_NOOP = { ...NOOP_JOB, delayMs: 3_600_000 };
+const PROBE_DELAY_MS = 1_500;
+const STEADY_SHARE = 0.25;
+
+export async function runSse(ctx: Ctx, session: SpoolSession): Promise<SseResults> {
+  const { s } = ctx;
+  const { api, config } = session;
+  const client = spoolClient(api.url, session.apiKey);
+  const pingChannel = `${config.prefix}:bench-ping`;
+
+  const holder = startNode(
+    'bench/clients/sse-holder.ts',
+    { API_URL: api.url, API_KEY: session.apiKey, REDIS_URL: ctx.redis.url, PREFIX: config.prefix },
+    { raiseFdLimit: true },
+  );
+  await holder.next('ready', 60_000);
+
+  /**
+   * Throughput first (saturating submit load); then event latency while submissions arrive at
+   * a steady `rate` (a saturated API answers everything late, events included: that would
+   * measure its queue, not its event path).
+   */
+  const round = async (label: string, rate?: number): Promise<SseRound> => {
+    ctx.log(`SSE round ${label}: saturating submit load for ${s.sseSeconds}s`);
+    const submit = await load({
+      url: `${api.url}/v1/jobs`,
+      serverPid: api.child.pid,
+      method: 'POST',
+      headers: { authorization: client.headers.authorization },
+      body: DELAYED_NOOP,
+      connections: s.connections,
+      seconds: s.sseSeconds,
+      warmupSeconds: s.warmupSeconds,
+    });
+    const steadyRate = rate ?? Math.max(20, Math.round(submit.rps * STEADY_SHARE));
+    ctx.log(`SSE round ${label}: ${s.probeJobs} probe jobs while submitting ${steadyRate}/s for ${s.sseSeconds}s`);
+    const probes: string[] = [];
+    for (let i = 0; i < s.probeJobs; i++) {
+      // Delayed so that both the raw subscriber and the SSE stream are live before its first event.
+      const job = await client.submit({
+        type: 'debug-steps',
+        input: { steps: s.probeSteps, stepMs: s.probeStepMs },
+        delayMs: PROBE_DELAY_MS,
+      });
+      probes.push(job.id);
+    }
+    const submittedAt = Date.now();
+    holder.send({ type: 'probe', ids: probes, pingChannel });
+    await holder.next('probing', 60_000);
+    await sleep(Math.max(0, submittedAt + PROBE_DELAY_MS + 200 - Date.now()));
+    let pinging = true;
+    const pinger = (async () => {
+      while (pinging) {
+        await ctx.redis.client.publish(pingChannel, String(nowMs()));
+        await sleep(10);
+      }
+    })();
+    const steady = await load({
+      url: `${api.url}/v1/jobs`,
+      method: 'POST',
+      headers: { authorization: client.headers.authorization },
+      body: DELAYED_NOOP,
+      connections: 10,
+      overallRate: steadyRate,
+      seconds: s.sseSeconds,
+    });
+    pinging = false;
+    await pinger;
+    holder.send({ type: 'report' });
+    const report = await holder.next('report', 60_000);
+    await Promise.all(probes.map((id) => client.cancel(id)));
+    return { submit, steadyRate, steadyRps: steady.rps, hopMs: report.hopMs, pubsubMs: report.pubsubMs, events: report.events };
+  };
+
+  const without = await round('without subscribers');
+
+  ctx.log(`opening ${s.sseSubscribers} idle SSE subscribers`);
+  const targets = await client.submitMany(DELAYED_NOOP, s.sseSubscribers);
+  const holderReport = async () => {
+    holder.send({ type: 'report' });
+    return holder.next('report', 60_000);
+  };
+  await sleep(1_000);
+  const apiBefore = await rssBytes(api.child.pid);
+  const holderBefore = (await holderReport()).rss as number;
+  holder.send({ type: 'open', ids: targets, parallel: 100 });
+  const opened = await holder.next<{ open: number; failed: number; firstError?: string; ms: number }>('opened', 600_000);
+  if (opened.failed > 0) ctx.log(`  ${opened.failed} streams failed to open (first: ${opened.firstError})`);
+  await sleep(2_000);
+  const apiAfter = await rssBytes(api.child.pid);
+  const holderAfter = (await holderReport()).rss as number;
+
+  const withSubs = await round(`with ${opened.open} subscribers`, without.steadyRate);
+  const after = await holderReport();
+
+  holder.send({ type: 'close' });
+  await holder.next('closed', 60_000).catch(() => {});
+  await holder.stop();
+  return {
+    subscribers: s.sseSubscribers,
+    opened: opened.open,
+    failed: opened.failed,
+    openSeconds: opened.ms / 1000,
+    apiBytesPerConnection: (apiAfter - apiBefore) / Math.max(1, opened.open),
+    holderBytesPerConnection: (holderAfter - holderBefore) / Math.max(1, opened.open),
+    stillOpenAfterLoad: after.idleOpen,
+    without,
+    with: withSubs,
+  };
+}

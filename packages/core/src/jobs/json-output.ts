@@ -1,0 +1,45 @@
+/**
+ * Structured output: user-supplied JSON Schemas compiled with ajv (cached by content), and
+ * model answers parsed and checked against them.
+ */
+import { Ajv, type ValidateFunction } from 'ajv';
+import { LRUCache } from 'lru-cache';
+import { hashJson } from '../ids.ts';
+
+// One instance, schemas removed after compiling: ajv caches by object identity, and every
+// job brings a fresh object, so keeping them would grow without bound. Validators are kept
+// here instead, by content.
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validators = new LRUCache<string, ValidateFunction>({ max: 500 });
+
+/** A compiled validator, or throws with ajv's message when the schema is not valid JSON Schema. */
+export function validatorFor(schema: Record<string, unknown>): ValidateFunction {
+  const key = hashJson(schema);
+  let v = validators.get(key);
+  if (!v) {
+    // Draft-07 is what ajv checks by default; a `$schema` naming another draft would stop the compile.
+    const { $schema: _, ...body } = schema;
+    v = ajv.compile(body);
+    ajv.removeSchema(body);
+    validators.set(key, v);
+  }
+  return v;
+}
+
+export type Checked = { ok: true; value: unknown } | { ok: false; errors: string[] };
+
+/** Parses a model's answer (tolerating a ```json fence around it) and validates it. */
+export function checkJson(content: string, validate: ValidateFunction): Checked {
+  const text = content
+    .trim()
+    .replace(/^```(?:json)?\s*\n?([\s\S]*?)\n?```$/, '$1')
+    .trim();
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, errors: [`not valid JSON: ${(err as Error).message}`] };
+  }
+  if (validate(value)) return { ok: true, value };
+  return { ok: false, errors: (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`) };
+}

@@ -1,0 +1,38 @@
+/**
+ * Checks at submit, before anything is written: a type's token budget (tiktoken count of the
+ * input against `tokenBudget`: 413 with the counts) and the tenant's spend caps for types that
+ * call paid models (402 `budget_exceeded` once a cap is used up).
+ */
+import type { Database } from '../db/client.ts';
+import { SpoolError } from '../errors.ts';
+import { type BudgetDefaults, Budgets } from '../providers/budget.ts';
+import { countTokens } from '../providers/tokens.ts';
+import type { AnyJobDefinition } from '../queue/define-job.ts';
+
+export interface SubmitGuard {
+  check(tenantId: string, jobs: { def: AnyJobDefinition; input: unknown }[]): Promise<void>;
+}
+
+export function createSubmitGuard(opts: { db: Database; budgets: BudgetDefaults }): SubmitGuard {
+  const budgets = new Budgets(opts.db, opts.budgets);
+  return {
+    async check(tenantId, jobs) {
+      jobs.forEach(({ def, input }, index) => {
+        if (!def.tokenBudget || !def.inputText) return;
+        const tokens = countTokens(def.inputText(input));
+        if (tokens > def.tokenBudget) {
+          const where = jobs.length > 1 ? `jobs[${index}]: ` : '';
+          throw new SpoolError(
+            'token_budget_exceeded',
+            `${where}the input has ${tokens} tokens; a ${def.name} job takes at most ${def.tokenBudget}`,
+            {
+              status: 413,
+              details: { ...(jobs.length > 1 ? { index } : {}), tokens, budget: def.tokenBudget },
+            },
+          );
+        }
+      });
+      if (jobs.some((j) => j.def.usesModels)) await budgets.check(tenantId);
+    },
+  };
+}

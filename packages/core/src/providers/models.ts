@@ -1,0 +1,497 @@
+/**
+ * Governed model calls: what `ctx.models` does around every provider call — caches, the
+ * fallback chain, the shared circuit breaker, RPM/TPM admission, spend caps, timeout,
+ * retries honouring Retry-After, cost, metrics, and one trace row per HTTP attempt.
+ */
+import type { Redis } from 'ioredis';
+import type { Database } from '../db/client.ts';
+import { SpoolError } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { Logger } from '../logger.ts';
+import {
+  modelBreakerState,
+  modelCacheHits,
+  modelCost,
+  modelLatency,
+  modelLimiterWait,
+  modelRequests,
+  modelTokens,
+} from '../metrics.ts';
+import { insertModelCall, type NewModelCall } from '../store/model-calls.ts';
+import { type BreakerState, SharedBreaker } from './breaker.ts';
+import { Budgets } from './budget.ts';
+import { type CachedAnswer, ModelCache } from './cache.ts';
+import { resolveChain } from './chain.ts';
+import { limitsFor, type ModelsConfig } from './config.ts';
+import { costUsd, priceOf } from './cost.ts';
+import { looksLikeInjection, redactMessages } from './hygiene.ts';
+import { SharedLimiter } from './limiter.ts';
+import { localEmbedding } from './local.ts';
+import { type Classified, classifiedOf, withRetries } from './resilience.ts';
+import { countChatTokens, countTokens } from './tokens.ts';
+import { type ChatMessage, type ModelRef, type Provider, type ProviderChatResult, refName } from './types.ts';
+
+export type CacheMode = 'exact' | 'semantic' | 'off';
+
+export interface ChatCall {
+  messages: ChatMessage[];
+  /** "provider:model" (or a bare OpenAI model name) to try first; the configured chain follows. */
+  model?: string | undefined;
+  temperature?: number | undefined;
+  maxTokens?: number | undefined;
+  /** Asks for JSON matching this JSON Schema (validation is the caller's). */
+  responseSchema?: Record<string, unknown> | undefined;
+  /** Emit each fragment as a `delta` event. */
+  stream?: boolean | undefined;
+  /** Default: `exact` when temperature is 0, else `off`. `semantic` looks up both layers. */
+  cache?: CacheMode | undefined;
+  promptVersion?: string | undefined;
+  /** The step making the call, for the trace. */
+  step?: string | undefined;
+}
+
+export interface CallUsage {
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+export interface ChatCallResult {
+  content: string;
+  /** The model reference that answered (`openai:gpt-4o-mini`, `local`). */
+  model: string;
+  usage: CallUsage;
+  cached: false | 'exact' | 'semantic';
+  fallbackUsed: boolean;
+}
+
+/** What `ctx.models` offers a handler. */
+export interface ModelClient {
+  chat(call: ChatCall): Promise<ChatCallResult>;
+  /** Embeddings with `SPOOL_EMBED_MODEL` (or `model`); no fallback: vectors of two models don't mix. */
+  embed(
+    texts: string[],
+    opts?: { model?: string; step?: string },
+  ): Promise<{ vectors: number[][]; model: string; usage: CallUsage }>;
+}
+
+/** The job an attempt's model calls belong to. */
+export interface JobScope {
+  jobId: string;
+  tenantId: string;
+  type: string;
+  attempt: number;
+  signal: AbortSignal;
+  log: Logger;
+  /** Sends a `delta` event (ctx.emit). */
+  emit(delta: { text: string; restart?: boolean }): void;
+}
+
+export interface ModelServiceDeps {
+  db: Database;
+  redis: Redis;
+  prefix: string;
+  log: Logger;
+  providers: ReadonlyMap<string, Provider>;
+  config: ModelsConfig;
+}
+
+// Reserved for the answer when a call sets no maxTokens: a typical short reply. The
+// provider's reported usage corrects the reservation after the call.
+const DEFAULT_OUTPUT_ESTIMATE = 256;
+const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
+
+export class ModelService {
+  readonly cache: ModelCache;
+  readonly budgets: Budgets;
+  private readonly breakers = new Map<string, SharedBreaker>();
+  private readonly limiters = new Map<string, SharedLimiter>();
+
+  constructor(private readonly deps: ModelServiceDeps) {
+    this.cache = new ModelCache(deps.redis, deps.prefix, deps.config.cache);
+    this.budgets = new Budgets(deps.db, deps.config.budgets);
+  }
+
+  breaker(ref: ModelRef): SharedBreaker {
+    const name = refName(ref);
+    let b = this.breakers.get(name);
+    if (!b) {
+      b = new SharedBreaker(this.deps.redis, this.deps.prefix, name, this.deps.config.breaker);
+      this.breakers.set(name, b);
+    }
+    return b;
+  }
+
+  limiter(ref: ModelRef): SharedLimiter {
+    const name = refName(ref);
+    let l = this.limiters.get(name);
+    if (!l) {
+      l = new SharedLimiter(
+        this.deps.redis,
+        this.deps.prefix,
+        name,
+        limitsFor(this.deps.config.limits, ref),
+        this.deps.config.limitWindowMs,
+      );
+      this.limiters.set(name, l);
+    }
+    return l;
+  }
+
+  forJob(scope: JobScope): ModelClient {
+    return {
+      chat: (call) => this.chat(scope, call),
+      embed: (texts, opts) => this.embed(scope, texts, opts),
+    };
+  }
+
+  private async chat(scope: JobScope, call: ChatCall): Promise<ChatCallResult> {
+    const { config } = this.deps;
+    const chain = resolveChain(config.chatModels, call.model);
+    const primary = chain[0]!;
+    const injectionSuspected = looksLikeInjection(call.messages);
+    const hygiene = config.redactPii ? redactMessages(call.messages) : { messages: call.messages, redacted: false };
+    const messages = hygiene.messages;
+    const params = { temperature: call.temperature, maxTokens: call.maxTokens, responseSchema: call.responseSchema };
+    const base = {
+      scope,
+      kind: 'chat' as const,
+      step: call.step ?? null,
+      promptVersion: call.promptVersion ?? null,
+      redacted: hygiene.redacted,
+      injectionSuspected,
+    };
+    if (injectionSuspected)
+      scope.log.warn({ jobId: scope.jobId }, 'prompt looks like an injection attempt (flagged on the trace)');
+
+    // Caches: keyed on the first model of the chain; a fallback's answer is never cached.
+    const mode: CacheMode = call.cache ?? (call.temperature === 0 ? 'exact' : 'off');
+    let exactKey: string | undefined;
+    let semantic: { key: string; vector: number[] } | undefined;
+    if (mode !== 'off') {
+      const started = performance.now();
+      exactKey = this.cache.exactKey(scope.tenantId, {
+        model: refName(primary),
+        promptVersion: call.promptVersion ?? null,
+        messages,
+        params,
+      });
+      const hit = await this.cache.getExact(exactKey).catch((err) => void scope.log.warn({ err }, 'cache read failed'));
+      if (hit) return this.cacheHit(base, primary, 'exact', hit, started, call);
+      if (mode === 'semantic') {
+        const scopeKey = {
+          model: refName(primary),
+          promptVersion: call.promptVersion ?? null,
+          params,
+          system: messages.filter((m) => m.role === 'system'),
+        };
+        // Lexical near-duplicates for now (local hashed n-grams); pgvector and SPOOL_EMBED_MODEL come with the vector tables.
+        const vector = localEmbedding(
+          messages
+            .filter((m) => m.role !== 'system')
+            .map((m) => `${m.role}: ${m.content}`)
+            .join('\n'),
+        );
+        semantic = { key: this.cache.semanticKey(scope.tenantId, scopeKey), vector };
+        const near = await this.cache
+          .getSemantic(semantic.key, vector)
+          .catch((err) => void scope.log.warn({ err }, 'cache read failed'));
+        if (near) return this.cacheHit(base, primary, 'semantic', near.answer, started, call);
+      }
+    }
+
+    let fallbackFrom: string | null = null;
+    let last: Classified | undefined;
+    let streamed = false;
+    for (const ref of chain) {
+      const provider = this.deps.providers.get(ref.provider);
+      if (!provider)
+        throw new SpoolError('model_unavailable', `provider "${ref.provider}" is not configured`, { retryable: false });
+      const name = refName(ref);
+      const breaker = this.breaker(ref);
+      const admission = await breaker.allow();
+      modelBreakerState.set({ provider: ref.provider, model: ref.model }, STATE_VALUE[admission.state]);
+      if (!admission.allowed) {
+        await this.trace(base, ref, {
+          status: 'skipped',
+          errorClass: 'breaker_open',
+          errorMessage: `circuit open for another ${admission.retryInMs} ms`,
+          fallbackFrom,
+        });
+        last = {
+          class: 'breaker_open',
+          retryable: false,
+          fallback: true,
+          breaker: false,
+          retryAfterMs: admission.retryInMs,
+          message: `${name}: circuit open`,
+        };
+        fallbackFrom = name;
+        continue;
+      }
+
+      const price = priceOf(config.prices, ref.provider, ref.model);
+      const inputEstimate = countChatTokens(messages, ref.model);
+      const costEstimate = costUsd(price, { inputTokens: inputEstimate, outputTokens: call.maxTokens ?? 0 });
+      if (costEstimate > 0) await this.budgets.check(scope.tenantId, costEstimate);
+      const limiter = this.limiter(ref);
+
+      try {
+        let latencyMs = 0;
+        let lastTry = 1;
+        const out = await withRetries(
+          config.retry,
+          scope.signal,
+          async (tryNumber): Promise<ProviderChatResult> => {
+            lastTry = tryNumber;
+            if (streamed) {
+              // The client saw part of an answer that is being asked for again.
+              scope.emit({ text: '', restart: true });
+              streamed = false;
+            }
+            const reservation = await limiter.admit(inputEstimate + (call.maxTokens ?? DEFAULT_OUTPUT_ESTIMATE), scope.signal);
+            modelLimiterWait.observe({ provider: ref.provider, model: ref.model }, reservation.waitedMs / 1000);
+            const timeout = AbortSignal.timeout(config.timeoutMs);
+            const started = performance.now();
+            try {
+              const result = await provider.chat(
+                {
+                  model: ref.model,
+                  messages,
+                  temperature: call.temperature,
+                  maxTokens: call.maxTokens,
+                  responseSchema: call.responseSchema,
+                },
+                {
+                  signal: AbortSignal.any([scope.signal, timeout]),
+                  onDelta: call.stream
+                    ? (text) => {
+                        streamed = true;
+                        scope.emit({ text });
+                      }
+                    : undefined,
+                },
+              );
+              latencyMs = Math.round(performance.now() - started);
+              await limiter.settle(reservation, result.usage.inputTokens + result.usage.outputTokens);
+              return result;
+            } catch (err) {
+              latencyMs = Math.round(performance.now() - started);
+              await limiter.settle(reservation, 0).catch(() => {});
+              if (timeout.aborted && !scope.signal.aborted)
+                throw new SpoolError('timeout', `no answer from ${name} within ${config.timeoutMs} ms`, { cause: err });
+              throw err;
+            } finally {
+              modelLatency.observe({ provider: ref.provider, model: ref.model, kind: 'chat' }, latencyMs / 1000);
+            }
+          },
+          async (c, callTry) => {
+            if (c.class === 'canceled') return;
+            const state = c.breaker ? await breaker.failure() : undefined;
+            if (state) modelBreakerState.set({ provider: ref.provider, model: ref.model }, STATE_VALUE[state]);
+            // Everyone backs off, not just this job: the provider said the whole key is over its limit.
+            if (c.class === 'rate_limit') await limiter.pause(c.retryAfterMs ?? config.retry.baseMs);
+            await this.trace(base, ref, {
+              status: 'error',
+              callTry,
+              latencyMs,
+              errorClass: c.class,
+              errorMessage: c.message,
+              fallbackFrom,
+            });
+            // The breaker just opened (here or in another process): stop retrying this model.
+            return state === 'open' ? 'stop' : undefined;
+          },
+        );
+        await breaker.success();
+        modelBreakerState.set({ provider: ref.provider, model: ref.model }, 0);
+
+        const cost = costUsd(price, out.usage);
+        await this.trace(base, ref, {
+          status: 'ok',
+          callTry: lastTry,
+          latencyMs,
+          inputTokens: out.usage.inputTokens,
+          outputTokens: out.usage.outputTokens,
+          costUsd: cost,
+          fallbackFrom,
+        });
+        const answer: CachedAnswer = { content: out.content, model: name, usage: out.usage, createdAt: new Date().toISOString() };
+        if (ref === primary) {
+          if (exactKey) await this.cache.setExact(exactKey, answer).catch((err) => scope.log.warn({ err }, 'cache write failed'));
+          if (semantic)
+            await this.cache
+              .setSemantic(semantic.key, semantic.vector, answer)
+              .catch((err) => scope.log.warn({ err }, 'cache write failed'));
+        }
+        return {
+          content: out.content,
+          model: name,
+          usage: { ...out.usage, costUsd: cost },
+          cached: false,
+          fallbackUsed: ref !== primary,
+        };
+      } catch (err) {
+        if (scope.signal.aborted) throw scope.signal.reason ?? err;
+        const c = classifiedOf(err);
+        if (!c.fallback) throw new SpoolError(c.class, `${name}: ${c.message}`, { status: 422, retryable: false, cause: err });
+        last = c;
+        fallbackFrom = name;
+      }
+    }
+    throw new SpoolError(
+      'model_unavailable',
+      `no model of the chain answered (${chain.map(refName).join(' → ')}); last: ${last?.class ?? 'unknown'}: ${last?.message ?? ''}`,
+      {
+        retryable: true,
+        retryAfterMs: last?.retryAfterMs,
+      },
+    );
+  }
+
+  private async embed(
+    scope: JobScope,
+    texts: string[],
+    opts: { model?: string; step?: string } = {},
+  ): Promise<{ vectors: number[][]; model: string; usage: CallUsage }> {
+    const { config } = this.deps;
+    const ref = opts.model ? resolveChain([], opts.model)[0]! : config.embedModel;
+    const name = refName(ref);
+    const provider = this.deps.providers.get(ref.provider);
+    if (!provider)
+      throw new SpoolError('model_unavailable', `provider "${ref.provider}" is not configured`, { retryable: false });
+    const base = {
+      scope,
+      kind: 'embed' as const,
+      step: opts.step ?? null,
+      promptVersion: null,
+      redacted: false,
+      injectionSuspected: false,
+    };
+    const breaker = this.breaker(ref);
+    const admission = await breaker.allow();
+    if (!admission.allowed) {
+      await this.trace(base, ref, {
+        status: 'skipped',
+        errorClass: 'breaker_open',
+        errorMessage: `circuit open for another ${admission.retryInMs} ms`,
+      });
+      throw new SpoolError('model_unavailable', `${name}: circuit open`, { retryable: true, retryAfterMs: admission.retryInMs });
+    }
+    const price = priceOf(config.prices, ref.provider, ref.model);
+    const estimate = texts.reduce((n, t) => n + countTokens(t, ref.model), 0);
+    const costEstimate = costUsd(price, { inputTokens: estimate, outputTokens: 0 });
+    if (costEstimate > 0) await this.budgets.check(scope.tenantId, costEstimate);
+    const limiter = this.limiter(ref);
+    let latencyMs = 0;
+    let lastTry = 1;
+    try {
+      const out = await withRetries(
+        config.retry,
+        scope.signal,
+        async (tryNumber) => {
+          lastTry = tryNumber;
+          const reservation = await limiter.admit(estimate, scope.signal);
+          const timeout = AbortSignal.timeout(config.timeoutMs);
+          const started = performance.now();
+          try {
+            const r = await provider.embed(ref.model, texts, { signal: AbortSignal.any([scope.signal, timeout]) });
+            latencyMs = Math.round(performance.now() - started);
+            await limiter.settle(reservation, r.inputTokens);
+            return r;
+          } catch (err) {
+            latencyMs = Math.round(performance.now() - started);
+            await limiter.settle(reservation, 0).catch(() => {});
+            if (timeout.aborted && !scope.signal.aborted)
+              throw new SpoolError('timeout', `no answer from ${name} within ${config.timeoutMs} ms`, { cause: err });
+            throw err;
+          }
+        },
+        async (c, callTry) => {
+          if (c.class === 'canceled') return;
+          const state = c.breaker ? await breaker.failure() : undefined;
+          if (c.class === 'rate_limit') await limiter.pause(c.retryAfterMs ?? config.retry.baseMs);
+          await this.trace(base, ref, { status: 'error', callTry, latencyMs, errorClass: c.class, errorMessage: c.message });
+          return state === 'open' ? 'stop' : undefined;
+        },
+      );
+      await breaker.success();
+      const cost = costUsd(price, { inputTokens: out.inputTokens, outputTokens: 0 });
+      await this.trace(base, ref, { status: 'ok', callTry: lastTry, latencyMs, inputTokens: out.inputTokens, costUsd: cost });
+      return { vectors: out.vectors, model: name, usage: { inputTokens: out.inputTokens, outputTokens: 0, costUsd: cost } };
+    } catch (err) {
+      if (scope.signal.aborted) throw scope.signal.reason ?? err;
+      const c = classifiedOf(err);
+      throw new SpoolError(c.retryable || c.fallback ? 'model_unavailable' : c.class, `${name}: ${c.message}`, {
+        retryable: c.retryable || c.fallback,
+        retryAfterMs: c.retryAfterMs,
+        cause: err,
+      });
+    }
+  }
+
+  private async cacheHit(
+    base: TraceBase,
+    ref: ModelRef,
+    layer: 'exact' | 'semantic',
+    hit: CachedAnswer,
+    started: number,
+    call: ChatCall,
+  ): Promise<ChatCallResult> {
+    modelCacheHits.inc({ layer });
+    await this.trace(base, ref, { status: 'cached', cacheLayer: layer, latencyMs: Math.round(performance.now() - started) });
+    if (call.stream) base.scope.emit({ text: hit.content });
+    return {
+      content: hit.content,
+      model: hit.model,
+      usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
+      cached: layer,
+      fallbackUsed: false,
+    };
+  }
+
+  /** One trace row (and the job's usage). A failed write is logged: it must not fail a paid call. */
+  private async trace(base: TraceBase, ref: ModelRef, row: Partial<NewModelCall> & Pick<NewModelCall, 'status'>): Promise<void> {
+    const { scope } = base;
+    const outcome = row.status === 'error' ? (row.errorClass ?? 'error') : row.status;
+    modelRequests.inc({ provider: ref.provider, model: ref.model, kind: base.kind, outcome });
+    if (row.inputTokens) modelTokens.inc({ provider: ref.provider, model: ref.model, direction: 'input' }, row.inputTokens);
+    if (row.outputTokens) modelTokens.inc({ provider: ref.provider, model: ref.model, direction: 'output' }, row.outputTokens);
+    if (row.costUsd) modelCost.inc({ provider: ref.provider, model: ref.model }, row.costUsd);
+    await insertModelCall(this.deps.db, {
+      id: newId(),
+      jobId: scope.jobId,
+      tenantId: scope.tenantId,
+      jobType: scope.type,
+      step: base.step,
+      attempt: scope.attempt,
+      callTry: row.callTry ?? 1,
+      kind: base.kind,
+      provider: ref.provider,
+      model: ref.model,
+      promptVersion: base.promptVersion,
+      inputTokens: 0,
+      outputTokens: 0,
+      costUsd: 0,
+      latencyMs: 0,
+      cacheLayer: null,
+      fallbackFrom: null,
+      errorClass: null,
+      redacted: base.redacted,
+      injectionSuspected: base.injectionSuspected,
+      retrieval: null,
+      ...row,
+      // Provider error bodies can be long; the trace keeps the gist.
+      errorMessage: row.errorMessage ? row.errorMessage.slice(0, 500) : null,
+    }).catch((err) => scope.log.warn({ err, jobId: scope.jobId }, 'trace write failed'));
+  }
+}
+
+interface TraceBase {
+  scope: JobScope;
+  kind: 'chat' | 'embed';
+  step: string | null;
+  promptVersion: string | null;
+  redacted: boolean;
+  injectionSuspected: boolean;
+}

@@ -1,0 +1,98 @@
+/**
+ * The `openai` provider: the official SDK against any OpenAI-compatible server (OpenAI, vLLM,
+ * Ollama, llama.cpp server, LM Studio). The SDK's own retries are off: Spool's layer
+ * (models.ts) owns retries, so each HTTP attempt is seen, counted by the breaker and traced.
+ * Loaded with a dynamic import, only by processes that run model calls.
+ */
+import OpenAI from 'openai';
+import { SpoolError } from '../errors.ts';
+import { countChatTokens, countTokens } from './tokens.ts';
+import type { CallOptions, EmbedResult, Provider, ProviderChatRequest, ProviderChatResult } from './types.ts';
+
+export interface OpenAIProviderOptions {
+  baseURL?: string | undefined;
+  apiKey?: string | undefined;
+  /** An upper bound the SDK enforces too; models.ts sets the per-call timeout. */
+  timeoutMs: number;
+}
+
+export function createOpenAIProvider(opts: OpenAIProviderOptions): Provider {
+  const client = new OpenAI({
+    baseURL: opts.baseURL,
+    // Local servers (Ollama, vLLM) take any key; the SDK refuses to start without one.
+    apiKey: opts.apiKey ?? 'not-set',
+    maxRetries: 0,
+    timeout: opts.timeoutMs,
+  });
+
+  return {
+    name: 'openai',
+    async chat(req: ProviderChatRequest, call: CallOptions): Promise<ProviderChatResult> {
+      const body = {
+        model: req.model,
+        messages: req.messages,
+        ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
+        ...(req.maxTokens !== undefined ? { max_tokens: req.maxTokens } : {}),
+        ...(req.responseSchema
+          ? {
+              response_format: {
+                type: 'json_schema' as const,
+                json_schema: { name: 'response', schema: req.responseSchema, strict: false },
+              },
+            }
+          : {}),
+      };
+      if (!call.onDelta) {
+        const res = await client.chat.completions.create({ ...body, stream: false }, { signal: call.signal });
+        const choice = res.choices?.[0];
+        if (!choice) throw new SpoolError('bad_response', 'the model answered with no choices', { retryable: true });
+        if (choice.finish_reason === 'content_filter')
+          throw new SpoolError('content_filter', 'the provider’s content filter stopped the answer');
+        const content = choice.message?.content ?? '';
+        return {
+          content,
+          usage: res.usage
+            ? { inputTokens: res.usage.prompt_tokens, outputTokens: res.usage.completion_tokens }
+            : { inputTokens: countChatTokens(req.messages, req.model), outputTokens: countTokens(content, req.model) },
+          finishReason: choice.finish_reason ?? null,
+        };
+      }
+
+      const stream = await client.chat.completions.create(
+        { ...body, stream: true, stream_options: { include_usage: true } },
+        { signal: call.signal },
+      );
+      let content = '';
+      let usage: ProviderChatResult['usage'] | undefined;
+      let finishReason: string | null = null;
+      for await (const chunk of stream) {
+        const choice = chunk.choices?.[0];
+        const text = choice?.delta?.content;
+        if (text) {
+          content += text;
+          call.onDelta(text);
+        }
+        if (choice?.finish_reason) finishReason = choice.finish_reason;
+        if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
+      }
+      if (finishReason === 'content_filter')
+        throw new SpoolError('content_filter', 'the provider’s content filter stopped the answer');
+      // A stream cut before its last chunk has no finish_reason: an incomplete answer.
+      if (finishReason === null)
+        throw new SpoolError('bad_response', 'the stream ended before the answer did', { retryable: true });
+      return {
+        content,
+        usage: usage ?? { inputTokens: countChatTokens(req.messages, req.model), outputTokens: countTokens(content, req.model) },
+        finishReason,
+      };
+    },
+
+    async embed(model: string, texts: string[], call: CallOptions): Promise<EmbedResult> {
+      const res = await client.embeddings.create({ model, input: texts, encoding_format: 'float' }, { signal: call.signal });
+      const vectors = [...res.data].sort((a, b) => a.index - b.index).map((d) => d.embedding);
+      if (vectors.length !== texts.length)
+        throw new SpoolError('bad_response', `asked for ${texts.length} embeddings, got ${vectors.length}`, { retryable: true });
+      return { vectors, inputTokens: res.usage?.prompt_tokens ?? texts.reduce((n, t) => n + countTokens(t, model), 0) };
+    },
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * Builds the model layer of a worker process. The `openai` SDK is imported only when the
+ * configured chain or embedding model uses it, so processes that never call a model (the API,
+ * the dashboard) never load it.
+ */
+import type { Redis } from 'ioredis';
+import type { Database } from '../db/client.ts';
+import type { Logger } from '../logger.ts';
+import type { ModelsConfig } from './config.ts';
+import { createLocalProvider } from './local.ts';
+import { ModelService } from './models.ts';
+import type { Provider } from './types.ts';
+
+export interface ModelRuntimeDeps {
+  db: Database;
+  /** A worker-role connection (retries forever). */
+  redis: Redis;
+  /** Redis key prefix: breakers, limiters and caches are shared by processes with the same one. */
+  prefix: string;
+  log: Logger;
+  config: ModelsConfig;
+}
+
+export async function createModelService(deps: ModelRuntimeDeps): Promise<ModelService> {
+  const providers = new Map<string, Provider>([['local', createLocalProvider()]]);
+  const used = new Set([...deps.config.chatModels, deps.config.embedModel].map((r) => r.provider));
+  if (used.has('openai')) {
+    const { createOpenAIProvider } = await import('./openai.ts');
+    providers.set('openai', createOpenAIProvider({ ...deps.config.openai, timeoutMs: deps.config.timeoutMs }));
+  }
+  deps.log.info(
+    {
+      chat: deps.config.chatModels.map((r) => `${r.provider}:${r.model}`),
+      embed: `${deps.config.embedModel.provider}:${deps.config.embedModel.model}`,
+    },
+    'model providers ready',
+  );
+  return new ModelService({ ...deps, providers });
+}

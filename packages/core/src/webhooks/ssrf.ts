@@ -1,0 +1,60 @@
+/**
+ * The SSRF guard. A webhook URL is resolved the way the connection will resolve it
+ * (`dns.lookup` with `all: true`: A, AAAA and /etc/hosts) and refused if any address is not a
+ * public unicast address. The connection then goes to the checked address, so a second DNS
+ * answer cannot rebind it.
+ */
+import { lookup } from 'node:dns/promises';
+import ipaddr from 'ipaddr.js';
+import { SpoolError } from '../errors.ts';
+
+export interface CheckedTarget {
+  url: URL;
+  address: string;
+  family: 4 | 6;
+}
+
+const forbidden = (message: string) => new SpoolError('webhook_url_forbidden', message, { status: 422, retryable: false });
+
+/** True for loopback, RFC 1918, link-local (169.254.169.254 too), CGNAT, ULA, multicast, 0.0.0.0, … */
+export function isPrivateAddress(address: string): boolean {
+  if (!ipaddr.isValid(address)) return true;
+  let ip = ipaddr.parse(address);
+  if (ip.kind() === 'ipv6') {
+    const v6 = ip as ipaddr.IPv6;
+    // IPv4-mapped (::ffff:10.0.0.1) and the like are judged as the IPv4 address they carry.
+    if (v6.isIPv4MappedAddress()) ip = v6.toIPv4Address();
+    else return v6.range() !== 'unicast';
+  }
+  return (ip as ipaddr.IPv4).range() !== 'unicast';
+}
+
+export function parseWebhookUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw forbidden(`not a URL: ${raw}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw forbidden(`webhook URLs must be http or https, not ${url.protocol}`);
+  if (url.username || url.password) throw forbidden('webhook URLs must not carry credentials');
+  return url;
+}
+
+export async function checkWebhookTarget(raw: string, allowPrivate: boolean): Promise<CheckedTarget> {
+  const url = parseWebhookUrl(raw);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  let addresses: { address: string; family: number }[];
+  try {
+    addresses = ipaddr.isValid(host) ? [{ address: host, family: host.includes(':') ? 6 : 4 }] : await lookup(host, { all: true, verbatim: true });
+  } catch (err) {
+    throw new SpoolError('webhook_url_unresolvable', `cannot resolve ${host}`, { status: 422, retryable: true, cause: err });
+  }
+  if (addresses.length === 0) throw new SpoolError('webhook_url_unresolvable', `cannot resolve ${host}`, { status: 422, retryable: true });
+  if (!allowPrivate) {
+    const bad = addresses.find((a) => isPrivateAddress(a.address));
+    if (bad) throw forbidden(`${host} resolves to ${bad.address}, a private, loopback or reserved address`);
+  }
+  const first = addresses[0]!;
+  return { url, address: first.address, family: first.family === 6 ? 6 : 4 };
+}

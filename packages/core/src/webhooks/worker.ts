@@ -1,0 +1,139 @@
+/**
+ * Delivers webhooks: signs (Standard Webhooks), checks the target again at connect time,
+ * POSTs, records the attempt, and schedules the next one. A per-tenant cap on deliveries in
+ * flight keeps one slow receiver from holding every slot.
+ */
+import { DelayedError, type Job, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Database } from '../db/client.ts';
+import { SpoolError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { webhookAttemptDuration, webhookDeliveries } from '../metrics.ts';
+import { getDelivery, pendingDeliveries, recordAttempt } from '../store/webhooks.ts';
+import { webhookBody } from './body.ts';
+import { postWebhook } from './post.ts';
+import { judge, nextDelay } from './schedule.ts';
+import { signatureHeaders } from './sign.ts';
+import { checkWebhookTarget } from './ssrf.ts';
+import { WEBHOOK_QUEUE, type WebhookProducer } from './queue.ts';
+
+export interface WebhookWorkerOptions {
+  retryDelaysMs: number[];
+  timeoutMs: number;
+  allowPrivate: boolean;
+  concurrency: number;
+  tenantConcurrency: number;
+}
+
+/** Thrown to let BullMQ schedule the next attempt after exactly `delayMs`. */
+class RetryLater extends Error {
+  constructor(readonly delayMs: number) {
+    super(`next attempt in ${delayMs} ms`);
+  }
+}
+
+const SLOT_TTL_S = 120;
+
+export function startWebhookWorker(
+  deps: { db: Database; connection: Redis; prefix: string; producer: WebhookProducer; log: Logger },
+  opts: WebhookWorkerOptions,
+) {
+  const { db, connection, prefix } = deps;
+  const log = deps.log.child({ module: 'webhooks' });
+  const slotKey = (tenantId: string) => `${prefix}:webhooks:active:${tenantId}`;
+
+  async function deliver(job: Job, token?: string): Promise<void> {
+    const d = await getDelivery(db, job.data.deliveryId as string);
+    if (!d || d.status !== 'pending') return;
+
+    const slot = slotKey(d.tenant_id);
+    const inFlight = await connection.incr(slot);
+    await connection.expire(slot, SLOT_TTL_S);
+    if (inFlight > opts.tenantConcurrency) {
+      await connection.decr(slot);
+      await job.moveToDelayed(Date.now() + 250 + Math.floor(Math.random() * 250), token);
+      throw new DelayedError();
+    }
+    try {
+      const attempt = d.attempts + 1;
+      const startedAt = new Date();
+      let statusCode: number | undefined;
+      let error: string | undefined;
+      let retryAfter: string | null | undefined;
+      let latencyMs = 0;
+      let refused = false;
+      try {
+        const target = await checkWebhookTarget(d.url, opts.allowPrivate);
+        const body = webhookBody(d.event_type, d.snapshot);
+        const overlap = d.previous_secret_expires_at && new Date(d.previous_secret_expires_at).getTime() > Date.now();
+        const headers = signatureHeaders(
+          { current: d.webhook_secret, previous: overlap ? d.previous_webhook_secret : null },
+          d.id,
+          startedAt,
+          body,
+        );
+        const r = await postWebhook(target, headers, body, opts.timeoutMs);
+        ({ statusCode, error, retryAfter, latencyMs } = r);
+      } catch (err) {
+        // The target now resolves to a forbidden address (DNS changed): never retry that.
+        error = err instanceof Error ? err.message : String(err);
+        refused = err instanceof SpoolError && err.code === 'webhook_url_forbidden';
+      }
+      webhookAttemptDuration.observe(latencyMs / 1000);
+
+      const verdict = refused ? { kind: 'stop' as const } : judge(statusCode, retryAfter);
+      const delay = verdict.kind === 'retry' ? nextDelay(opts.retryDelaysMs, attempt + 1, verdict.retryAfterMs) : undefined;
+      const status = verdict.kind === 'success' ? 'succeeded' : delay === undefined ? 'failed' : 'pending';
+      const nextRetryAt = delay === undefined ? null : new Date(Date.now() + delay);
+      if (statusCode !== undefined && statusCode >= 300 && statusCode < 400) error ??= `redirect (${statusCode}) not followed`;
+      await recordAttempt(db, {
+        deliveryId: d.id,
+        attempt,
+        startedAt,
+        statusCode: statusCode ?? null,
+        latencyMs,
+        error: error ?? (verdict.kind === 'success' ? null : `HTTP ${statusCode}`),
+        status,
+        nextRetryAt,
+      });
+      webhookDeliveries.inc({ outcome: status === 'pending' ? 'retry' : status });
+      log.info({ deliveryId: d.id, jobId: d.job_id, attempt, statusCode, error, status, nextRetryAt }, 'webhook attempt');
+      if (status === 'pending') throw new RetryLater(delay!);
+    } finally {
+      await connection.decr(slot).catch(() => {});
+    }
+  }
+
+  const worker = new Worker(WEBHOOK_QUEUE, deliver, {
+    connection,
+    prefix,
+    concurrency: opts.concurrency,
+    settings: {
+      backoffStrategy: (_made: number, _type?: string, err?: Error) => (err instanceof RetryLater ? err.delayMs : 5_000),
+    },
+  });
+  worker.on('error', (err) => log.warn({ err: err.message }, 'webhook worker error'));
+
+  /** Reconciler sweep: pending deliveries with no BullMQ job (a worker died after the commit, or Redis lost it). */
+  async function sweep(): Promise<void> {
+    let after = '';
+    for (;;) {
+      const rows = await pendingDeliveries(db, after, 5_000, 500);
+      if (rows.length === 0) return;
+      after = rows.at(-1)!.id;
+      const pipe = connection.pipeline();
+      for (const r of rows) pipe.hmget(`${prefix}:${WEBHOOK_QUEUE}:${r.id}`, 'timestamp', 'finishedOn');
+      const states = (await pipe.exec()) ?? [];
+      for (const [i, r] of rows.entries()) {
+        const [timestamp, finishedOn] = (states[i]?.[1] ?? [null, null]) as (string | null)[];
+        if (timestamp !== null && finishedOn === null) continue;
+        const due = Math.max(0, new Date(r.next_attempt_at).getTime() - Date.now());
+        if (finishedOn !== null) await deps.producer.requeue(r.id);
+        else await deps.producer.enqueue([r.id], due);
+        log.info({ deliveryId: r.id }, 'reconciler re-enqueued a webhook delivery');
+      }
+    }
+  }
+
+  return { worker, sweep, close: () => worker.close() };
+}

@@ -1,0 +1,153 @@
+/**
+ * Idempotency contract: one key and one body → one job (body field or Idempotency-Key header,
+ * sequential or concurrent); one key and another body → 409 idempotency_conflict; keys are
+ * scoped to the tenant.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectError, jsonHeaders, request } from '../support/http.ts';
+import { client, type Stack, startStack } from '../support/stack.ts';
+
+describe('API idempotency', () => {
+  let stack: Stack;
+  let api: ReturnType<typeof client>;
+  let key: string;
+
+  beforeAll(async () => {
+    stack = await startStack();
+    key = (await stack.tenant('idem')).apiKey;
+    api = client(stack.url, key);
+  });
+  afterAll(() => stack?.close());
+
+  const jobsWithKey = async (key: string) => {
+    const all = await api.call('GET', '/v1/jobs?limit=100');
+    expect(all.status).toBe(200);
+    return (all.body.data as { id: string; metadata: { k?: string } }[]).filter((j) => j.metadata.k === key);
+  };
+
+  it('same idempotencyKey and same body → the same job, marked as replayed, and no second job', async () => {
+    const body = { type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'body-key-1', metadata: { k: 'body-key-1' } };
+    const first = await api.submit(body);
+    expect(first.status).toBe(202);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const second = await api.submit(body);
+    expect(second.status).toBe(202);
+    expect(second.body.id).toBe(first.body.id);
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    // Same body with its keys in another order is the same request.
+    const reordered = await api.submit({
+      metadata: { k: 'body-key-1' },
+      idempotencyKey: 'body-key-1',
+      input: { steps: 1 },
+      type: 'debug-steps',
+    });
+    expect(reordered.body.id).toBe(first.body.id);
+
+    expect((await jobsWithKey('body-key-1')).map((j) => j.id)).toEqual([first.body.id]);
+    // The replay after completion returns the job as it is now.
+    await api.waitFor(first.body.id);
+    const late = await api.submit(body);
+    expect(late.status).toBe(202);
+    expect(late.body.id).toBe(first.body.id);
+    expect(late.body.status).toBe('completed');
+  });
+
+  it('the Idempotency-Key header works like the body field, and both name one key', async () => {
+    const body = { type: 'debug-steps', input: { steps: 1 }, metadata: { k: 'header-key-1' } };
+    const first = await api.submit(body, { 'idempotency-key': 'header-key-1' });
+    expect(first.status).toBe(202);
+    const second = await api.submit(body, { 'Idempotency-Key': 'header-key-1' });
+    expect(second.status).toBe(202);
+    expect(second.body.id).toBe(first.body.id);
+    const viaBody = await api.submit({ ...body, idempotencyKey: 'header-key-1' });
+    expect(viaBody.status).toBe(202);
+    expect(viaBody.body.id).toBe(first.body.id);
+    expect(await jobsWithKey('header-key-1')).toHaveLength(1);
+  });
+
+  it('same key, other body → 409 idempotency_conflict naming the existing job', async () => {
+    const body = { type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'conflict-key', metadata: { k: 'conflict-key' } };
+    const first = await api.submit(body);
+    expect(first.status).toBe(202);
+    for (const other of [
+      { ...body, input: { steps: 2 } },
+      { ...body, priority: 5 },
+      { ...body, metadata: { k: 'conflict-key', extra: true } },
+      { ...body, delayMs: 10 },
+    ]) {
+      const res = await request(stack.url, '/v1/jobs', {
+        method: 'POST',
+        headers: jsonHeaders(key),
+        body: JSON.stringify(other),
+      });
+      const e = expectError(res, 409, 'idempotency_conflict');
+      expect(e.details).toEqual({ jobId: first.body.id });
+    }
+    const viaHeader = await api.submit(
+      { ...body, idempotencyKey: undefined, input: { steps: 3 } },
+      { 'idempotency-key': 'conflict-key' },
+    );
+    expect(viaHeader.status).toBe(409);
+    expect(viaHeader.body.error.code).toBe('idempotency_conflict');
+    expect(await jobsWithKey('conflict-key')).toHaveLength(1);
+  });
+
+  it('concurrent identical submits with one key → one job', async () => {
+    const body = { type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'race-key', metadata: { k: 'race-key' } };
+    const results = await Promise.all(
+      Array.from({ length: 25 }, (_, i) =>
+        i % 2 ? api.submit(body) : api.submit({ ...body, idempotencyKey: undefined }, { 'idempotency-key': 'race-key' }),
+      ),
+    );
+    for (const r of results) expect(r.status, JSON.stringify(r.body)).toBe(202);
+    const ids = new Set(results.map((r) => r.body.id));
+    expect(ids.size).toBe(1);
+    expect(results.filter((r) => r.headers.get('idempotent-replayed') === null)).toHaveLength(1);
+    const [id] = ids;
+    expect((await jobsWithKey('race-key')).map((j) => j.id)).toEqual([id]);
+    const job = await api.waitFor(id!);
+    expect(job.status).toBe('completed');
+    expect(job.attempts).toBe(1);
+  });
+
+  it('concurrent submits with one key and different bodies → one job, the rest 409', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        api.submit({ type: 'debug-steps', input: { steps: i % 2 }, idempotencyKey: 'race-mixed', metadata: { k: 'race-mixed' } }),
+      ),
+    );
+    const accepted = results.filter((r) => r.status === 202);
+    const conflicts = results.filter((r) => r.status === 409);
+    expect(accepted.length + conflicts.length).toBe(results.length);
+    expect(new Set(accepted.map((r) => r.body.id)).size).toBe(1);
+    for (const c of conflicts) expect(c.body.error.code).toBe('idempotency_conflict');
+    expect(await jobsWithKey('race-mixed')).toHaveLength(1);
+  });
+
+  it('keys are per tenant: another tenant with the same key gets its own job', async () => {
+    const other = client(stack.url, (await stack.tenant('idem-other')).apiKey);
+    const body = { type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'shared-key' };
+    const a = await api.submit(body);
+    const b = await other.submit({ ...body, input: { steps: 2 } });
+    expect(a.status).toBe(202);
+    expect(b.status).toBe(202);
+    expect(b.body.id).not.toBe(a.body.id);
+    expect((await other.get(a.body.id)).status).toBe(404);
+  });
+
+  it('batch: a key repeated with the same body is one job; with another body, 409 and nothing inserted', async () => {
+    const item = { type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'batch-key', metadata: { k: 'batch-key' } };
+    const ok = await api.call('POST', '/v1/jobs/batch', { jobs: [item, item] });
+    expect(ok.status).toBe(202);
+    expect(ok.body.data[0].id).toBe(ok.body.data[1].id);
+    const replay = await api.call('POST', '/v1/jobs/batch', { jobs: [item] });
+    expect(replay.body.data[0].id).toBe(ok.body.data[0].id);
+
+    const fresh = { type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'batch-key-2', metadata: { k: 'batch-key-2' } };
+    const bad = await api.call('POST', '/v1/jobs/batch', { jobs: [fresh, { ...fresh, input: { steps: 2 } }] });
+    expect(bad.status).toBe(409);
+    expect(bad.body.error.code).toBe('idempotency_conflict');
+    expect(await jobsWithKey('batch-key-2')).toHaveLength(0);
+    expect(await jobsWithKey('batch-key')).toHaveLength(1);
+  });
+});

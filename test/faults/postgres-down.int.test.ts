@@ -1,0 +1,155 @@
+/**
+ * Fault: PostgreSQL unreachable. The shared server cannot be stopped, so the stack reaches it
+ * through a TCP proxy the test cuts: refused (a stopped server) or blackholed (a partition).
+ * While cut, the API must answer fast and honestly — 503 with Retry-After and the JSON error
+ * body, never a 500, a 401 for a valid key, or a hang — and it must recover by itself once
+ * PostgreSQL is reachable again.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshDatabase } from '../support/database.ts';
+import { type CutMode, type PgProxy, startPgProxy, throughProxy } from '../support/pg-proxy.ts';
+import { type Stack, client, startStack } from '../support/stack.ts';
+
+// Correctness bounds, not benchmarks. Any request gives up at the API's request deadline
+// (REQUEST_DEADLINE_MS, 8 s): that is all a partition (silence) allows, and it also answers a
+// query the driver loses when it lands between a reset connection's 'error' and 'close'
+// (postgres.js 3.4 never settles it). Once the pool has seen the outage, a refused connection
+// fails at once and the answer must come quickly.
+const FIRST_ANSWER_WITHIN_MS = 11_000;
+const LATER_ANSWER_WITHIN_MS: Record<CutMode, number> = { refuse: 5_000, blackhole: 11_000 };
+
+async function timed(fn: () => Promise<Response>) {
+  const start = performance.now();
+  const res = await fn();
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined, ms: performance.now() - start };
+}
+
+describe('fault: PostgreSQL unreachable', () => {
+  let proxy: PgProxy;
+  let stack: Stack;
+  let adminToken: string;
+
+  beforeAll(async () => {
+    proxy = await startPgProxy();
+    const database = await throughProxy(await freshDatabase(), proxy);
+    stack = await startStack({ worker: false, database });
+    adminToken = stack.adminToken;
+  });
+  afterAll(async () => {
+    await proxy?.restore().catch(() => {});
+    await stack?.close();
+    await stack?.database.drop();
+    await proxy?.close();
+  });
+
+  const request = (path: string, apiKey: string | undefined, init: RequestInit = {}) =>
+    timed(() =>
+      fetch(`${stack.url}${path}`, {
+        ...init,
+        headers: {
+          ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+          ...(init.body ? { 'content-type': 'application/json' } : {}),
+        },
+        // The test's own bound: a hang shows as an abort error, not as a stuck test run.
+        signal: AbortSignal.timeout(30_000),
+      }),
+    );
+  const submit = (apiKey: string) =>
+    request('/v1/jobs', apiKey, { method: 'POST', body: JSON.stringify({ type: 'debug-steps', input: { steps: 1 } }) });
+
+  const expectUnavailable = (res: Awaited<ReturnType<typeof timed>>, what: string, withinMs: number) => {
+    expect(res.status, `${what}: ${JSON.stringify(res.body)}`).toBe(503);
+    expect(Number(res.headers.get('retry-after')), `${what}: Retry-After`).toBeGreaterThan(0);
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    expect(res.ms, `${what}: answered after ${Math.round(res.ms)} ms`).toBeLessThan(withinMs);
+  };
+
+  for (const mode of ['refuse', 'blackhole'] as CutMode[]) {
+    it(`answers 503 with Retry-After while PostgreSQL is cut (${mode}), and recovers after`, async () => {
+      // Two tenants: one key already used (cached by the API's key store), one never seen, so
+      // both the cached path and the authentication lookup meet the outage.
+      const used = await stack.tenant('used');
+      const fresh = await stack.tenant('fresh');
+      const before = await submit(used.apiKey);
+      expect(before.status).toBe(202);
+      expect((await request('/readyz', undefined)).status).toBe(200);
+      // A busy API: every pooled connection established, so the outage meets open connections
+      // (a partition leaves those silent, not closed) and not only new ones (connect timeout).
+      const warm = await Promise.all(Array.from({ length: 12 }, () => request(`/v1/jobs/${before.body.id}`, used.apiKey)));
+      expect(warm.map((r) => r.status)).toEqual(warm.map(() => 200));
+
+      await proxy.cut(mode);
+      try {
+        // All at once: in a partition each one waits out the deadline.
+        const [ready, cachedKey, freshKey, read, admin] = await Promise.all([
+          request('/readyz', undefined),
+          submit(used.apiKey),
+          submit(fresh.apiKey),
+          request(`/v1/jobs/${before.body.id}`, used.apiKey),
+          request('/v1/admin/tenants', adminToken, { method: 'POST', body: JSON.stringify({ name: 'during' }) }),
+        ]);
+        expectUnavailable(ready, 'readyz', FIRST_ANSWER_WITHIN_MS);
+        expect(ready.body).toMatchObject({ status: 'unavailable', checks: { postgres: { ok: false }, redis: { ok: true } } });
+        expectUnavailable(cachedKey, 'submit with a cached key', FIRST_ANSWER_WITHIN_MS);
+        expect(cachedKey.body).toMatchObject({ error: { code: 'service_unavailable' } });
+        // A valid key that cannot be checked is not an invalid key: 503, not 401.
+        expectUnavailable(freshKey, 'submit with a key not yet looked up', FIRST_ANSWER_WITHIN_MS);
+        expect(freshKey.body).toMatchObject({ error: { code: 'service_unavailable' } });
+        expectUnavailable(read, 'get a job', FIRST_ANSWER_WITHIN_MS);
+        expectUnavailable(admin, 'admin create tenant', FIRST_ANSWER_WITHIN_MS);
+
+        // Still down: the next requests meet a pool that knows it (reconnects back off, capped).
+        const later = await Promise.all([submit(used.apiKey), submit(fresh.apiKey), request(`/v1/jobs/${before.body.id}`, used.apiKey)]);
+        for (const [i, res] of later.entries()) expectUnavailable(res, `request ${i} later in the outage`, LATER_ANSWER_WITHIN_MS[mode]);
+        // Liveness does not depend on PostgreSQL.
+        expect((await request('/healthz', undefined)).status).toBe(200);
+      } finally {
+        await proxy.restore();
+      }
+
+      // Give the driver a moment to see the resets of the restore: a query caught between a
+      // reset connection's 'error' and 'close' is lost by postgres.js (round 1 covers that).
+      await new Promise((r) => setTimeout(r, 500));
+      // Recovery needs no restart and takes seconds, not the 10–20 s that postgres.js's default
+      // reconnect backoff reaches after a few failed connections (Spool caps it at 2 s).
+      const recovered = await Promise.all(Array.from({ length: 10 }, () => request(`/v1/jobs/${before.body.id}`, used.apiKey)));
+      expect(recovered.map((r) => r.status)).toEqual(recovered.map(() => 200));
+      expect(Math.max(...recovered.map((r) => r.ms))).toBeLessThan(5_000);
+      // (With the key already cached: see the todo below for the key first looked up in the outage.)
+      const after = await submit(used.apiKey);
+      expect(after.status).toBe(202);
+      expect(after.body.status).toBe('queued');
+      expect((await request('/readyz', undefined)).status).toBe(200);
+      const read = await request(`/v1/jobs/${before.body.id}`, used.apiKey);
+      expect(read.status).toBe(200);
+      // The worker started by an earlier case may have taken it already.
+      expect(['queued', 'running', 'completed']).toContain(read.body.status);
+
+      // The jobs accepted before and after the outage run to completion (the worker, started
+      // in the first case, lived through the later cut on the same proxy).
+      if (!stack.worker) await stack.startWorker();
+      const api = client(stack.url, used.apiKey);
+      for (const id of [before.body.id, after.body.id]) {
+        const job = await api.waitFor(id, ['completed', 'failed', 'canceled'], 30_000).catch(async (err) => {
+          // Say where it is stuck: PostgreSQL's view and BullMQ's.
+          const row = (await api.get(id)).body;
+          const state = await (await stack.api.queues.get('debug-steps').getJob(id))?.getState();
+          throw new Error(`${err.message}; attempts ${row.attempts}, steps ${JSON.stringify(row.steps)}, BullMQ state ${state}`);
+        });
+        expect(job.status).toBe('completed');
+      }
+    });
+  }
+
+  // Known bug, in postgres.js 3.4.9 (the latest): a query sent in the one event-loop turn
+  // between a pooled socket's 'error' and its 'close' is never rejected; when that connection
+  // is reused after the outage the query RESOLVES WITH NO ROWS. Here: the API key lookup of the
+  // first request after the cut. The request is answered 503 at the deadline, but the late
+  // empty answer caches the key as invalid, so a valid key gets 401 for the cache's 10 s after
+  // PostgreSQL is back (reproduced every time in this file's refuse case). Upstream: the
+  // connection does not clear or fail its in-flight query on a socket error (porsager/postgres
+  // #1130, #1142). Needs a patched postgres.js; then turn this into a test: submit with `fresh`
+  // after the restore must answer 202.
+  it.todo('a valid key first looked up during the outage is accepted right after it (postgres.js loses a query)');
+});

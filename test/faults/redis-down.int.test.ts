@@ -1,0 +1,89 @@
+/**
+ * Fault: Redis is down while a client submits. The API must still accept the job (202) within
+ * a bounded time, because the row in PostgreSQL is what makes it durable; once Redis is back
+ * (empty, as after a crash without persistence) the reconciler adds the job and it completes.
+ * Runs against a private redis-server, never the shared one.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisServer, startRedisServer } from '../support/redis-server.ts';
+import { type Stack, client, startStack } from '../support/stack.ts';
+
+// A correctness bound, not a benchmark: the add to Redis is abandoned after 3 s
+// (ENQUEUE_TIMEOUT_MS), so an answer later than this means the submit waited on Redis.
+const ANSWER_WITHIN_MS = 5_000;
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const start = performance.now();
+  const value = await fn();
+  return { value, ms: performance.now() - start };
+}
+
+describe('fault: Redis down during submit', () => {
+  let redis: RedisServer;
+  let stack: Stack;
+  let api: ReturnType<typeof client>;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    stack = await startStack({ worker: true, redisUrl: redis.url, reconcileIntervalMs: 300 });
+    api = client(stack.url, (await stack.tenant()).apiKey);
+    // Warm up: the stack works end to end before the fault.
+    const warm = await api.submit({ type: 'debug-steps', input: { steps: 1 } });
+    expect((await api.waitFor(warm.body.id)).status).toBe('completed');
+  });
+  afterAll(async () => {
+    await redis?.start().catch(() => {}); // lets the worker's connections close cleanly
+    await stack?.close();
+    await redis?.stop();
+  });
+
+  it('accepts jobs while Redis is down, and runs them once it is back', async () => {
+    await redis.stop();
+
+    const single = await timed(() => api.submit({ type: 'debug-steps', input: { steps: 2, stepMs: 10 } }));
+    expect(single.value.status).toBe(202);
+    expect(single.value.body).toMatchObject({ status: 'queued', type: 'debug-steps' });
+    expect(single.ms).toBeLessThan(ANSWER_WITHIN_MS);
+
+    const batch = await timed(() =>
+      api.call('POST', '/v1/jobs/batch', { jobs: Array.from({ length: 5 }, () => ({ type: 'debug-steps', input: { steps: 1 } })) }),
+    );
+    expect(batch.value.status).toBe(202);
+    expect(batch.ms).toBeLessThan(ANSWER_WITHIN_MS);
+
+    // An idempotent resubmit while Redis is down finds the same durable job.
+    const keyed = await api.submit({ type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'redis-down-1' });
+    const again = await timed(() => api.submit({ type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'redis-down-1' }));
+    expect(again.value.status).toBe(202);
+    expect(again.value.body.id).toBe(keyed.body.id);
+    expect(again.ms).toBeLessThan(ANSWER_WITHIN_MS);
+
+    const ids: string[] = [single.value.body.id, ...batch.value.body.data.map((j: any) => j.id), keyed.body.id];
+    // Durable: reads come from PostgreSQL and do not wait on Redis either.
+    for (const id of ids) {
+      const read = await timed(() => api.get(id));
+      expect(read.value.status).toBe(200);
+      expect(read.value.body.status).toBe('queued');
+      expect(read.ms).toBeLessThan(ANSWER_WITHIN_MS);
+    }
+
+    // Readiness reports the outage, bounded, with Retry-After.
+    const ready = await timed(() => fetch(`${stack.url}/readyz`, { signal: AbortSignal.timeout(10_000) }));
+    expect(ready.value.status).toBe(503);
+    expect(ready.value.headers.get('retry-after')).toBeTruthy();
+    expect(await ready.value.json()).toMatchObject({ status: 'unavailable', checks: { postgres: { ok: true }, redis: { ok: false } } });
+    expect(ready.ms).toBeLessThan(ANSWER_WITHIN_MS);
+
+    // Back on the same port, with no data: the reconciler adds the jobs and a worker runs them.
+    await redis.start();
+    const jobs = await Promise.all(ids.map((id) => api.waitFor(id, ['completed', 'failed', 'canceled'], 45_000)));
+    for (const job of jobs) expect(job).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(jobs[0].result).toEqual({ steps: 2 });
+
+    // And the API's own Redis connection recovered: a fresh submit is enqueued directly.
+    const after = await api.submit({ type: 'debug-steps', input: { steps: 1 } });
+    expect(after.status).toBe(202);
+    expect((await api.waitFor(after.body.id, ['completed', 'failed', 'canceled'], 20_000)).status).toBe('completed');
+    expect((await fetch(`${stack.url}/readyz`)).status).toBe(200);
+  });
+});

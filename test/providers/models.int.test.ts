@@ -1,0 +1,405 @@
+/**
+ * The governed model layer (packages/core/src/providers) with the real `openai` SDK against a
+ * fake OpenAI-compatible server on loopback, real Redis and a fresh PostgreSQL database:
+ * retries and their spacing, error classes, timeouts, malformed answers, the shared circuit
+ * breaker, the fallback chain, shared RPM/TPM admission and 429 pauses, caches, embeddings,
+ * streaming restarts and spend caps. Each test uses its own Redis prefix.
+ */
+import { randomBytes } from 'node:crypto';
+import { budgetEnv, loadEnv, providerEnv } from '@spool/core/env';
+import { newId } from '@spool/core/ids';
+import { createLogger } from '@spool/core/logger';
+import { jobTrace } from '@spool/core/model-calls';
+import {
+  createModelService,
+  type JobScope,
+  type ModelService,
+  modelsConfig,
+  SharedBreaker,
+  SharedLimiter,
+} from '@spool/core/providers';
+import { createRedis, type Redis } from '@spool/core/redis';
+import { createTenant } from '@spool/core/tenants';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { freshDatabase, type TestDatabase } from '../support/database.ts';
+import { REDIS_URL } from '../support/env.ts';
+import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.ts';
+
+const log = createLogger(process.env.LOG_LEVEL ?? 'silent');
+const prefix = () => `spooltest-${randomBytes(4).toString('hex')}`;
+const hi = [{ role: 'user' as const, content: 'hi' }];
+
+let database: TestDatabase;
+let fake: FakeOpenAI;
+let redis: Redis;
+let other: Redis; // a second connection: "another process"
+const connections: Redis[] = [];
+let tenantId: string;
+
+async function service(env: Record<string, string> = {}, p = prefix(), conn: Redis = redis): Promise<ModelService> {
+  const config = modelsConfig(
+    loadEnv(providerEnv.merge(budgetEnv), {
+      OPENAI_BASE_URL: fake.url,
+      OPENAI_API_KEY: 'sk-test',
+      SPOOL_CHAT_MODELS: 'openai:gpt-4o-mini,local',
+      SPOOL_MODEL_RETRY_BASE_MS: '20',
+      SPOOL_MODEL_RETRY_MAX_MS: '200',
+      SPOOL_MODEL_TIMEOUT_MS: '3000',
+      ...env,
+    }),
+  );
+  return createModelService({ db: database.db, redis: conn, prefix: p, log, config });
+}
+
+/** A job row for trace rows to belong to, and the scope a handler's calls run in. */
+async function job(tenant = tenantId): Promise<JobScope & { deltas: { text: string; restart?: boolean }[] }> {
+  const id = newId();
+  await database.db.query(
+    sql`INSERT INTO jobs (id, tenant_id, type, status, input) VALUES (${id}, ${tenant}, 'chat', 'running', '{}'::jsonb)`,
+  );
+  const deltas: { text: string; restart?: boolean }[] = [];
+  return {
+    jobId: id,
+    tenantId: tenant,
+    type: 'chat',
+    attempt: 1,
+    signal: new AbortController().signal,
+    log,
+    emit: (d) => deltas.push(d),
+    deltas,
+  };
+}
+
+const trace = async (scope: JobScope) => (await jobTrace(database.db, scope.tenantId, scope.jobId))!;
+
+beforeAll(async () => {
+  database = await freshDatabase();
+  fake = await startFakeOpenAI();
+  redis = createRedis(REDIS_URL, 'worker');
+  other = createRedis(REDIS_URL, 'worker');
+  connections.push(redis, other);
+  tenantId = (await createTenant(database.db, 'models')).id;
+});
+
+afterAll(async () => {
+  await fake?.close();
+  await Promise.all(connections.map((c) => c.quit().catch(() => {})));
+  await database?.drop();
+});
+
+beforeEach(() => fake.reset());
+
+describe('retries', () => {
+  it('waits out a 429’s Retry-After, then answers; both attempts are traced', async () => {
+    const models = await service();
+    const scope = await job();
+    fake.next({ status: 429, headers: { 'retry-after': '1' } });
+    const out = await models.forJob(scope).chat({ messages: hi, step: 'complete' });
+    expect(out).toMatchObject({ content: 'echo: hi', model: 'openai:gpt-4o-mini', cached: false, fallbackUsed: false });
+    expect(fake.count('chat/completions')).toBe(2);
+    expect(fake.calls[1]!.at - fake.calls[0]!.at).toBeGreaterThanOrEqual(950);
+    const rows = await trace(scope);
+    expect(rows.map((r) => [r.status, r.errorClass, r.callTry, r.step])).toEqual([
+      ['error', 'rate_limit', 1, 'complete'],
+      ['ok', null, 2, 'complete'],
+    ]);
+    expect(rows[1]).toMatchObject({ provider: 'openai', model: 'gpt-4o-mini', inputTokens: 5, outputTokens: 2 });
+    expect(rows[1]!.costUsd).toBeCloseTo((5 * 0.15 + 2 * 0.6) / 1e6, 10);
+  });
+
+  it('honours x-ratelimit-reset-* when there is no Retry-After', async () => {
+    const models = await service();
+    fake.next({ status: 429, headers: { 'x-ratelimit-reset-requests': '200ms', 'x-ratelimit-reset-tokens': '700ms' } });
+    await models.forJob(await job()).chat({ messages: hi });
+    expect(fake.calls[1]!.at - fake.calls[0]!.at).toBeGreaterThanOrEqual(650);
+  });
+
+  it('does not wait out a Retry-After longer than the cap: it falls back at once', async () => {
+    const models = await service({ SPOOL_MODEL_MAX_RETRY_WAIT_MS: '5000' });
+    fake.next({ status: 429, headers: { 'retry-after': '120' } });
+    const started = Date.now();
+    const out = await models.forJob(await job()).chat({ messages: hi });
+    expect(out).toMatchObject({ model: 'local', fallbackUsed: true });
+    expect(fake.count()).toBe(1);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('retries 5xx twice with growing waits, then falls back to local', async () => {
+    const models = await service({ SPOOL_MODEL_RETRY_BASE_MS: '200', SPOOL_MODEL_RETRY_MAX_MS: '2000' });
+    const scope = await job();
+    fake.always({ status: 500 });
+    const out = await models.forJob(scope).chat({
+      messages: [
+        { role: 'system', content: 'The sky is blue.' },
+        { role: 'user', content: 'What colour is the sky?' },
+      ],
+    });
+    expect(out).toMatchObject({ model: 'local', fallbackUsed: true, content: 'The sky is blue.' });
+    expect(fake.count()).toBe(3);
+    // Equal jitter: the first wait is 100–200 ms, the second 200–400 ms.
+    const gaps = [fake.calls[1]!.at - fake.calls[0]!.at, fake.calls[2]!.at - fake.calls[1]!.at];
+    expect(gaps[0]).toBeGreaterThanOrEqual(90);
+    expect(gaps[1]).toBeGreaterThanOrEqual(190);
+    const rows = await trace(scope);
+    expect(rows.map((r) => [r.provider, r.status, r.errorClass, r.callTry, r.fallbackFrom])).toEqual([
+      ['openai', 'error', 'server', 1, null],
+      ['openai', 'error', 'server', 2, null],
+      ['openai', 'error', 'server', 3, null],
+      ['local', 'ok', null, 1, 'openai:gpt-4o-mini'],
+    ]);
+  });
+
+  it('stops at once on a 400: no retry, no fallback, a non-retryable job error', async () => {
+    const models = await service();
+    fake.next({ status: 400 });
+    await expect(models.forJob(await job()).chat({ messages: hi })).rejects.toMatchObject({
+      code: 'bad_request',
+      retryable: false,
+    });
+    expect(fake.count()).toBe(1);
+  });
+
+  it('does not retry context_length or auth failures, but the chain may take them', async () => {
+    const models = await service();
+    fake.next({ status: 400, code: 'context_length_exceeded' });
+    const scope = await job();
+    expect(await models.forJob(scope).chat({ messages: hi })).toMatchObject({ model: 'local', fallbackUsed: true });
+    fake.next({ status: 401 });
+    expect(await models.forJob(scope).chat({ messages: hi })).toMatchObject({ model: 'local', fallbackUsed: true });
+    expect(fake.count()).toBe(2);
+    expect((await trace(scope)).filter((r) => r.status === 'error').map((r) => r.errorClass)).toEqual(['context_length', 'auth']);
+  });
+
+  it('times out a hung request and retries it', async () => {
+    const models = await service({ SPOOL_MODEL_TIMEOUT_MS: '300' });
+    const scope = await job();
+    fake.next({ hang: true });
+    const out = await models.forJob(scope).chat({ messages: hi });
+    expect(out).toMatchObject({ content: 'echo: hi', fallbackUsed: false });
+    const rows = await trace(scope);
+    expect(rows[0]).toMatchObject({ status: 'error', errorClass: 'timeout' });
+    expect(rows[0]!.latencyMs).toBeGreaterThanOrEqual(280);
+  });
+
+  it('retries a malformed JSON answer', async () => {
+    const models = await service();
+    const scope = await job();
+    fake.next({ badJson: true });
+    expect(await models.forJob(scope).chat({ messages: hi })).toMatchObject({ content: 'echo: hi' });
+    expect((await trace(scope))[0]).toMatchObject({ status: 'error', errorClass: 'bad_response' });
+  });
+
+  it('a stream cut short is asked again, and the client is told to discard what it saw', async () => {
+    const models = await service();
+    const scope = await job();
+    fake.next({ cutAfterChunks: 1 });
+    const out = await models.forJob(scope).chat({ messages: [{ role: 'user', content: 'one two three' }], stream: true });
+    expect(out.content).toBe('echo: one two three');
+    const restart = scope.deltas.findIndex((d) => d.restart);
+    expect(
+      scope.deltas
+        .slice(0, restart)
+        .map((d) => d.text)
+        .join(''),
+    ).toBe('echo: ');
+    expect(
+      scope.deltas
+        .slice(restart + 1)
+        .map((d) => d.text)
+        .join(''),
+    ).toBe('echo: one two three');
+    expect(fake.calls.every((c) => c.stream)).toBe(true);
+  });
+});
+
+describe('circuit breaker', () => {
+  it('opens after 5 consecutive failures: later calls skip the model without an HTTP request, then a probe closes it', async () => {
+    const models = await service({ SPOOL_BREAKER_OPEN_MS: '1000' });
+    fake.always({ status: 500 });
+    const first = await job();
+    expect(await models.forJob(first).chat({ messages: hi })).toMatchObject({ fallbackUsed: true }); // 3 failures
+    expect(await models.forJob(first).chat({ messages: hi })).toMatchObject({ fallbackUsed: true }); // 2 more: open
+    expect(fake.count()).toBe(5);
+    expect(await models.breaker({ provider: 'openai', model: 'gpt-4o-mini' }).state()).toBe('open');
+
+    const skipped = await job();
+    expect(await models.forJob(skipped).chat({ messages: hi })).toMatchObject({ model: 'local', fallbackUsed: true });
+    expect(fake.count()).toBe(5);
+    const rows = await trace(skipped);
+    expect(rows.map((r) => [r.provider, r.status, r.errorClass])).toEqual([
+      ['openai', 'skipped', 'breaker_open'],
+      ['local', 'ok', null],
+    ]);
+
+    fake.always(undefined);
+    await new Promise((r) => setTimeout(r, 1_100));
+    const probe = await job();
+    expect(await models.forJob(probe).chat({ messages: hi })).toMatchObject({ model: 'openai:gpt-4o-mini', fallbackUsed: false });
+    expect(await models.breaker({ provider: 'openai', model: 'gpt-4o-mini' }).state()).toBe('closed');
+  });
+
+  it('is shared by processes through Redis; half-open lets one probe through', async () => {
+    const p = prefix();
+    const opts = { failures: 5, openMs: 800 };
+    const a = new SharedBreaker(redis, p, 'openai:m', opts);
+    const b = new SharedBreaker(other, p, 'openai:m', opts);
+    for (let i = 0; i < 4; i++) expect(await a.failure()).toBe('closed');
+    expect((await b.allow()).allowed).toBe(true);
+    expect(await b.failure()).toBe('open'); // the fifth, counted from the other process
+    const denied = await a.allow();
+    expect(denied).toMatchObject({ allowed: false, state: 'open' });
+    expect(denied.retryInMs).toBeGreaterThan(500);
+
+    await new Promise((r) => setTimeout(r, 850));
+    expect(await b.allow()).toMatchObject({ allowed: true, state: 'half_open' });
+    expect((await a.allow()).allowed).toBe(false); // the probe is in flight elsewhere
+    await b.failure(); // the probe failed: open again
+    expect((await a.allow()).allowed).toBe(false);
+
+    await new Promise((r) => setTimeout(r, 850));
+    expect(await a.allow()).toMatchObject({ allowed: true, state: 'half_open' });
+    await a.success();
+    expect(await b.allow()).toMatchObject({ allowed: true, state: 'closed' });
+  });
+
+  it('a success resets the count of consecutive failures', async () => {
+    const b = new SharedBreaker(redis, prefix(), 'openai:m', { failures: 5, openMs: 1000 });
+    for (let i = 0; i < 4; i++) await b.failure();
+    await b.success();
+    for (let i = 0; i < 4; i++) expect(await b.failure()).toBe('closed');
+  });
+});
+
+describe('shared RPM/TPM admission', () => {
+  it('holds a TPM limit across processes; reported usage corrects the reservation', async () => {
+    const p = prefix();
+    const signal = new AbortController().signal;
+    const a = new SharedLimiter(redis, p, 'openai:m', { rpm: 0, tpm: 100 }, 1_000);
+    const b = new SharedLimiter(other, p, 'openai:m', { rpm: 0, tpm: 100 }, 1_000);
+    const first = await a.admit(60, signal);
+    expect(first.waitedMs).toBeLessThan(100);
+    await a.settle(first, 10); // the provider reported 10: 50 tokens go back
+    expect((await b.admit(60, signal)).waitedMs).toBeLessThan(100); // 70 of 100
+    const started = Date.now();
+    const third = await a.admit(60, signal); // 130 > 100: waits for the next window
+    expect(third.waitedMs).toBeGreaterThanOrEqual(300);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+  });
+
+  it('holds an RPM limit across processes', async () => {
+    const p = prefix();
+    const signal = new AbortController().signal;
+    const a = new SharedLimiter(redis, p, 'openai:m', { rpm: 2, tpm: 0 }, 1_000);
+    const b = new SharedLimiter(other, p, 'openai:m', { rpm: 2, tpm: 0 }, 1_000);
+    expect((await a.admit(1, signal)).waitedMs).toBeLessThan(100);
+    expect((await b.admit(1, signal)).waitedMs).toBeLessThan(100);
+    expect((await b.admit(1, signal)).waitedMs).toBeGreaterThanOrEqual(300);
+  });
+
+  it('a 429 seen by one process pauses the model for another', async () => {
+    const p = prefix();
+    const a = await service({}, p, redis);
+    const b = await service({}, p, other);
+    fake.next({ status: 429, headers: { 'retry-after': '1' } });
+    const first = a.forJob(await job()).chat({ messages: hi });
+    while (fake.count() < 1) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    await b.forJob(await job()).chat({ messages: [{ role: 'user', content: 'from b' }] });
+    await first;
+    const rateLimited = fake.calls[0]!.at;
+    const fromB = fake.calls.find((c) => c.body.messages[0].content === 'from b')!;
+    expect(fromB.at - rateLimited).toBeGreaterThanOrEqual(950);
+  });
+});
+
+describe('caches', () => {
+  it('exact: temperature 0 answers the second identical call from Redis, per tenant', async () => {
+    const models = await service();
+    const call = { messages: [{ role: 'user' as const, content: 'cache me' }], temperature: 0 };
+    const first = await models.forJob(await job()).chat(call);
+    expect(first.cached).toBe(false);
+    const scope = await job();
+    const second = await models.forJob(scope).chat(call);
+    expect(second).toMatchObject({ cached: 'exact', content: first.content, usage: { costUsd: 0 } });
+    expect(fake.count()).toBe(1);
+    expect((await trace(scope)).map((r) => [r.status, r.cacheLayer])).toEqual([['cached', 'exact']]);
+
+    const otherTenant = (await createTenant(database.db, 'other')).id;
+    expect((await models.forJob(await job(otherTenant)).chat(call)).cached).toBe(false);
+    // Temperature above 0 is not cached unless asked for.
+    await models.forJob(await job()).chat({ ...call, temperature: 0.7 });
+    await models.forJob(await job()).chat({ ...call, temperature: 0.7 });
+    expect(fake.count()).toBe(4);
+  });
+
+  it('semantic: a near-identical question is answered from the cache; another one is not', async () => {
+    const models = await service();
+    const a = await models
+      .forJob(await job())
+      .chat({ messages: [{ role: 'user', content: 'What is the capital of France?' }], cache: 'semantic' });
+    expect(a.cached).toBe(false);
+    const b = await models
+      .forJob(await job())
+      .chat({ messages: [{ role: 'user', content: 'what is the capital of france' }], cache: 'semantic' });
+    expect(b).toMatchObject({ cached: 'semantic', content: a.content });
+    const c = await models
+      .forJob(await job())
+      .chat({ messages: [{ role: 'user', content: 'How do I bake sourdough bread?' }], cache: 'semantic' });
+    expect(c.cached).toBe(false);
+    expect(fake.count()).toBe(2);
+  });
+});
+
+describe('embeddings, budgets', () => {
+  it('embeds through the openai provider, traced and priced', async () => {
+    const models = await service({ SPOOL_EMBED_MODEL: 'openai:text-embedding-3-small' });
+    const scope = await job();
+    const out = await models.forJob(scope).embed(['one two', 'three'], { step: 'embed' });
+    expect(out.vectors).toEqual([
+      [0, 2, 1],
+      [5, 1, 1],
+    ]);
+    expect(out.usage.inputTokens).toBe(3);
+    expect((await trace(scope))[0]).toMatchObject({
+      kind: 'embed',
+      model: 'text-embedding-3-small',
+      status: 'ok',
+      inputTokens: 3,
+    });
+  });
+
+  it('local embeddings are deterministic and need no network', async () => {
+    const models = await service();
+    const a = await models.forJob(await job()).embed(['same text']);
+    const b = await models.forJob(await job()).embed(['same text']);
+    expect(a.vectors).toEqual(b.vectors);
+    expect(a.model).toBe('local');
+    expect(fake.count()).toBe(0);
+  });
+
+  it('a paid call that would pass the daily cap fails with budget_exceeded, before any HTTP request', async () => {
+    const tenant = (await createTenant(database.db, 'capped')).id;
+    // $1,000 per 1M tokens ($0.001 a token) with a $0.02 cap: two short calls fit, the third does not.
+    const models = await service({ SPOOL_MODEL_PRICES: 'gpt-4o-mini=1000/1000', SPOOL_TENANT_DAILY_BUDGET_USD: '0.02' });
+    let answered = 0;
+    let refused: unknown;
+    for (let i = 0; i < 5 && !refused; i++) {
+      await models
+        .forJob(await job(tenant))
+        .chat({ messages: hi })
+        .then(
+          () => answered++,
+          (err) => (refused = err),
+        );
+    }
+    expect(answered).toBe(2);
+    expect(refused).toMatchObject({
+      code: 'budget_exceeded',
+      status: 402,
+      retryable: false,
+      details: { period: 'daily', capUsd: 0.02 },
+    });
+    expect(fake.count()).toBe(2);
+  });
+});
