@@ -5,6 +5,7 @@
  */
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
+import { GroupCommit } from '../db/group-commit.ts';
 import type { JobError } from '../errors.ts';
 import { eventRecordset, eventRowsJson } from './events.ts';
 import { outboxInsert } from './webhooks.ts';
@@ -30,14 +31,29 @@ export interface Claim {
  * statement. `seqFloor` is the highest seq already published (it may be ahead of PostgreSQL
  * when a worker died before its events were batched). Returns undefined when the job is no
  * longer runnable (canceled, already finished).
+ *
+ * Claims of concurrent attempts in this process share one statement (group commit, see
+ * db/group-commit.ts): a lone claim is written at once, and under load one commit serves many.
  */
 export async function claimJob(db: Database, jobId: string, seqFloor: number): Promise<Claim | undefined> {
-  const rows = await db.query<Claim>(sql`
+  const results = await grouped(claimGroups, db, claimJobs).run([{ jobId, seqFloor }]);
+  return unwrap(results.get(jobId));
+}
+
+interface ClaimRequest {
+  jobId: string;
+  seqFloor: number;
+}
+
+async function claimJobs(db: Database, requests: ClaimRequest[]): Promise<Claim[]> {
+  const input = JSON.stringify(requests.map((r) => ({ id: r.jobId, seq_floor: r.seqFloor })));
+  return db.query<Claim>(sql`
     WITH claimed AS (
-      UPDATE jobs SET status = 'running', attempts = attempts + 1,
-        started_at = COALESCE(started_at, now()), last_seq = GREATEST(last_seq, ${seqFloor}) + 1
-      WHERE id = ${jobId} AND status IN ('queued', 'running')
-      RETURNING id, tenant_id, type, input, attempts, last_seq, cancel_requested_at, queued_at, webhook_url
+      UPDATE jobs j SET status = 'running', attempts = j.attempts + 1,
+        started_at = COALESCE(j.started_at, now()), last_seq = GREATEST(j.last_seq, i.seq_floor) + 1
+      FROM jsonb_to_recordset(${input}::jsonb) AS i(id text, seq_floor int)
+      WHERE j.id = i.id AND j.status IN ('queued', 'running')
+      RETURNING j.id, j.tenant_id, j.type, j.input, j.attempts, j.last_seq, j.cancel_requested_at, j.queued_at, j.webhook_url
     ),
     ev AS (
       INSERT INTO job_events (job_id, seq, type, data)
@@ -48,7 +64,6 @@ export async function claimJob(db: Database, jobId: string, seqFloor: number): P
       FROM job_steps s WHERE s.job_id = c.id AND s.status = 'completed'
     ), '[]'::jsonb) AS done_steps
     FROM claimed c`);
-  return rows[0];
 }
 
 export interface StepStart {
@@ -108,33 +123,100 @@ export interface AttemptEnd {
 /**
  * Ends an attempt: status, result or error, the job's pending events and (for a terminal
  * status with a webhook) the outbox row, committed in one statement, fenced on the attempt.
- * `ok` is false if another worker has taken the job over.
+ * `ok` is false if another worker has taken the job over. Closing writes of concurrent
+ * attempts in this process share one statement (group commit), like claims.
  */
 export async function endAttempt(db: Database, end: AttemptEnd): Promise<{ ok: boolean; deliveries: string[] }> {
-  const last = end.events.at(-1);
-  if (!last) throw new Error('endAttempt needs the closing event');
-  const terminal = end.status !== 'queued';
-  const progress = end.events.findLast((e) => e.type === 'progress')?.data;
-  const json = eventRowsJson(end.events.map((event) => ({ jobId: end.jobId, event })));
-  const rows = await db.query<{ id: string; deliveries: string[] }>(sql`
+  if (end.events.length === 0) throw new Error('endAttempt needs the closing event');
+  const results = await grouped(endGroups, db, endAttempts).run([end]);
+  const row = unwrap(results.get(end.jobId));
+  return { ok: row !== undefined, deliveries: row?.deliveries ?? [] };
+}
+
+async function endAttempts(db: Database, ends: AttemptEnd[]): Promise<{ id: string; deliveries: string[] }[]> {
+  // JSON values travel as text and are cast back, so a result of `null` stays JSON null.
+  const text = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
+  const input = JSON.stringify(
+    ends.map((end) => ({
+      id: end.jobId,
+      attempt: end.attempt,
+      status: end.status,
+      terminal: end.status !== 'queued',
+      last_seq: end.events.at(-1)!.seq,
+      result: end.result === undefined ? null : JSON.stringify(end.result),
+      error: text(end.error),
+      progress: text(end.events.findLast((e) => e.type === 'progress')?.data),
+    })),
+  );
+  const events = eventRowsJson(ends.flatMap((end) => end.events.map((event) => ({ jobId: end.jobId, event }))));
+  return db.query<{ id: string; deliveries: string[] }>(sql`
     WITH upd AS (
-      UPDATE jobs SET status = ${end.status},
-        result = ${end.result === undefined ? null : JSON.stringify(end.result)}::jsonb,
-        error = ${end.error ? JSON.stringify(end.error) : null}::jsonb,
-        finished_at = ${terminal ? sql`now()` : sql`NULL`},
-        queued_at = ${terminal ? sql`queued_at` : sql`now()`},
-        last_seq = GREATEST(last_seq, ${last.seq}),
-        progress = COALESCE(${progress ? JSON.stringify(progress) : null}::jsonb, progress)
-      WHERE id = ${end.jobId} AND attempts = ${end.attempt} AND status = 'running'
-      RETURNING *
+      UPDATE jobs j SET status = i.status, result = i.result::jsonb, error = i.error::jsonb,
+        finished_at = CASE WHEN i.terminal THEN now() END,
+        queued_at = CASE WHEN i.terminal THEN j.queued_at ELSE now() END,
+        last_seq = GREATEST(j.last_seq, i.last_seq),
+        progress = COALESCE(i.progress::jsonb, j.progress)
+      FROM jsonb_to_recordset(${input}::jsonb)
+        AS i(id text, attempt int, status text, terminal boolean, last_seq int, result text, error text, progress text)
+      WHERE j.id = i.id AND j.attempts = i.attempt AND j.status = 'running'
+      RETURNING j.*
     ),
     ev AS (
       INSERT INTO job_events (job_id, seq, type, data)
-      SELECT e.job_id, e.seq, e.type, e.data FROM (${eventRecordset(json)}) e
-      WHERE EXISTS (SELECT 1 FROM upd)
+      SELECT e.job_id, e.seq, e.type, e.data FROM (${eventRecordset(events)}) e
+      WHERE e.job_id IN (SELECT id FROM upd)
       ON CONFLICT DO NOTHING
     ),
     wh AS (${outboxInsert})
-    SELECT u.id, COALESCE((SELECT jsonb_agg(id) FROM wh), '[]'::jsonb) AS deliveries FROM upd u`);
-  return { ok: rows.length > 0, deliveries: rows[0]?.deliveries ?? [] };
+    SELECT u.id, COALESCE((SELECT jsonb_agg(w.id) FROM wh w WHERE w.job_id = u.id), '[]'::jsonb) AS deliveries FROM upd u`);
+}
+
+type Outcome<T> = T | { failed: unknown };
+type Results<T> = Map<string, Outcome<T>>;
+
+const claimGroups = new WeakMap<Database, GroupCommit<ClaimRequest, Results<Claim>>>();
+const endGroups = new WeakMap<Database, GroupCommit<AttemptEnd, Results<{ id: string; deliveries: string[] }>>>();
+
+/**
+ * The group of `db` for one kind of write. A failed multi-job statement is retried one job at
+ * a time, so one bad row (or a deadlock between two workers' batches) fails only its own job.
+ */
+function grouped<I extends { jobId: string }, T extends { id: string }>(
+  groups: WeakMap<Database, GroupCommit<I, Results<T>>>,
+  db: Database,
+  write: (db: Database, items: I[]) => Promise<T[]>,
+): GroupCommit<I, Results<T>> {
+  let group = groups.get(db);
+  if (!group) {
+    const byId = (rows: T[]) => new Map<string, Outcome<T>>(rows.map((r) => [r.id, r]));
+    group = new GroupCommit<I, Results<T>>(
+      async (items) => {
+        if (items.length === 1) return byId(await write(db, items));
+        try {
+          return byId(await write(db, items));
+        } catch {
+          const results: Results<T> = new Map();
+          await Promise.all(
+            items.map(async (item) => {
+              try {
+                for (const [id, row] of byId(await write(db, [item]))) results.set(id, row);
+              } catch (failed) {
+                results.set(item.jobId, { failed });
+              }
+            }),
+          );
+          return results;
+        }
+      },
+      // 4 statements in flight per kind keep a 10-connection pool busy; 200 jobs bound a statement.
+      { maxInFlight: 4, maxItems: 200 },
+    );
+    groups.set(db, group);
+  }
+  return group;
+}
+
+function unwrap<T>(outcome: Outcome<T> | undefined): T | undefined {
+  if (outcome && typeof outcome === 'object' && 'failed' in outcome) throw outcome.failed;
+  return outcome as T | undefined;
 }

@@ -18,7 +18,7 @@ export const outboxInsert = sql`
     'pending'
   FROM upd u JOIN tenants t ON t.id = u.tenant_id
   WHERE u.status IN ('completed', 'failed', 'canceled') AND COALESCE(u.webhook_url, t.default_webhook_url) IS NOT NULL
-  RETURNING id`;
+  RETURNING id, job_id`;
 
 export interface DeliveryRecord {
   id: string;
