@@ -4,10 +4,8 @@ import { createDatabase, migrate } from '@spool/core/db';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
 import { registry as metrics } from '@spool/core/metrics';
-import { modelsConfig } from '@spool/core/providers';
 import { checkEvictionPolicy, createRedis } from '@spool/core/redis';
-import { DEFAULT_RETRY_DELAYS_MS } from '@spool/core/webhooks';
-import { loadWorkerEnv } from './env.ts';
+import { loadWorkerEnv, workerOptions } from './env.ts';
 import { startWorker } from './worker.ts';
 
 const env = loadWorkerEnv();
@@ -20,21 +18,7 @@ await probe.quit();
 
 const worker = await startWorker(
   { db, registry: createRegistry({ enableDebugJobs: env.SPOOL_ENABLE_DEBUG_JOBS }), log },
-  {
-    redisUrl: env.REDIS_URL,
-    prefix: env.SPOOL_QUEUE_PREFIX,
-    lockMs: env.SPOOL_WORKER_LOCK_MS,
-    concurrency: env.SPOOL_CONCURRENCY,
-    reconcileIntervalMs: env.SPOOL_RECONCILE_INTERVAL_MS,
-    webhooks: {
-      retryDelaysMs: env.SPOOL_WEBHOOK_RETRY_DELAYS ?? DEFAULT_RETRY_DELAYS_MS,
-      timeoutMs: env.SPOOL_WEBHOOK_TIMEOUT_MS,
-      allowPrivate: env.SPOOL_WEBHOOK_ALLOW_PRIVATE,
-      concurrency: env.SPOOL_WEBHOOK_CONCURRENCY,
-      tenantConcurrency: env.SPOOL_WEBHOOK_TENANT_CONCURRENCY,
-    },
-    models: modelsConfig(env),
-  },
+  workerOptions(env),
 );
 
 const server =

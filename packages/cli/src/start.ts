@@ -12,11 +12,9 @@ import { createDatabase, migrate, type Database } from '@spool/core/db';
 import { ConfigError, loadEnv } from '@spool/core/env';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
-import { modelsConfig } from '@spool/core/providers';
 import { checkEvictionPolicy, createRedis } from '@spool/core/redis';
 import { KeyStore, createTenant } from '@spool/core/tenants';
-import { WorkerEnvSchema, startWorker } from '@spool/worker';
-import { DEFAULT_RETRY_DELAYS_MS } from '@spool/core/webhooks';
+import { WorkerEnvSchema, startWorker, workerOptions } from '@spool/worker';
 import { ensureRedis } from './redis.ts';
 
 interface DevCredentials {
@@ -56,21 +54,7 @@ async function main() {
 
   const worker = await startWorker(
     { db, registry, log },
-    {
-      redisUrl: redis.url,
-      prefix: env.SPOOL_QUEUE_PREFIX,
-      lockMs: env.SPOOL_WORKER_LOCK_MS,
-      concurrency: env.SPOOL_CONCURRENCY,
-      reconcileIntervalMs: env.SPOOL_RECONCILE_INTERVAL_MS,
-    webhooks: {
-      retryDelaysMs: env.SPOOL_WEBHOOK_RETRY_DELAYS ?? DEFAULT_RETRY_DELAYS_MS,
-      timeoutMs: env.SPOOL_WEBHOOK_TIMEOUT_MS,
-      allowPrivate: env.SPOOL_WEBHOOK_ALLOW_PRIVATE,
-      concurrency: env.SPOOL_WEBHOOK_CONCURRENCY,
-      tenantConcurrency: env.SPOOL_WEBHOOK_TENANT_CONCURRENCY,
-    },
-      models: modelsConfig(env),
-    },
+    workerOptions(env, redis.url),
   );
   const deps = buildApiDeps({
     db,
