@@ -37,6 +37,7 @@ export interface StackOptions {
   bodyLimitBytes?: number;
   sseBufferEvents?: number;
   sseHeartbeatMs?: number;
+  rateLimitPerMin?: number;
   /** Model-layer and budget variables (providerEnv, budgetEnv), parsed as at boot. */
   env?: Record<string, string>;
   /** Webhook delivery settings (tests use short retry delays and allow loopback receivers). */
@@ -63,6 +64,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,
     sseBufferEvents: opts.sseBufferEvents ?? 1000,
     sseHeartbeatMs: opts.sseHeartbeatMs ?? 15_000,
+    rateLimitPerMin: opts.rateLimitPerMin ?? 0,
     budgets: models.budgets,
     webhooks: { allowPrivate: opts.webhooks?.allowPrivate ?? true, secretOverlapMs: 86_400_000 },
   });

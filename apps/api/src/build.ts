@@ -6,7 +6,7 @@ import type { BudgetDefaults } from '@spool/core/providers/budget';
 import type { Logger } from '@spool/core/logger';
 import { createQueues } from '@spool/core/queue';
 import { createRedis } from '@spool/core/redis';
-import { KeyStore } from '@spool/core/tenants';
+import { KeyStore, createKeyRateLimiter } from '@spool/core/tenants';
 import { createWebhookProducer } from '@spool/core/webhooks';
 import type { ApiDeps } from './deps.ts';
 
@@ -24,6 +24,8 @@ export interface ApiBuildOptions {
   budgets?: BudgetDefaults;
   /** SPOOL_WEBHOOK_ALLOW_PRIVATE (off when omitted) and SPOOL_WEBHOOK_SECRET_OVERLAP_MS (24 h). */
   webhooks?: { allowPrivate: boolean; secretOverlapMs: number };
+  /** SPOOL_RATE_LIMIT_PER_MIN: requests per minute per API key, 0 = off. */
+  rateLimitPerMin?: number;
 }
 
 export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<void> } {
@@ -55,6 +57,7 @@ export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<v
     queues,
     webhooks,
     keys: new KeyStore(o.db),
+    rateLimit: createKeyRateLimiter(redis, o.prefix, o.rateLimitPerMin ?? 0),
     registry: o.registry,
     log,
     config: {

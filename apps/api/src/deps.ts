@@ -5,7 +5,7 @@ import type { JobRegistry, JobService } from '@spool/core/jobs';
 import type { Logger } from '@spool/core/logger';
 import type { Queues } from '@spool/core/queue';
 import type { Redis } from '@spool/core/redis';
-import type { KeyStore } from '@spool/core/tenants';
+import type { KeyRateLimiter, KeyStore, Principal } from '@spool/core/tenants';
 import type { WebhookProducer } from '@spool/core/webhooks';
 
 export interface ApiDeps {
@@ -18,6 +18,8 @@ export interface ApiDeps {
   queues: Queues;
   webhooks: WebhookProducer;
   keys: KeyStore;
+  /** SPOOL_RATE_LIMIT_PER_MIN per API key; undefined when off. */
+  rateLimit?: KeyRateLimiter | undefined;
   registry: JobRegistry;
   log: Logger;
   config: {
@@ -32,6 +34,7 @@ export interface ApiDeps {
 
 export interface AppEnv {
   Variables: {
+    principal: Principal | undefined;
     tenantId: string;
     keyId: string;
     requestId: string;

@@ -21,6 +21,7 @@ const deps = buildApiDeps({
   bodyLimitBytes: env.SPOOL_BODY_LIMIT_BYTES,
   sseBufferEvents: env.SPOOL_SSE_BUFFER_EVENTS,
   sseHeartbeatMs: env.SPOOL_SSE_HEARTBEAT_MS,
+  rateLimitPerMin: env.SPOOL_RATE_LIMIT_PER_MIN,
   webhooks: { allowPrivate: env.SPOOL_WEBHOOK_ALLOW_PRIVATE, secretOverlapMs: env.SPOOL_WEBHOOK_SECRET_OVERLAP_MS },
   budgets: { dailyUsd: env.SPOOL_TENANT_DAILY_BUDGET_USD, monthlyUsd: env.SPOOL_TENANT_MONTHLY_BUDGET_USD },
 });

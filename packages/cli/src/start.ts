@@ -1,5 +1,5 @@
 /**
- * `pnpm start`: API and worker in one process, on embedded PGlite unless DATABASE_URL is set,
+ * `pnpm start`: API, worker and dashboard (under /admin) in one process, on embedded PGlite unless DATABASE_URL is set,
  * with the local provider. Prints the URLs, a dev API key and the admin token, which are kept
  * in the data dir across restarts.
  */
@@ -15,6 +15,7 @@ import { createLogger } from '@spool/core/logger';
 import { checkEvictionPolicy, createRedis } from '@spool/core/redis';
 import { KeyStore, createTenant } from '@spool/core/tenants';
 import { WorkerEnvSchema, startWorker, workerOptions } from '@spool/worker';
+import { createDashboard, dashboardDepsFromApi } from '@spool/dashboard';
 import { ensureRedis } from './redis.ts';
 
 interface DevCredentials {
@@ -66,10 +67,14 @@ async function main() {
     bodyLimitBytes: env.SPOOL_BODY_LIMIT_BYTES,
     sseBufferEvents: env.SPOOL_SSE_BUFFER_EVENTS,
     sseHeartbeatMs: env.SPOOL_SSE_HEARTBEAT_MS,
+    rateLimitPerMin: env.SPOOL_RATE_LIMIT_PER_MIN,
     webhooks: { allowPrivate: env.SPOOL_WEBHOOK_ALLOW_PRIVATE, secretOverlapMs: env.SPOOL_WEBHOOK_SECRET_OVERLAP_MS },
     budgets: { dailyUsd: env.SPOOL_TENANT_DAILY_BUDGET_USD, monthlyUsd: env.SPOOL_TENANT_MONTHLY_BUDGET_USD },
   });
-  const server = serve({ fetch: createApp(deps).fetch, port: env.PORT, hostname: env.HOST });
+  const app = createApp(deps);
+  // The operators' dashboard (Bull Board and the job explorer) under /admin, on the API's connections.
+  app.route('/admin', createDashboard(dashboardDepsFromApi(deps, '/admin')));
+  const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
     server.once('error', reject);
@@ -81,6 +86,7 @@ Spool is running (API and worker in one process).
   API        ${base}
   API docs   ${base}/docs      OpenAPI: ${base}/openapi.json
   Metrics    ${base}/metrics
+  Dashboard  ${base}/admin/      Bull Board: ${base}/admin/queues   (admin token as the Basic password)
   Storage    ${env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${join(env.SPOOL_DATA_DIR, 'pg')}`}
   Redis      ${redis.url}${redis.child ? ' (started by Spool)' : ''}
 

@@ -14,15 +14,22 @@ const unauthorized = (message: string) => new SpoolError('unauthorized', message
 
 export function requireScope(deps: ApiDeps, scope: Scope): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const key = bearer(c.req.header('authorization'));
-    if (!key) throw unauthorized('missing API key: send "Authorization: Bearer <key>"');
-    const principal = await deps.keys.authenticate(key);
-    if (!principal) throw unauthorized('invalid or revoked API key');
+    // Several patterns can match one path (`/v1/jobs/*` also matches `/v1/jobs`): authenticate
+    // and count the request against the rate limit once.
+    let principal = c.get('principal');
+    if (!principal) {
+      const key = bearer(c.req.header('authorization'));
+      if (!key) throw unauthorized('missing API key: send "Authorization: Bearer <key>"');
+      principal = await deps.keys.authenticate(key);
+      if (!principal) throw unauthorized('invalid or revoked API key');
+      await deps.rateLimit?.consume(principal.keyId);
+      c.set('principal', principal);
+      c.set('tenantId', principal.tenantId);
+      c.set('keyId', principal.keyId);
+    }
     if (!principal.scopes.includes(scope)) {
       throw new SpoolError('forbidden', `this API key lacks the "${scope}" scope`, { status: 403 });
     }
-    c.set('tenantId', principal.tenantId);
-    c.set('keyId', principal.keyId);
     await next();
   };
 }

@@ -93,3 +93,5 @@ export class KeyStore {
     return rows.length > 0;
   }
 }
+
+export * from './rate-limit.ts';
