@@ -38,6 +38,7 @@ export interface StackOptions {
   sseBufferEvents?: number;
   sseHeartbeatMs?: number;
   rateLimitPerMin?: number;
+  tenantConcurrency?: number;
   /** Model-layer and budget variables (providerEnv, budgetEnv), parsed as at boot. */
   env?: Record<string, string>;
   /** Webhook delivery settings (tests use short retry delays and allow loopback receivers). */
@@ -91,6 +92,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           lockMs: opts.lockMs ?? 5_000,
           concurrency: {},
           reconcileIntervalMs: opts.reconcileIntervalMs ?? 1_000,
+          tenantConcurrency: opts.tenantConcurrency ?? 0,
           models,
           webhooks: { allowPrivate: true, retryDelaysMs: [0, 200, 400, 800], timeoutMs: 2_000, ...opts.webhooks },
         },

@@ -15,6 +15,7 @@ export function workerOptions(env: WorkerConfig, redisUrl = env.REDIS_URL): Work
     lockMs: env.SPOOL_WORKER_LOCK_MS,
     concurrency: env.SPOOL_CONCURRENCY,
     reconcileIntervalMs: env.SPOOL_RECONCILE_INTERVAL_MS,
+    tenantConcurrency: env.SPOOL_TENANT_CONCURRENCY,
     webhooks: {
       retryDelaysMs: env.SPOOL_WEBHOOK_RETRY_DELAYS ?? DEFAULT_RETRY_DELAYS_MS,
       timeoutMs: env.SPOOL_WEBHOOK_TIMEOUT_MS,

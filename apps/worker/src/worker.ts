@@ -8,7 +8,7 @@ import { EventBuffer, EventWriter, cancelChannel } from '@spool/core/events';
 import type { JobRegistry } from '@spool/core/jobs';
 import type { Logger } from '@spool/core/logger';
 import { type ModelsConfig, createModelService, modelsConfig } from '@spool/core/providers';
-import { Reconciler, backoffDelay, createQueues } from '@spool/core/queue';
+import { Reconciler, backoffDelay, createQueues, createTenantSlots } from '@spool/core/queue';
 import { type Redis, createRedis } from '@spool/core/redis';
 import { cancelRunning } from '@spool/core/steps';
 import { Worker } from 'bullmq';
@@ -24,6 +24,8 @@ export interface WorkerOptions {
   reconcileIntervalMs: number;
   /** Webhook delivery settings; the defaults of workerEnv when omitted. */
   webhooks?: Partial<WebhookWorkerOptions>;
+  /** SPOOL_TENANT_CONCURRENCY: jobs one tenant may run at once across all workers, 0 = no cap. */
+  tenantConcurrency?: number;
   /** The model layer (providerEnv + budgetEnv through `modelsConfig`); default: the local provider only. */
   models?: ModelsConfig;
 }
@@ -49,6 +51,7 @@ export async function startWorker(
   const running = new Map<string, AbortController>();
   const producer = createWebhookProducer(connection, opts.prefix, log);
   const onDeliveries = (ids: string[]) => producer.enqueue(ids);
+  const tenantSlots = createTenantSlots(connection, opts.prefix, opts.tenantConcurrency ?? 0);
   const models = await createModelService({
     db: deps.db,
     redis: connection,
@@ -63,7 +66,7 @@ export async function startWorker(
   });
 
   const workers = deps.registry.list.map((def) => {
-    const worker = new Worker(def.name, createProcessor({ db: deps.db, events, log, running, models, onDeliveries }, def), {
+    const worker = new Worker(def.name, createProcessor({ db: deps.db, events, log, running, models, onDeliveries, tenantSlots }, def), {
       connection,
       prefix: opts.prefix,
       concurrency: opts.concurrency[def.name] ?? def.concurrency,

@@ -28,6 +28,8 @@ export interface JobDefinition<I = unknown, O = unknown> {
   inputText?(input: I): string;
   /** The type calls paid models: a tenant whose spend cap is used up cannot submit it (402). */
   usesModels?: boolean;
+  /** The type reads or writes the vector tables: refused at submit (422) where they are not available. */
+  needsVectors?: boolean;
   handle(input: I, ctx: JobContext): Promise<O>;
 }
 

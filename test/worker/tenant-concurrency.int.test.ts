@@ -1,0 +1,29 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Stack, client, startStack } from '../support/stack.ts';
+
+describe('per-tenant running-job cap (SPOOL_TENANT_CONCURRENCY)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ tenantConcurrency: 1 });
+  });
+  afterAll(() => stack?.close());
+
+  it("runs one of tenant A's jobs at a time while tenant B's job runs alongside", async () => {
+    const a = client(stack.url, (await stack.tenant('a')).apiKey);
+    const b = client(stack.url, (await stack.tenant('b')).apiKey);
+    const aIds = [];
+    for (let i = 0; i < 3; i++) aIds.push((await a.submit({ type: 'debug-steps', input: { steps: 2, stepMs: 250 } })).body.id);
+    const bId = (await b.submit({ type: 'debug-steps', input: { steps: 2, stepMs: 250 } })).body.id;
+
+    const aJobs = await Promise.all(aIds.map((id) => a.waitFor(id)));
+    const bJob = await b.waitFor(bId);
+    expect([...aJobs, bJob].every((j) => j.status === 'completed' && j.attempts === 1)).toBe(true);
+
+    const spans = aJobs
+      .map((j) => [Date.parse(j.startedAt), Date.parse(j.finishedAt)] as const)
+      .sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+    // B did not wait for A's queue to drain.
+    expect(Date.parse(bJob.startedAt)).toBeLessThan(spans.at(-1)![0]);
+  });
+});
