@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServer, startRedisServer } from '../support/redis-server.ts';
-import { type Stack, client, startStack } from '../support/stack.ts';
+import { client, type Stack, startStack } from '../support/stack.ts';
 
 // A correctness bound, not a benchmark: the add to Redis is abandoned after 3 s
 // (ENQUEUE_TIMEOUT_MS), so an answer later than this means the submit waited on Redis.
@@ -46,7 +46,9 @@ describe('fault: Redis down during submit', () => {
     expect(single.ms).toBeLessThan(ANSWER_WITHIN_MS);
 
     const batch = await timed(() =>
-      api.call('POST', '/v1/jobs/batch', { jobs: Array.from({ length: 5 }, () => ({ type: 'debug-steps', input: { steps: 1 } })) }),
+      api.call('POST', '/v1/jobs/batch', {
+        jobs: Array.from({ length: 5 }, () => ({ type: 'debug-steps', input: { steps: 1 } })),
+      }),
     );
     expect(batch.value.status).toBe(202);
     expect(batch.ms).toBeLessThan(ANSWER_WITHIN_MS);
@@ -71,7 +73,10 @@ describe('fault: Redis down during submit', () => {
     const ready = await timed(() => fetch(`${stack.url}/readyz`, { signal: AbortSignal.timeout(10_000) }));
     expect(ready.value.status).toBe(503);
     expect(ready.value.headers.get('retry-after')).toBeTruthy();
-    expect(await ready.value.json()).toMatchObject({ status: 'unavailable', checks: { postgres: { ok: true }, redis: { ok: false } } });
+    expect(await ready.value.json()).toMatchObject({
+      status: 'unavailable',
+      checks: { postgres: { ok: true }, redis: { ok: false } },
+    });
     expect(ready.ms).toBeLessThan(ANSWER_WITHIN_MS);
 
     // Back on the same port, with no data: the reconciler adds the jobs and a worker runs them.

@@ -10,7 +10,7 @@ import type { Child } from '../support/children.ts';
 import { REDIS_URL } from '../support/env.ts';
 import { waitUntil } from '../support/ports.ts';
 import { readEvents } from '../support/sse.ts';
-import { type Stack, client, startStack } from '../support/stack.ts';
+import { client, type Stack, startStack } from '../support/stack.ts';
 import { startWorkerProcess } from '../support/worker-process.ts';
 
 const LOCK_MS = 2_000;
@@ -25,7 +25,12 @@ describe('fault: kill -9 of a worker process during a step', () => {
   const workers: Child[] = [];
 
   const worker = async () => {
-    const w = await startWorkerProcess({ databaseUrl: stack.database.url, redisUrl: REDIS_URL, prefix: stack.prefix, lockMs: LOCK_MS });
+    const w = await startWorkerProcess({
+      databaseUrl: stack.database.url,
+      redisUrl: REDIS_URL,
+      prefix: stack.prefix,
+      lockMs: LOCK_MS,
+    });
     workers.push(w);
     return w;
   };

@@ -2,7 +2,7 @@
  * Child processes a test starts: output kept for failure messages, and killed when the test
  * process exits even if a test forgot to (or crashed before its afterAll ran).
  */
-import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 
 export interface Child {
   proc: ChildProcess;

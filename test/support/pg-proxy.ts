@@ -4,11 +4,11 @@
  * - `refuse`: stops listening and resets every open connection (a crashed or stopped server).
  * - `blackhole`: keeps accepting but forwards nothing either way (a network partition).
  */
-import { type Server, type Socket, connect, createServer } from 'node:net';
-import { type Database, createDatabase } from '@spool/core/db';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createDatabase, type Database } from '@spool/core/db';
+import type { TestDatabase } from './database.ts';
 import { PG_ADMIN_URL } from './env.ts';
 import { freePort } from './ports.ts';
-import type { TestDatabase } from './database.ts';
 
 export type CutMode = 'refuse' | 'blackhole';
 

@@ -48,7 +48,18 @@ export async function startRedisServer(): Promise<RedisServer> {
     url: `redis://127.0.0.1:${port}`,
     async start() {
       if (child && child.proc.exitCode === null && child.proc.signalCode === null) return;
-      const c = spawnChild('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no']);
+      const c = spawnChild('redis-server', [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--daemonize',
+        'no',
+      ]);
       child = c;
       await waitUntil(
         `redis-server on port ${port}`,

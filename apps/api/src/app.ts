@@ -45,7 +45,10 @@ export function createApp(deps: ApiDeps): OpenAPIHono<AppEnv> {
   app.use('*', observe);
   app.use(
     '/v1/*',
-    timeout(REQUEST_DEADLINE_MS, () => new HTTPException(503, { message: 'PostgreSQL or Redis did not answer in time; try again shortly' })),
+    timeout(
+      REQUEST_DEADLINE_MS,
+      () => new HTTPException(503, { message: 'PostgreSQL or Redis did not answer in time; try again shortly' }),
+    ),
   );
   app.use('/v1/*', ...jsonBodies(deps.config.bodyLimitBytes));
   metaRoutes(deps, app);

@@ -15,6 +15,11 @@ export interface Database {
   /** The connection URL (postgres only): migrations open their own single connection. */
   url: string | undefined;
   orm: Orm;
+  /**
+   * Whether the vector tables (drizzle-vector/, pgvector) are there: set by `migrate`. False
+   * on a PostgreSQL without the `vector` extension: the document job types are then off.
+   */
+  vectors: boolean;
   /** Runs one statement and returns its rows (snake_case columns). */
   query<T = Record<string, unknown>>(statement: SQL): Promise<T[]>;
   /** One round trip: `SELECT 1`. */
@@ -57,6 +62,7 @@ async function createPostgres(url: string, max: number): Promise<Database> {
   return {
     kind: 'postgres',
     url,
+    vectors: false,
     orm,
     query: async <T>(statement: SQL) => (await orm.execute(statement)) as unknown as T[],
     ping: async () => {
@@ -71,11 +77,14 @@ async function createPglite(dir: string): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
   mkdirSync(dir, { recursive: true });
-  const client = await PGlite.create(dir);
+  // pgvector ships as its own package for PGlite; without it the document job types are off.
+  const vector = await import('@electric-sql/pglite-pgvector').then((m) => m.vector).catch(() => undefined);
+  const client = await PGlite.create(dir, vector ? { extensions: { vector } } : {});
   const orm = drizzle(client, { schema }) as unknown as Orm;
   return {
     kind: 'pglite',
     url: undefined,
+    vectors: false,
     orm,
     query: async <T>(statement: SQL) => ((await orm.execute(statement)) as unknown as { rows: T[] }).rows,
     ping: async () => {

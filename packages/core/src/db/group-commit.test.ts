@@ -82,4 +82,13 @@ describe('GroupCommit', () => {
     fail = false;
     await expect(group.run([3])).resolves.toBe('ok');
   });
+
+  it('frees the slot of a write that hangs, so later callers are not stalled for ever', async () => {
+    const group = new GroupCommit<number, string>(
+      (items) => (items[0] === 0 ? new Promise<string>(() => {}) : Promise.resolve('ok')),
+      { maxInFlight: 1, maxItems: 10, slotTimeoutMs: 20 },
+    );
+    void group.run([0]);
+    await expect(group.run([1])).resolves.toBe('ok');
+  });
 });

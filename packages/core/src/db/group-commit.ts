@@ -1,14 +1,22 @@
 /**
- * Group commit for submissions: callers that arrive while earlier writes are in flight are
- * written together in the next one, so under load one PostgreSQL statement (one commit) and
- * one bulk add to Redis serve many requests, and an idle API adds no delay (a lone caller is
- * written at once). bench/ measured one commit per POST /v1/jobs as the submit path's cost.
+ * Group commit: callers that arrive while earlier writes are in flight are written together in
+ * the next one, so under load one PostgreSQL statement (one commit, one socket write) serves
+ * many callers, and an idle process adds no delay (a lone caller is written at once). Used for
+ * submissions (API) and for claims and closing writes (worker); bench/ measured one commit per
+ * job as the main cost of both paths.
  */
 export interface GroupCommitOptions {
   /** Writes in flight at once; more callers wait and join the next write. */
   maxInFlight: number;
   /** Items per write at most (a caller's items are never split). */
   maxItems: number;
+  /**
+   * A write still unsettled after this long stops counting against `maxInFlight` (its callers
+   * keep waiting for it). postgres.js has no query timeout: without this, writes hung on a
+   * dead connection (a network partition) would hold every slot and stall all later callers
+   * after PostgreSQL is back. Default 2 s, far above a normal statement.
+   */
+  slotTimeoutMs?: number;
 }
 
 interface Waiting<I, R> {
@@ -47,8 +55,24 @@ export class GroupCommit<I, R> {
         batch.push(next);
       }
       this.inFlight++;
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        clearTimeout(timer);
+        this.inFlight--;
+        this.pump();
+      };
+      const timer = setTimeout(release, this.opts.slotTimeoutMs ?? 2_000);
+      timer.unref?.();
       const items = batch.length === 1 ? batch[0]!.items : batch.flatMap((w) => w.items);
-      this.write(items)
+      let written: Promise<R>;
+      try {
+        written = this.write(items);
+      } catch (err) {
+        written = Promise.reject(err); // a write that throws at once failed like any other
+      }
+      written
         .then(
           (result) => {
             for (const w of batch) w.resolve(result);
@@ -57,10 +81,7 @@ export class GroupCommit<I, R> {
             for (const w of batch) w.reject(err);
           },
         )
-        .finally(() => {
-          this.inFlight--;
-          this.pump();
-        });
+        .finally(release);
     }
   }
 }

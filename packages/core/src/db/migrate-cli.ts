@@ -8,7 +8,11 @@ const db = await createDatabase({ url: env.DATABASE_URL, dataDir: env.SPOOL_DATA
 try {
   await migrate(db);
   console.log(`migrations applied (${env.DATABASE_URL ? 'PostgreSQL' : `embedded PGlite in ${env.SPOOL_DATA_DIR}/pg`})`);
-  console.log('document job types (ingest, summarize, embed-refresh, rag-query) are not built yet: see README');
+  console.log(
+    db.vectors
+      ? 'vector tables applied (pgvector): document job types (ingest, rag-query) are on'
+      : 'the vector extension (pgvector) is not available here: document job types (ingest, rag-query) are off',
+  );
 } finally {
   await db.close();
 }

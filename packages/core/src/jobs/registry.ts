@@ -2,6 +2,8 @@
 import type { AnyJobDefinition } from '../queue/define-job.ts';
 import { chat } from './chat.job.ts';
 import { debugSteps } from './debug-steps.job.ts';
+import { ingest } from './ingest.job.ts';
+import { ragQuery } from './rag-query.job.ts';
 
 export interface JobRegistry {
   list: AnyJobDefinition[];
@@ -9,7 +11,8 @@ export interface JobRegistry {
 }
 
 export function createRegistry(opts: { enableDebugJobs: boolean }): JobRegistry {
-  const list: AnyJobDefinition[] = [chat];
+  // ingest and rag-query need the vector tables: refused at submit where they are missing.
+  const list: AnyJobDefinition[] = [chat, ingest, ragQuery];
   if (opts.enableDebugJobs) list.push(debugSteps);
   const byName = new Map(list.map((d) => [d.name, d]));
   return { list, get: (name) => byName.get(name) };

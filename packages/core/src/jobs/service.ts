@@ -19,6 +19,7 @@ import { GroupCommit } from '../db/group-commit.ts';
 import type { JobRegistry } from './registry.ts';
 import type { SubmitGuard } from './submit-guard.ts';
 import { unstorableJson } from './storable-json.ts';
+import { assertVectors } from '../documents/store.ts';
 import { type Job, toJob } from './serialize.ts';
 
 export const SubmitRequest = z.object({
@@ -72,6 +73,7 @@ export class JobService {
         issues.push({ index, path: ['type'], message: `unknown job type "${req.type}"` });
         return undefined as never;
       }
+      if (def.needsVectors) assertVectors(db);
       // Before anything recurses into it (the schema, the request hash, PostgreSQL).
       const unstorable = unstorableJson(req);
       if (unstorable) {

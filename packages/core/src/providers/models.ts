@@ -73,6 +73,8 @@ export interface ModelClient {
     texts: string[],
     opts?: { model?: string; step?: string },
   ): Promise<{ vectors: number[][]; model: string; usage: CallUsage }>;
+  /** The model name `embed` would use (and report) for `model` or the default: vectors are stored under it. */
+  embedModel?(model?: string): string;
 }
 
 /** The job an attempt's model calls belong to. */
@@ -142,6 +144,7 @@ export class ModelService {
     return {
       chat: (call) => this.chat(scope, call),
       embed: (texts, opts) => this.embed(scope, texts, opts),
+      embedModel: (model) => refName(model ? resolveChain([], model)[0]! : this.deps.config.embedModel),
     };
   }
 

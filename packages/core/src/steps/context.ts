@@ -36,6 +36,8 @@ export interface JobContext {
   readonly models: ModelClient;
   /** Token counting and chunking (tiktoken). */
   readonly tokens: Tokens;
+  /** The database (the document job types read and write the vector tables). */
+  readonly db: Database;
   /** A key that is the same for every run of a step of this job: use it for side effects. */
   idempotencyKey(stepName: string): string;
 }
@@ -133,6 +135,7 @@ export function createContext(
     },
     idempotencyKey: (stepName: string) => `${state.jobId}:${stepName}`,
     tokens,
+    db,
     models: noModels,
   };
   if (deps.models) {

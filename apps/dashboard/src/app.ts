@@ -1,0 +1,116 @@
+/**
+ * The operators' dashboard: Bull Board at `/queues` and the job explorer at `/`, all behind
+ * the admin token. `createDashboard(deps)` does no I/O of its own; main.ts serves it alone
+ * and the one-process mode mounts it under `/admin` of the API.
+ */
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { HonoAdapter } from '@bull-board/hono';
+import { serveStatic } from '@hono/node-server/serve-static';
+import type { Database } from '@spool/core/db';
+import { type EventBuffer, type EventHub, followJob } from '@spool/core/events';
+import type { Queue } from 'bullmq';
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { type KeyLookup, requireAdminToken } from './auth.ts';
+import { getAnyJob, JOB_STATUSES, type JobStatus, listAllJobs } from './queries.ts';
+import { jobList, jobPage } from './views.ts';
+
+export interface DashboardDeps {
+  db: Database;
+  /** Every queue Bull Board shows: one per registered job type, plus `webhooks`. */
+  queues: Queue[];
+  /** Tenant API keys, to answer 403 (not 401) to a tenant key. */
+  keys: KeyLookup;
+  adminToken: string | undefined;
+  /** Where the dashboard is mounted ('' standalone, '/admin' in the one-process mode). */
+  basePath?: string;
+  /** Live events on the job page (optional: without them the page is static). */
+  events?: { hub: EventHub; buffer: EventBuffer; maxBuffered?: number; heartbeatMs?: number };
+}
+
+const PAGE = 50;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function createDashboard(deps: DashboardDeps): Hono {
+  const base = (deps.basePath ?? '').replace(/\/+$/, '');
+  const app = new Hono();
+  app.use('*', requireAdminToken(deps.adminToken, deps.keys));
+
+  // Bull Board: its API under /queues/api, its UI and static assets under /queues.
+  const board = new HonoAdapter(serveStatic);
+  board.setBasePath(`${base}/queues`);
+  createBullBoard({
+    queues: deps.queues.map((q) => new BullMQAdapter(q)),
+    serverAdapter: board,
+    options: { uiConfig: { boardTitle: 'Spool queues' } },
+  });
+  app.route('/queues', board.registerPlugin());
+
+  const types = [...new Set(deps.queues.map((q) => q.name))].filter((n) => n !== 'webhooks').sort();
+
+  app.get('/', async (c) => {
+    const status = c.req.query('status') || undefined;
+    const type = c.req.query('type') || undefined;
+    const tenant = c.req.query('tenant')?.trim() || undefined;
+    const cursor = c.req.query('cursor') || undefined;
+    const filter = {
+      status: status && (JOB_STATUSES as readonly string[]).includes(status) ? (status as JobStatus) : undefined,
+      type,
+      tenant,
+      cursor: cursor && UUID.test(cursor) ? cursor : undefined,
+    };
+    const rows = await listAllJobs(deps.db, { ...filter, limit: PAGE + 1 });
+    const jobs = rows.slice(0, PAGE);
+    const next = rows.length > PAGE ? jobs[jobs.length - 1]?.id : undefined;
+    return c.html(jobList({ base, jobs, types, filter, next }));
+  });
+
+  app.get('/jobs/:id', async (c) => {
+    const id = c.req.param('id');
+    const job = UUID.test(id) ? await getAnyJob(deps.db, id) : undefined;
+    if (!job) return c.text(`no job ${id}\n`, 404);
+    return c.html(jobPage(base, job));
+  });
+
+  // The job's events over SSE, for any tenant (the tenant route needs the tenant's key).
+  app.get('/jobs/:id/events', async (c) => {
+    const ev = deps.events;
+    if (!ev) return c.text('live events are not configured\n', 404);
+    const id = c.req.param('id');
+    const raw = c.req.header('last-event-id') ?? c.req.query('after') ?? '0';
+    if (!/^\d{1,9}$/.test(raw)) return c.text('after must be an event seq\n', 400);
+    const job = UUID.test(id) ? await getAnyJob(deps.db, id) : undefined;
+    if (!job) return c.text(`no job ${id}\n`, 404);
+    const after = Number(raw);
+    if (['completed', 'failed', 'canceled'].includes(job.status) && after >= job.last_seq) return c.body(null, 204);
+    c.header('X-Accel-Buffering', 'no');
+    return streamSSE(c, async (stream) => {
+      const aborted = new AbortController();
+      stream.onAbort(() => aborted.abort());
+      const heartbeat = setInterval(
+        () => void stream.write(': heartbeat\n\n').catch(() => aborted.abort()),
+        ev.heartbeatMs ?? 15_000,
+      );
+      try {
+        for await (const e of followJob({
+          db: deps.db,
+          hub: ev.hub,
+          buffer: ev.buffer,
+          jobId: id,
+          after,
+          maxBuffered: ev.maxBuffered ?? 1_000,
+          signal: aborted.signal,
+        })) {
+          await stream.writeSSE({ id: String(e.seq), event: e.type, data: JSON.stringify(e.data) });
+        }
+      } catch {
+        // A slow or gone subscriber: the browser's EventSource reconnects with Last-Event-ID.
+      } finally {
+        clearInterval(heartbeat);
+      }
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,73 @@
+/** Builds the dashboard's dependencies for a process of its own (main.ts). */
+import type { Database } from '@spool/core/db';
+import { EventBuffer, EventHub } from '@spool/core/events';
+import type { JobRegistry } from '@spool/core/jobs';
+import type { Logger } from '@spool/core/logger';
+import { createQueues } from '@spool/core/queue';
+import { createRedis } from '@spool/core/redis';
+import { KeyStore } from '@spool/core/tenants';
+import { createWebhookProducer } from '@spool/core/webhooks';
+import type { Queue } from 'bullmq';
+import type { DashboardDeps } from './app.ts';
+
+export interface DashboardBuildOptions {
+  db: Database;
+  registry: JobRegistry;
+  log: Logger;
+  redisUrl: string;
+  prefix: string;
+  adminToken: string | undefined;
+  basePath?: string;
+  sseBufferEvents?: number;
+  sseHeartbeatMs?: number;
+}
+
+export function buildDashboardDeps(o: DashboardBuildOptions): DashboardDeps & { close(): Promise<void> } {
+  const log = o.log.child({ module: 'dashboard' });
+  const redis = createRedis(o.redisUrl, 'producer');
+  const sub = createRedis(o.redisUrl, 'subscriber');
+  for (const c of [redis, sub]) c.on('error', (err) => log.debug({ err: err.message }, 'redis error'));
+  const queues = createQueues(redis, o.prefix, o.registry.list, log);
+  const webhooks = createWebhookProducer(redis, o.prefix, log);
+  return {
+    db: o.db,
+    queues: [...queues.all(), webhooks.queue],
+    keys: new KeyStore(o.db),
+    adminToken: o.adminToken,
+    ...(o.basePath !== undefined ? { basePath: o.basePath } : {}),
+    events: {
+      hub: new EventHub(sub, o.prefix, log),
+      buffer: new EventBuffer(redis, o.prefix),
+      maxBuffered: o.sseBufferEvents ?? 1_000,
+      heartbeatMs: o.sseHeartbeatMs ?? 15_000,
+    },
+    async close() {
+      await queues.close();
+      await webhooks.close();
+      await Promise.all([redis.quit(), sub.quit()].map((p) => p.catch(() => {})));
+    },
+  };
+}
+
+/** What the one-process mode already has: the API's dependencies (structurally, no import of @spool/api). */
+export interface ApiDepsLike {
+  db: Database;
+  queues: { all(): Queue[] };
+  webhooks: { queue: Queue };
+  keys: KeyStore;
+  hub: EventHub;
+  buffer: EventBuffer;
+  config: { adminToken: string | undefined; sseBufferEvents: number; sseHeartbeatMs: number };
+}
+
+/** The dashboard on the API's own connections, mounted at `basePath` (the one-process mode: '/admin'). */
+export function dashboardDepsFromApi(api: ApiDepsLike, basePath = '/admin'): DashboardDeps {
+  return {
+    db: api.db,
+    queues: [...api.queues.all(), api.webhooks.queue],
+    keys: api.keys,
+    adminToken: api.config.adminToken,
+    basePath,
+    events: { hub: api.hub, buffer: api.buffer, maxBuffered: api.config.sseBufferEvents, heartbeatMs: api.config.sseHeartbeatMs },
+  };
+}

@@ -1,0 +1,3 @@
+export * from './app.ts';
+export { isAdminToken, presentedToken, requireAdminToken } from './auth.ts';
+export * from './build.ts';

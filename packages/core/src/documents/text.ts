@@ -1,0 +1,89 @@
+/**
+ * Document text: HTML stripped to text, and token-bounded chunks with overlap (whole
+ * sentences where they fit; a sentence longer than a chunk is cut by tokens).
+ */
+import { createHash } from 'node:crypto';
+import type { Tokens } from '../providers/tokens.ts';
+
+export type ContentType = 'text' | 'markdown' | 'html';
+
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
+
+/** HTML → text: scripts, styles and comments dropped, block tags become line breaks, entities decoded. */
+export function htmlToText(html: string): string {
+  return html
+    .replace(/<!--[\s\S]*?-->/g, ' ')
+    .replace(/<(script|style|noscript|template)\b[\s\S]*?<\/\1\s*>/gi, ' ')
+    .replace(/<\/?(p|div|br|li|ul|ol|h[1-6]|tr|table|section|article|header|footer|blockquote|pre)\b[^>]*>/gi, '\n')
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (m, e: string) => {
+      if (e[0] === '#') {
+        const code = e[1] === 'x' || e[1] === 'X' ? Number.parseInt(e.slice(2), 16) : Number.parseInt(e.slice(1), 10);
+        return Number.isFinite(code) && code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : ' ';
+      }
+      return ENTITIES[e.toLowerCase()] ?? m;
+    });
+}
+
+const looksLikeHtml = (s: string) => /^\s*(<!doctype html|<html\b|<(body|div|p|article|section)\b)/i.test(s);
+
+/** The text to chunk: HTML stripped (declared or detected), whitespace normalized. */
+export function normalizeText(text: string, type?: ContentType): string {
+  const raw = type === 'html' || (type === undefined && looksLikeHtml(text)) ? htmlToText(text) : text;
+  return raw
+    .replace(/\r\n?/g, '\n')
+    .replace(/[ \t\f\v]+/g, ' ')
+    .replace(/ *\n */g, '\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
+export interface Chunk {
+  index: number;
+  text: string;
+  tokens: number;
+  hash: string;
+}
+
+export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/**
+ * Greedy packing of sentences into chunks of at most `maxTokens`; each chunk after the first
+ * starts with the trailing sentences of the previous one that fit in `overlapTokens`.
+ */
+export function chunkText(text: string, maxTokens: number, overlapTokens: number, tokens: Tokens): Chunk[] {
+  const pieces: { text: string; n: number }[] = [];
+  for (const sentence of text.match(/[^.!?\n]+(?:[.!?]+|\n+|$)\s*/g) ?? []) {
+    const n = tokens.count(sentence);
+    if (n <= maxTokens) pieces.push({ text: sentence, n });
+    else for (const part of tokens.chunk(sentence, maxTokens)) pieces.push({ text: `${part} `, n: tokens.count(`${part} `) });
+  }
+  const out: string[] = [];
+  let current: { text: string; n: number }[] = [];
+  let size = 0;
+  let fresh = 0; // pieces in `current` that no earlier chunk holds
+  for (const p of pieces) {
+    if (size + p.n > maxTokens && fresh > 0) {
+      out.push(current.map((c) => c.text).join(''));
+      const carried: { text: string; n: number }[] = [];
+      let carriedSize = 0;
+      for (let i = current.length - 1; i >= 0; i--) {
+        const c = current[i]!;
+        if (carriedSize + c.n > overlapTokens || carriedSize + c.n + p.n > maxTokens) break;
+        carried.unshift(c);
+        carriedSize += c.n;
+      }
+      current = carried;
+      size = carriedSize;
+      fresh = 0;
+    }
+    current.push(p);
+    size += p.n;
+    fresh++;
+  }
+  if (fresh > 0) out.push(current.map((c) => c.text).join(''));
+  return out
+    .map((t) => t.trim())
+    .filter(Boolean)
+    .map((t, index) => ({ index, text: t, tokens: tokens.count(t), hash: sha256(t) }));
+}
