@@ -54,6 +54,18 @@ describe('webhooks', () => {
     }
   });
 
+  it('a failed job sends job.failed once', async () => {
+    const rx = await startReceiver(() => tenant.webhookSecret);
+    try {
+      const job = (await api.submit({ type: 'debug-steps', input: { steps: 1, failAt: 1, failTimes: 99 }, webhook: { url: rx.url } })).body;
+      await settle(job.id, 'succeeded');
+      expect(rx.received).toHaveLength(1);
+      expect(JSON.parse(rx.received[0]!.body)).toMatchObject({ type: 'job.failed', data: { status: 'failed', attempts: 3 } });
+    } finally {
+      await rx.close();
+    }
+  });
+
   it('410 stops retrying at once', async () => {
     const rx = await startReceiver(() => tenant.webhookSecret, [410]);
     try {

@@ -92,6 +92,7 @@ export async function startWorker(
       allowPrivate: false,
       concurrency: 50,
       tenantConcurrency: 4,
+      lockMs: opts.lockMs,
       ...opts.webhooks,
     },
   );

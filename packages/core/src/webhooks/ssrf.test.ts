@@ -21,6 +21,7 @@ describe('checkWebhookTarget', () => {
 
   it('resolves names like the connection will (/etc/hosts: localhost) and refuses loopback', async () => {
     await expect(checkWebhookTarget('http://localhost:8080/hook', false)).rejects.toMatchObject({ code: 'webhook_url_forbidden' });
+    await expect(checkWebhookTarget('http://0x7f000001/', false)).rejects.toMatchObject({ code: 'webhook_url_forbidden' });
     await expect(checkWebhookTarget('http://[::ffff:127.0.0.1]/', false)).rejects.toMatchObject({ code: 'webhook_url_forbidden' });
     await expect(checkWebhookTarget('http://169.254.169.254/latest/meta-data', false)).rejects.toMatchObject({
       code: 'webhook_url_forbidden',

@@ -23,6 +23,8 @@ export interface WebhookWorkerOptions {
   allowPrivate: boolean;
   concurrency: number;
   tenantConcurrency: number;
+  /** SPOOL_WORKER_LOCK_MS: how soon a delivery in flight on a dead worker is taken over. */
+  lockMs?: number;
 }
 
 /** Thrown to let BullMQ schedule the next attempt after exactly `delayMs`. */
@@ -108,6 +110,7 @@ export function startWebhookWorker(
     connection,
     prefix,
     concurrency: opts.concurrency,
+    ...(opts.lockMs ? { lockDuration: opts.lockMs, stalledInterval: opts.lockMs } : {}),
     settings: {
       backoffStrategy: (_made: number, _type?: string, err?: Error) => (err instanceof RetryLater ? err.delayMs : 5_000),
     },
