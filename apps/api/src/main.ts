@@ -1,4 +1,7 @@
 /** `pnpm --filter @spool/api start`: the API alone, for a multi-process deployment. */
+// First: @hono/zod-openapi extends zod's prototype, and the job schemas core creates on import
+// must already have `.openapi()` when the OpenAPI document is built.
+import '@hono/zod-openapi';
 import { serve } from '@hono/node-server';
 import { createDatabase, migrate } from '@spool/core/db';
 import { createRegistry } from '@spool/core/jobs';
