@@ -6,6 +6,7 @@ import { serve } from '@hono/node-server';
 import { createDatabase, migrate } from '@spool/core/db';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
+import { onShutdown } from '@spool/core/shutdown';
 import { createApp } from './app.ts';
 import { buildApiDeps } from './build.ts';
 import { loadApiEnv } from './env.ts';
@@ -32,15 +33,4 @@ const server = serve({ fetch: createApp(deps).fetch, port: env.PORT, hostname: e
   log.info({ port: info.port }, `Spool API listening on http://localhost:${info.port}`),
 );
 
-let stopping = false;
-const shutdown = async (signal: string) => {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'shutting down');
-  server.close();
-  await deps.close();
-  await db.close();
-  process.exit(0);
-};
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+onShutdown(log, 'shutting down', [() => server.close(), () => deps.close(), () => db.close()]);

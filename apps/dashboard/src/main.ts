@@ -4,6 +4,7 @@ import { createDatabase, migrate } from '@spool/core/db';
 import { apiEnv, baseEnv, databaseEnv, jobsEnv, loadEnv, redisEnv } from '@spool/core/env';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
+import { onShutdown } from '@spool/core/shutdown';
 import { z } from 'zod';
 import { createDashboard } from './app.ts';
 import { buildDashboardDeps } from './build.ts';
@@ -34,15 +35,4 @@ const server = serve({ fetch: createDashboard(deps).fetch, port: env.DASHBOARD_P
   log.info({ port: info.port }, `Spool dashboard on http://localhost:${info.port} (Bull Board at /queues)`),
 );
 
-let stopping = false;
-const shutdown = async (signal: string) => {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'shutting down');
-  server.close();
-  await deps.close();
-  await db.close();
-  process.exit(0);
-};
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+onShutdown(log, 'shutting down', [() => server.close(), () => deps.close(), () => db.close()]);

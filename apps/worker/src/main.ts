@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import { createDatabase, migrate } from '@spool/core/db';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
+import { onShutdown } from '@spool/core/shutdown';
 import { registry as metrics } from '@spool/core/metrics';
 import { checkEvictionPolicy, createRedis } from '@spool/core/redis';
 import { loadWorkerEnv, workerOptions } from './env.ts';
@@ -32,16 +33,9 @@ const server =
       }).listen(env.WORKER_METRICS_PORT)
     : undefined;
 
-let stopping = false;
-const shutdown = async (signal: string) => {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'shutting down: finishing running jobs');
-  await worker.close();
-  server?.close();
-  await db.close();
-  log.info('worker stopped');
-  process.exit(0);
-};
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+onShutdown(log, 'shutting down: finishing running jobs', [
+  () => worker.close(),
+  () => server?.close(),
+  () => db.close(),
+  () => log.info('worker stopped'),
+]);

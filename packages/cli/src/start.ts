@@ -12,6 +12,7 @@ import { createDatabase, migrate, type Database } from '@spool/core/db';
 import { ConfigError, loadEnv } from '@spool/core/env';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
+import { onShutdown } from '@spool/core/shutdown';
 import { checkEvictionPolicy, createRedis } from '@spool/core/redis';
 import { KeyStore, createTenant } from '@spool/core/tenants';
 import { WorkerEnvSchema, startWorker, workerOptions } from '@spool/worker';
@@ -99,20 +100,13 @@ Try it:
     -H 'content-type: application/json' -d '{"type":"debug-steps","input":{"steps":5,"stepMs":500}}'
 `);
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down: finishing running jobs');
-    server.close();
-    await worker.close();
-    await deps.close();
-    await db.close();
-    redis.child?.kill('SIGTERM');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  onShutdown(log, 'shutting down: finishing running jobs', [
+    () => server.close(),
+    () => worker.close(),
+    () => deps.close(),
+    () => db.close(),
+    () => redis.child?.kill('SIGTERM'),
+  ]);
 }
 
 main().catch((err) => {
