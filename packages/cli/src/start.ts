@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { serve } from '@hono/node-server';
-import { ApiEnvSchema, buildApiDeps, createApp } from '@spool/api';
+import { ApiEnvSchema, apiOptions, buildApiDeps, createApp } from '@spool/api';
 import { createDatabase, migrate, type Database } from '@spool/core/db';
 import { ConfigError, loadEnv } from '@spool/core/env';
 import { createRegistry } from '@spool/core/jobs';
@@ -58,20 +58,7 @@ async function main() {
     { db, registry, log },
     workerOptions(env, redis.url),
   );
-  const deps = buildApiDeps({
-    db,
-    registry,
-    log,
-    redisUrl: redis.url,
-    prefix: env.SPOOL_QUEUE_PREFIX,
-    adminToken: creds.adminToken,
-    bodyLimitBytes: env.SPOOL_BODY_LIMIT_BYTES,
-    sseBufferEvents: env.SPOOL_SSE_BUFFER_EVENTS,
-    sseHeartbeatMs: env.SPOOL_SSE_HEARTBEAT_MS,
-    rateLimitPerMin: env.SPOOL_RATE_LIMIT_PER_MIN,
-    webhooks: { allowPrivate: env.SPOOL_WEBHOOK_ALLOW_PRIVATE, secretOverlapMs: env.SPOOL_WEBHOOK_SECRET_OVERLAP_MS },
-    budgets: { dailyUsd: env.SPOOL_TENANT_DAILY_BUDGET_USD, monthlyUsd: env.SPOOL_TENANT_MONTHLY_BUDGET_USD },
-  });
+  const deps = buildApiDeps(apiOptions(env, { db, registry, log, redisUrl: redis.url, adminToken: creds.adminToken }));
   const app = createApp(deps);
   // The operators' dashboard (Bull Board and the job explorer) under /admin, on the API's connections.
   app.route('/admin', createDashboard(dashboardDepsFromApi(deps, '/admin')));
