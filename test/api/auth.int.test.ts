@@ -212,9 +212,9 @@ describe('API auth', () => {
     expect(list.body.data).toEqual([]);
   });
 
-  it('every response carries x-request-id, and a valid incoming one is echoed', async () => {
+  it('every response of the app carries x-request-id, and a valid incoming one is echoed', async () => {
     const responses = await Promise.all([
-      request(stack.url, '/healthz'),
+      request(stack.url, '/readyz'),
       request(stack.url, '/v1/jobs'),
       request(stack.url, '/nope'),
       submitWith(bearer(tenant.apiKey)),
@@ -228,7 +228,7 @@ describe('API auth', () => {
     });
     expect(echoed.headers.get('x-request-id')).toBe('trace-123.abc');
     // A hostile one is replaced, not reflected.
-    const hostile = await request(stack.url, '/healthz', { headers: { 'x-request-id': '<script>alert(1)</script>' } });
+    const hostile = await request(stack.url, '/readyz', { headers: { 'x-request-id': '<script>alert(1)</script>' } });
     expect(hostile.headers.get('x-request-id')).not.toContain('<');
   });
 });

@@ -18,11 +18,20 @@ describe('API meta routes', () => {
   });
   afterAll(() => stack?.close());
 
-  it('/healthz → 200 without a key', async () => {
+  it('/healthz → 200 without a key, answered before the app (see serve.ts)', async () => {
     const res = await request(stack.url, '/healthz');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'ok' });
-    expect(res.headers.get('x-request-id')).toBeTruthy();
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const head = await fetch(`${stack.url}/healthz`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    // Only the exact liveness path is short-cut: anything else goes through the app.
+    expect((await request(stack.url, '/healthz/x')).status).toBe(404);
+    expect((await request(stack.url, '/healthz?verbose=1')).headers.get('x-request-id')).toBeTruthy();
+    // And the app's own route answers the same where the app runs without node:http.
+    const viaApp = await stack.app.request('/healthz');
+    expect(await viaApp.json()).toEqual({ status: 'ok' });
   });
 
   it('/readyz → 200 with a check per dependency', async () => {
@@ -48,6 +57,8 @@ describe('API meta routes', () => {
     await api.submit({ type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'm' });
     await api.submit({ type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'm' });
     await api.submit({ type: 'debug-steps', input: { steps: 'x' } });
+    // Queue depth is read from BullMQ at most once a second (queue/depth.ts).
+    await new Promise((r) => setTimeout(r, 1_100));
     const after = await scrape();
 
     const family = after.get('spool_jobs_submitted_total');
@@ -153,8 +164,8 @@ describe('API meta routes', () => {
     expect(doc.components.schemas.Job.properties.status.enum).toEqual(['queued', 'running', 'completed', 'failed', 'canceled']);
   });
 
-  it('every meta response carries x-request-id', async () => {
-    for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json', '/docs', '/v1/job-types']) {
+  it('every meta response of the app carries x-request-id (/healthz is answered before it)', async () => {
+    for (const path of ['/readyz', '/metrics', '/openapi.json', '/docs', '/v1/job-types']) {
       const res = await request(stack.url, path, { headers: bearer(key) });
       expect(res.status, path).toBe(200);
       expect(res.headers.get('x-request-id'), path).toBeTruthy();

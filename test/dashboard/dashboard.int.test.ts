@@ -2,29 +2,50 @@
  * The operators' dashboard against a real stack: admin-only auth (401 + WWW-Authenticate
  * Basic, 403 for a tenant key, Basic or Bearer admin token), Bull Board's page and API list
  * every queue, and the job explorer lists a job across tenants and shows its steps. Also the
- * one-process mounting under /admin.
+ * one-process mounting under /admin, and the explorer's filters (tenant, time, paging), model
+ * calls, webhook attempts, overview (queue depth, throughput, usage chart) and its actions
+ * (cancel, retry, redeliver) with their same-origin (CSRF) check.
  */
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import { createApp } from '@spool/api';
 import { createDashboard, dashboardDepsFromApi } from '@spool/dashboard';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.ts';
+import { eventually } from '../support/http.ts';
 import { client, type Stack, startStack } from '../support/stack.ts';
+import { startReceiver } from '../support/webhook-receiver.ts';
 
 describe('dashboard', () => {
   let stack: Stack;
+  let fake: FakeOpenAI;
   let server: ServerType;
   let url: string;
   let tenantKey: string;
+  let tenantId: string;
+  let webhookSecret: string;
   let jobId: string;
   const basic = (password: string, user = 'admin') => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
   const get = (path: string, authorization?: string) =>
     fetch(`${url}${path}`, { headers: authorization ? { authorization } : {}, redirect: 'manual' });
 
   beforeAll(async () => {
-    stack = await startStack();
+    // Chat jobs go to a fake OpenAI server through the real SDK, priced, so they leave model
+    // calls with a cost to trace and chart (the local provider is always free).
+    fake = await startFakeOpenAI();
+    stack = await startStack({
+      env: {
+        OPENAI_BASE_URL: fake.url,
+        OPENAI_API_KEY: 'sk-test',
+        SPOOL_CHAT_MODELS: 'openai:gpt-4o-mini',
+        SPOOL_MODEL_PRICES: 'gpt-4o-mini=1000/2000',
+      },
+    });
     const t = await stack.tenant('dash-tenant');
     tenantKey = t.apiKey;
+    tenantId = t.id;
+    webhookSecret = t.webhookSecret;
     const api = client(stack.url, t.apiKey);
     const res = await api.submit({ type: 'debug-steps', input: { steps: 3, stepMs: 5 } });
     expect(res.status).toBe(202);
@@ -42,6 +63,7 @@ describe('dashboard', () => {
       await new Promise((r) => server.close(r));
     }
     await stack?.close();
+    await fake?.close();
   });
 
   it('answers 401 with WWW-Authenticate: Basic (never a redirect) without credentials, on every page and asset', async () => {
@@ -195,5 +217,244 @@ describe('dashboard', () => {
     expect((await app.request('/admin/queues/api/queues', auth)).status).toBe(200);
     // The API itself is untouched.
     expect((await app.request('/v1/jobs', { headers: { authorization: `Bearer ${tenantKey}` } })).status).toBe(200);
+  });
+  // ---- the explorer: filters, trace, webhooks, overview, actions ----
+
+  const auth = () => `Bearer ${stack.adminToken}`;
+  /** A form post as a browser sends it: Basic credentials and its own Origin. */
+  const post = (path: string, headers: Record<string, string> = { authorization: basic(stack.adminToken), origin: url }) =>
+    fetch(`${url}${path}`, { method: 'POST', headers, redirect: 'manual' });
+  const pgStatus = async (id: string) =>
+    (await stack.database.db.query<{ status: string }>(sql`SELECT status FROM jobs WHERE id = ${id}`))[0]?.status;
+
+  it('requires the admin token on the new pages and actions: 401 without, 403 for a tenant key, nothing changes', async () => {
+    const api = client(stack.url, tenantKey);
+    const slow = (await api.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 60_000 })).body.id as string;
+    for (const path of ['/overview', `/jobs/${slow}/cancel`, `/jobs/${slow}/retry`, `/jobs/${slow}/webhooks/redeliver`]) {
+      const method = path === '/overview' ? 'GET' : 'POST';
+      const none = await fetch(`${url}${path}`, { method, headers: { origin: url }, redirect: 'manual' });
+      expect(none.status, path).toBe(401);
+      expect(none.headers.get('www-authenticate'), path).toMatch(/^Basic /);
+      for (const authorization of [`Bearer ${tenantKey}`, basic(tenantKey)]) {
+        const res = await fetch(`${url}${path}`, { method, headers: { authorization, origin: url }, redirect: 'manual' });
+        expect(res.status, path).toBe(403);
+      }
+    }
+    expect(await pgStatus(slow)).toBe('queued');
+    expect((await post(`/jobs/${slow}/cancel`)).status).toBe(303);
+    expect(await pgStatus(slow)).toBe('canceled');
+  });
+
+  it('refuses a cross-site form post (CSRF) under Basic auth and lets the same-origin one through', async () => {
+    const api = client(stack.url, tenantKey);
+    const id = (await api.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 60_000 })).body.id as string;
+    const credentials = { authorization: basic(stack.adminToken) };
+    for (const headers of [
+      {},
+      { origin: 'http://evil.example' },
+      { origin: 'null' },
+      { 'sec-fetch-site': 'cross-site', origin: url },
+    ]) {
+      const res = await post(`/jobs/${id}/cancel`, { ...credentials, ...headers });
+      expect(res.status, JSON.stringify(headers)).toBe(403);
+      const page = await res.text();
+      expect(page).toContain('<code id="error-code">csrf_rejected</code>');
+      expect(page).toContain('cross-site request refused');
+    }
+    expect(await pgStatus(id)).toBe('queued');
+    const ok = await post(`/jobs/${id}/cancel`, { ...credentials, 'sec-fetch-site': 'same-origin' });
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('location')).toBe(`/jobs/${id}?done=canceled`);
+    expect(await pgStatus(id)).toBe('canceled');
+    // A Bearer token is never sent by a browser on its own: no Origin needed. Canceling again is a 409 page.
+    const again = await post(`/jobs/${id}/cancel`, { authorization: auth() });
+    expect(again.status).toBe(409);
+    expect(await again.text()).toContain('<code id="error-code">job_finished</code>');
+  });
+
+  it('cancels a running job and retries it from the job page actions (PostgreSQL follows)', async () => {
+    const api = client(stack.url, tenantKey);
+    const id = (await api.submit({ type: 'debug-steps', input: { steps: 20, stepMs: 200 } })).body.id as string;
+    await api.waitFor(id, ['running']);
+    const page = await (await get(`/jobs/${id}`, auth())).text();
+    expect(page).toContain(`action="/jobs/${id}/cancel"`);
+    expect(page).not.toContain(`action="/jobs/${id}/retry"`);
+    expect((await post(`/jobs/${id}/cancel`)).status).toBe(303);
+    expect((await api.waitFor(id, ['canceled'], 10_000)).status).toBe('canceled');
+    expect(await pgStatus(id)).toBe('canceled');
+
+    const after = await (await get(`/jobs/${id}?done=retried`, auth())).text();
+    expect(after).toContain(`action="/jobs/${id}/retry"`);
+    expect(after).not.toContain(`action="/jobs/${id}/cancel"`);
+    expect((await post(`/jobs/${id}/retry`)).headers.get('location')).toBe(`/jobs/${id}?done=retried`);
+    await api.waitFor(id, ['queued', 'running'], 5_000);
+    expect(['queued', 'running', 'completed']).toContain(await pgStatus(id));
+    expect((await api.call('POST', `/v1/jobs/${id}/cancel`)).status).toBeLessThan(300); // leave nothing running
+  });
+
+  it('filters by tenant (id or name) and creation time, and pages with the filters kept', async () => {
+    const other = await stack.tenant('other-tenant');
+    const api = client(stack.url, other.apiKey);
+    const before = new Date(Date.now() - 1_000);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await api.submit({ type: 'debug-steps', input: { steps: 0 } })).body.id);
+    const rows = (html: string) => [...html.matchAll(/data-job-id="([^"]+)"/g)].map((m) => m[1]);
+
+    for (const tenant of [other.id, 'other-tenant']) {
+      expect(rows(await (await get(`/?tenant=${tenant}`, auth())).text()), tenant).toEqual([...ids].reverse());
+    }
+    expect(rows(await (await get(`/?tenant=${tenantId}`, auth())).text())).not.toContain(ids[0]);
+    const from = encodeURIComponent(before.toISOString());
+    expect(rows(await (await get(`/?tenant=other-tenant&from=${from}`, auth())).text())).toHaveLength(3);
+    const past = encodeURIComponent(before.toISOString().slice(0, 16)); // as the datetime-local input sends it
+    expect(rows(await (await get(`/?tenant=other-tenant&to=${past}`, auth())).text())).toEqual([]);
+
+    const first = await (await get('/?tenant=other-tenant&limit=2', auth())).text();
+    expect(rows(first)).toEqual([ids[2], ids[1]]);
+    const older = /id="older" href="([^"]+)"/.exec(first)?.[1]?.replaceAll('&amp;', '&');
+    expect(older).toContain('tenant=other-tenant');
+    expect(older).toContain('limit=2');
+    const second = await (await get(older!, auth())).text();
+    expect(rows(second)).toEqual([ids[0]]);
+    expect(second).not.toContain('id="older"');
+  });
+
+  it('answers a bad filter with 400, its code and message (not an unfiltered list)', async () => {
+    for (const path of [
+      '/?status=done',
+      '/?from=yesterday',
+      '/?from=2026-01-02&to=2026-01-01',
+      '/?cursor=x',
+      '/?limit=0',
+      '/overview?days=0',
+    ]) {
+      const res = await get(path, auth());
+      expect(res.status, path).toBe(400);
+      const page = await res.text();
+      expect(page, path).toContain('<code id="error-code">invalid_filter</code>');
+      expect(page, path).not.toContain('data-job-id');
+    }
+  });
+
+  it("shows a chat job's model-call trace with tokens and cost", async () => {
+    const api = client(stack.url, tenantKey);
+    const res = await api.submit({ type: 'chat', input: { messages: [{ role: 'user', content: 'hello dashboard' }] } });
+    const job = await api.waitFor(res.body.id);
+    expect(job.status).toBe('completed');
+    const trace = (await api.call('GET', `/v1/jobs/${job.id}/trace`)).body.data as {
+      id: string;
+      inputTokens: number;
+      outputTokens: number;
+    }[];
+    expect(trace.length).toBeGreaterThan(0);
+    const page = await (await get(`/jobs/${job.id}`, auth())).text();
+    expect(page).toContain('id="model-calls"');
+    for (const call of trace) expect(page).toContain(`data-call-id="${call.id}"`);
+    expect(page).toContain('chat openai:gpt-4o-mini');
+    const cost = job.usage.costUsd as number;
+    expect(cost).toBeGreaterThan(0);
+    expect(page).toContain(`${job.usage.inputTokens} in / ${job.usage.outputTokens} out tokens`);
+  });
+
+  it('shows webhook attempts and redelivers the webhook from the job page', async () => {
+    const receiver = await startReceiver(() => webhookSecret, [500, 200]);
+    try {
+      const api = client(stack.url, tenantKey);
+      const res = await api.submit({ type: 'debug-steps', input: { steps: 1 }, webhook: { url: receiver.url } });
+      const id = res.body.id as string;
+      await receiver.waitFor(2);
+      const attempts = (html: string) => [...html.matchAll(/data-attempt="(\d+)"/g)].map((m) => Number(m[1]));
+      const page = await eventually('two attempts on the page', async () => {
+        const html = await (await get(`/jobs/${id}`, auth())).text();
+        return attempts(html).length === 2 && html.includes('class="status succeeded"') ? html : undefined;
+      });
+      expect(page).toContain('id="webhooks"');
+      expect(page).toMatch(/<td>500<\/td>/);
+      expect(page).toMatch(/<td>200<\/td>/);
+      expect(page).toContain(`action="/jobs/${id}/webhooks/redeliver"`);
+
+      const redo = await post(`/jobs/${id}/webhooks/redeliver`);
+      expect(redo.status).toBe(303);
+      expect(redo.headers.get('location')).toBe(`/jobs/${id}?done=redelivered`);
+      await receiver.waitFor(3);
+      expect(receiver.received[2]!.verified).toBe(true);
+      expect(receiver.received[2]!.headers['webhook-id']).toBe(receiver.received[0]!.headers['webhook-id']);
+      const later = await eventually('the third attempt on the page', async () => {
+        const html = await (await get(`/jobs/${id}?done=redelivered`, auth())).text();
+        return attempts(html).includes(3) ? html : undefined;
+      });
+      expect(later).toContain('Webhook delivery queued again.');
+      // A job without any delivery: 404 with a code.
+      const plain = await post(`/jobs/${jobId}/webhooks/redeliver`);
+      expect(plain.status).toBe(404);
+      expect(await plain.text()).toContain('<code id="error-code">not_found</code>');
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('shows queue depth, throughput and the per-tenant cost chart on the overview', async () => {
+    const api = client(stack.url, tenantKey);
+    const waiting = (await api.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 60_000 })).body.id as string;
+    const chat = await api.waitFor(
+      (await api.submit({ type: 'chat', input: { messages: [{ role: 'user', content: 'chart me' }] } })).body.id,
+    );
+    const res = await get('/overview?days=2', auth());
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    // Every queue has a row; the delayed job is counted where BullMQ holds it.
+    for (const q of [...stack.api.registry.list.map((d) => d.name), 'webhooks']) expect(page).toContain(`data-queue="${q}"`);
+    const counts = await stack.api.queues.get('debug-steps').getJobCounts('delayed');
+    expect(counts.delayed).toBeGreaterThanOrEqual(1);
+    const delayedCell = /data-queue="debug-steps">.*?<\/td><td class="num">\d+<\/td>\s*<td class="num">(\d+)<\/td>/s.exec(page);
+    expect(Number(delayedCell?.[1])).toBe(counts.delayed);
+    // Throughput from PostgreSQL: the jobs this file completed in the last minutes.
+    const done15 = Number(/data-type="debug-steps">.*?data-completed15m="(\d+)"/s.exec(page)?.[1]);
+    const [{ n }] = await stack.database.db.query<{ n: number }>(
+      sql`SELECT count(*)::int AS n FROM jobs WHERE type = 'debug-steps' AND status = 'completed' AND finished_at > now() - interval '15 minutes'`,
+    );
+    expect(done15).toBe(n);
+    expect(done15).toBeGreaterThan(0);
+    // The cost chart: one series for this tenant whose bars sum to its spend in model_calls.
+    const [{ cost }] = await stack.database.db.query<{ cost: number }>(
+      sql`SELECT sum(cost_usd)::float8 AS cost FROM model_calls WHERE tenant_id = ${tenantId}`,
+    );
+    expect(cost).toBeGreaterThanOrEqual(chat.usage.costUsd);
+    const chart = page.slice(page.indexOf('id="cost-chart"'), page.indexOf('</figure>', page.indexOf('id="cost-chart"')));
+    const bars = [...chart.matchAll(/data-series="dash-tenant" data-bucket="[^"]+" data-value="([\d.e-]+)"/g)].map((m) =>
+      Number(m[1]),
+    );
+    expect(bars.length).toBeGreaterThan(0);
+    expect(bars.reduce((a, b) => a + b, 0)).toBeCloseTo(cost, 9);
+    expect(page).toContain(`data-tenant="${tenantId}"`);
+    // Filtered to another tenant: no bars of this one.
+    const otherPage = await (await get('/overview?days=2&tenant=nobody', auth())).text();
+    expect(otherPage).not.toContain('data-series="dash-tenant"');
+    expect(otherPage).toContain('No model calls in this window.');
+    await api.call('POST', `/v1/jobs/${waiting}/cancel`);
+  });
+
+  it('keeps the actions under /admin in the one-process mount', async () => {
+    const app = createApp(stack.api);
+    app.route('/admin', createDashboard(dashboardDepsFromApi(stack.api, '/admin')));
+    const api = client(stack.url, tenantKey);
+    const id = (await api.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 60_000 })).body.id as string;
+    const headers = { authorization: basic(stack.adminToken) };
+    const page = await (await app.request(`/admin/jobs/${id}`, { headers })).text();
+    expect(page).toContain(`action="/admin/jobs/${id}/cancel"`);
+    expect(page).toContain('href="/admin/overview"');
+    expect((await app.request('/admin/overview', { headers })).status).toBe(200);
+    const cross = await app.request(`http://spool.local/admin/jobs/${id}/cancel`, {
+      method: 'POST',
+      headers: { ...headers, origin: 'http://evil.example' },
+    });
+    expect(cross.status).toBe(403);
+    const res = await app.request(`http://spool.local/admin/jobs/${id}/cancel`, {
+      method: 'POST',
+      headers: { ...headers, host: 'spool.local', origin: 'http://spool.local' },
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe(`/admin/jobs/${id}?done=canceled`);
+    expect(await pgStatus(id)).toBe('canceled');
   });
 });

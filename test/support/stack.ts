@@ -4,12 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { type ServerType, serve } from '@hono/node-server';
-import { buildApiDeps, createApp } from '@spool/api';
+import type { ServerType } from '@hono/node-server';
+import { buildApiDeps, createApp, serveApi } from '@spool/api';
 import { budgetEnv, loadEnv, providerEnv } from '@spool/core/env';
 import { createRegistry } from '@spool/core/jobs';
 import { modelsConfig } from '@spool/core/providers';
-import { createLogger } from '@spool/core/logger';
+import { type Logger, createLogger } from '@spool/core/logger';
 import type { WebhookWorkerOptions } from '@spool/core/webhooks';
 import { type RunningWorker, startWorker } from '@spool/worker';
 import { REDIS_URL } from './env.ts';
@@ -41,6 +41,8 @@ export interface StackOptions {
   tenantConcurrency?: number;
   /** Model-layer and budget variables (providerEnv, budgetEnv), parsed as at boot. */
   env?: Record<string, string>;
+  /** The logger of the API and the worker (default: pino at LOG_LEVEL, silent when unset). */
+  log?: Logger;
   /** Webhook delivery settings (tests use short retry delays and allow loopback receivers). */
   webhooks?: Partial<WebhookWorkerOptions>;
 }
@@ -51,7 +53,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const database = opts.database ?? (await freshDatabase());
   const prefix = randomPrefix();
   const adminToken = `admin-${randomBytes(12).toString('hex')}`;
-  const log = createLogger(process.env.LOG_LEVEL ?? 'silent');
+  const log = opts.log ?? createLogger(process.env.LOG_LEVEL ?? 'silent');
   const registry = createRegistry({ enableDebugJobs: true });
   const redisUrl = opts.redisUrl ?? REDIS_URL;
   const models = modelsConfig(loadEnv(providerEnv.merge(budgetEnv), opts.env ?? {}));
@@ -67,11 +69,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     sseHeartbeatMs: opts.sseHeartbeatMs ?? 15_000,
     rateLimitPerMin: opts.rateLimitPerMin ?? 0,
     budgets: models.budgets,
-    webhooks: { allowPrivate: opts.webhooks?.allowPrivate ?? true, secretOverlapMs: 86_400_000 },
+    webhooks: { allowPrivate: opts.webhooks?.allowPrivate ?? true, secretOverlapMs: 86_400_000, lookup: opts.webhooks?.lookup },
   });
   const app = createApp(api);
   const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    const s = serveApi(app.fetch, { port: 0, hostname: '127.0.0.1' }, () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 

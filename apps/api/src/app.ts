@@ -18,6 +18,8 @@ import { webhookRoutes } from './routes/webhooks.ts';
 import { budgetRoutes } from './routes/budgets.ts';
 import { traceRoutes } from './routes/trace.ts';
 import { usageRoutes } from './routes/usage.ts';
+import { scheduleRoutes } from './routes/schedules.ts';
+import { documentRoutes } from './routes/documents.ts';
 
 /**
  * The bound on a /v1 request. postgres.js has no query timeout: a PostgreSQL that stops
@@ -42,7 +44,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<AppEnv> {
     },
   });
 
-  app.use('*', observe);
+  app.use('*', observe(deps.log));
   app.use(
     '/v1/*',
     timeout(
@@ -59,6 +61,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono<AppEnv> {
   traceRoutes(deps, app);
   usageRoutes(deps, app);
   budgetRoutes(deps, app);
+  scheduleRoutes(deps, app);
+  documentRoutes(deps, app);
 
   app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => sendError(c, err, deps.log));

@@ -6,8 +6,9 @@ import type { BudgetDefaults } from '@spool/core/providers/budget';
 import type { Logger } from '@spool/core/logger';
 import { createQueues } from '@spool/core/queue';
 import { createRedis } from '@spool/core/redis';
+import { ScheduleService, createScheduler } from '@spool/core/schedules';
 import { KeyStore, createKeyRateLimiter } from '@spool/core/tenants';
-import { createWebhookProducer } from '@spool/core/webhooks';
+import { type WebhookLookup, createWebhookProducer } from '@spool/core/webhooks';
 import type { ApiDeps } from './deps.ts';
 
 export interface ApiBuildOptions {
@@ -22,8 +23,11 @@ export interface ApiBuildOptions {
   sseHeartbeatMs: number;
   /** Per-tenant spend caps by default (budgetEnv); none when omitted. */
   budgets?: BudgetDefaults;
-  /** SPOOL_WEBHOOK_ALLOW_PRIVATE (off when omitted) and SPOOL_WEBHOOK_SECRET_OVERLAP_MS (24 h). */
-  webhooks?: { allowPrivate: boolean; secretOverlapMs: number };
+  /**
+   * SPOOL_WEBHOOK_ALLOW_PRIVATE (off when omitted) and SPOOL_WEBHOOK_SECRET_OVERLAP_MS (24 h);
+   * `lookup` is the SSRF guard's resolver, injected by tests only (see ssrf.ts).
+   */
+  webhooks?: { allowPrivate: boolean; secretOverlapMs: number; lookup?: WebhookLookup | undefined };
   /** SPOOL_RATE_LIMIT_PER_MIN: requests per minute per API key, 0 = off. */
   rateLimitPerMin?: number;
 }
@@ -46,7 +50,16 @@ export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<v
     log,
     webhooks,
     allowPrivateWebhooks: o.webhooks?.allowPrivate ?? false,
+    webhookLookup: o.webhooks?.lookup,
     guard: createSubmitGuard({ db: o.db, budgets: o.budgets ?? { dailyUsd: 0, monthlyUsd: 0 } }),
+  });
+  const scheduler = createScheduler(redis, o.prefix, log);
+  const schedules = new ScheduleService({
+    db: o.db,
+    registry: o.registry,
+    scheduler,
+    allowPrivateWebhooks: o.webhooks?.allowPrivate ?? false,
+    log,
   });
   return {
     db: o.db,
@@ -54,6 +67,7 @@ export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<v
     hub,
     buffer,
     jobs,
+    schedules,
     queues,
     webhooks,
     keys: new KeyStore(o.db),
@@ -71,6 +85,7 @@ export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<v
     async close() {
       await queues.close();
       await webhooks.close();
+      await scheduler.close();
       await Promise.all([redis.quit(), sub.quit()].map((p) => p.catch(() => {})));
     },
   };

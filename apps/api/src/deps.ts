@@ -5,6 +5,7 @@ import type { JobRegistry, JobService } from '@spool/core/jobs';
 import type { Logger } from '@spool/core/logger';
 import type { Queues } from '@spool/core/queue';
 import type { Redis } from '@spool/core/redis';
+import type { ScheduleService } from '@spool/core/schedules';
 import type { KeyRateLimiter, KeyStore, Principal } from '@spool/core/tenants';
 import type { WebhookProducer } from '@spool/core/webhooks';
 
@@ -15,6 +16,7 @@ export interface ApiDeps {
   hub: EventHub;
   buffer: EventBuffer;
   jobs: JobService;
+  schedules: ScheduleService;
   queues: Queues;
   webhooks: WebhookProducer;
   keys: KeyStore;

@@ -2,7 +2,6 @@
 // First: @hono/zod-openapi extends zod's prototype, and the job schemas core creates on import
 // must already have `.openapi()` when the OpenAPI document is built.
 import '@hono/zod-openapi';
-import { serve } from '@hono/node-server';
 import { createDatabase, migrate } from '@spool/core/db';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
@@ -10,13 +9,14 @@ import { onShutdown } from '@spool/core/shutdown';
 import { createApp } from './app.ts';
 import { buildApiDeps } from './build.ts';
 import { apiOptions, loadApiEnv } from './env.ts';
+import { serveApi } from './serve.ts';
 
 const env = loadApiEnv();
 const log = createLogger(env.LOG_LEVEL);
 const db = await createDatabase({ url: env.DATABASE_URL, dataDir: env.SPOOL_DATA_DIR, poolSize: env.SPOOL_DB_POOL });
 await migrate(db);
 const deps = buildApiDeps(apiOptions(env, { db, registry: createRegistry({ enableDebugJobs: env.SPOOL_ENABLE_DEBUG_JOBS }), log }));
-const server = serve({ fetch: createApp(deps).fetch, port: env.PORT, hostname: env.HOST }, (info) =>
+const server = serveApi(createApp(deps).fetch, { port: env.PORT, hostname: env.HOST }, (info) =>
   log.info({ port: info.port }, `Spool API listening on http://localhost:${info.port}`),
 );
 

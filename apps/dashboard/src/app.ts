@@ -8,13 +8,22 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { Database } from '@spool/core/db';
+import { toSpoolError } from '@spool/core/errors';
 import { type EventBuffer, type EventHub, followJob } from '@spool/core/events';
+import type { JobService } from '@spool/core/jobs';
+import { jobTrace } from '@spool/core/model-calls';
+import { listDeliveries } from '@spool/core/store/webhooks';
+import type { WebhookProducer } from '@spool/core/webhooks';
 import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { registerActions } from './actions.ts';
 import { type KeyLookup, requireAdminToken } from './auth.ts';
-import { getAnyJob, JOB_STATUSES, type JobStatus, listAllJobs } from './queries.ts';
-import { jobList, jobPage } from './views.ts';
+import { sameOriginWrites } from './csrf.ts';
+import { parseListQuery, UUID } from './filters.ts';
+import { registerOverview } from './overview.ts';
+import { getAnyJob, listAllJobs } from './queries.ts';
+import { errorPage, jobList, jobPage } from './views/index.ts';
 
 export interface DashboardDeps {
   db: Database;
@@ -23,19 +32,26 @@ export interface DashboardDeps {
   /** Tenant API keys, to answer 403 (not 401) to a tenant key. */
   keys: KeyLookup;
   adminToken: string | undefined;
+  /** The API's job service: the explorer's cancel and retry go through it. */
+  jobs: Pick<JobService, 'cancel' | 'retry'>;
+  /** The webhook queue's producer: redelivery re-adds the delivery. */
+  webhooks: Pick<WebhookProducer, 'requeue'>;
   /** Where the dashboard is mounted ('' standalone, '/admin' in the one-process mode). */
   basePath?: string;
   /** Live events on the job page (optional: without them the page is static). */
   events?: { hub: EventHub; buffer: EventBuffer; maxBuffered?: number; heartbeatMs?: number };
 }
 
-const PAGE = 50;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export function createDashboard(deps: DashboardDeps): Hono {
   const base = (deps.basePath ?? '').replace(/\/+$/, '');
   const app = new Hono();
   app.use('*', requireAdminToken(deps.adminToken, deps.keys));
+  app.use('*', sameOriginWrites());
+  // Bad filters, finished jobs, refused writes: a page with the code and message, never a bare 500.
+  app.onError((err, c) => {
+    const e = toSpoolError(err);
+    return c.html(errorPage(base, e), e.status as 400);
+  });
 
   // Bull Board: its API under /queues/api, its UI and static assets under /queues.
   const board = new HonoAdapter(serveStatic);
@@ -50,19 +66,10 @@ export function createDashboard(deps: DashboardDeps): Hono {
   const types = [...new Set(deps.queues.map((q) => q.name))].filter((n) => n !== 'webhooks').sort();
 
   app.get('/', async (c) => {
-    const status = c.req.query('status') || undefined;
-    const type = c.req.query('type') || undefined;
-    const tenant = c.req.query('tenant')?.trim() || undefined;
-    const cursor = c.req.query('cursor') || undefined;
-    const filter = {
-      status: status && (JOB_STATUSES as readonly string[]).includes(status) ? (status as JobStatus) : undefined,
-      type,
-      tenant,
-      cursor: cursor && UUID.test(cursor) ? cursor : undefined,
-    };
-    const rows = await listAllJobs(deps.db, { ...filter, limit: PAGE + 1 });
-    const jobs = rows.slice(0, PAGE);
-    const next = rows.length > PAGE ? jobs[jobs.length - 1]?.id : undefined;
+    const filter = parseListQuery((k) => c.req.query(k));
+    const rows = await listAllJobs(deps.db, { ...filter, limit: filter.limit + 1 });
+    const jobs = rows.slice(0, filter.limit);
+    const next = rows.length > filter.limit ? jobs[jobs.length - 1]?.id : undefined;
     return c.html(jobList({ base, jobs, types, filter, next }));
   });
 
@@ -70,8 +77,15 @@ export function createDashboard(deps: DashboardDeps): Hono {
     const id = c.req.param('id');
     const job = UUID.test(id) ? await getAnyJob(deps.db, id) : undefined;
     if (!job) return c.text(`no job ${id}\n`, 404);
-    return c.html(jobPage(base, job));
+    const [calls, deliveries] = await Promise.all([
+      jobTrace(deps.db, job.tenant_id, id),
+      listDeliveries(deps.db, job.tenant_id, id),
+    ]);
+    return c.html(jobPage({ base, job, calls: calls ?? [], deliveries, done: c.req.query('done') }));
   });
+
+  registerActions(app, deps, base);
+  registerOverview(app, deps, base);
 
   // The job's events over SSE, for any tenant (the tenant route needs the tenant's key).
   app.get('/jobs/:id/events', async (c) => {

@@ -1,12 +1,12 @@
 /** Builds the dashboard's dependencies for a process of its own (main.ts). */
 import type { Database } from '@spool/core/db';
 import { EventBuffer, EventHub } from '@spool/core/events';
-import type { JobRegistry } from '@spool/core/jobs';
+import type { JobRegistry, JobService } from '@spool/core/jobs';
 import type { Logger } from '@spool/core/logger';
 import { createQueues } from '@spool/core/queue';
 import { createRedis } from '@spool/core/redis';
 import { KeyStore } from '@spool/core/tenants';
-import { createWebhookProducer } from '@spool/core/webhooks';
+import { createWebhookProducer, type WebhookProducer } from '@spool/core/webhooks';
 import type { Queue } from 'bullmq';
 import type { DashboardDeps } from './app.ts';
 
@@ -18,6 +18,12 @@ export interface DashboardBuildOptions {
   prefix: string;
   adminToken: string | undefined;
   basePath?: string;
+  /**
+   * The JobService class, passed in by main.ts: importing `@spool/core/jobs` here would create
+   * every job's zod schemas when `@spool/dashboard` loads, before the API's zod-openapi
+   * extension in a process that imports the dashboard first (tests, the one-process mode).
+   */
+  JobService: typeof JobService;
   sseBufferEvents?: number;
   sseHeartbeatMs?: number;
 }
@@ -29,15 +35,29 @@ export function buildDashboardDeps(o: DashboardBuildOptions): DashboardDeps & { 
   for (const c of [redis, sub]) c.on('error', (err) => log.debug({ err: err.message }, 'redis error'));
   const queues = createQueues(redis, o.prefix, o.registry.list, log);
   const webhooks = createWebhookProducer(redis, o.prefix, log);
+  const buffer = new EventBuffer(redis, o.prefix);
+  // Only cancel and retry are called here: no submit, so no submit guard or SSRF settings.
+  const jobs = new o.JobService({
+    db: o.db,
+    queues,
+    registry: o.registry,
+    redis,
+    buffer,
+    webhooks,
+    allowPrivateWebhooks: false,
+    log,
+  });
   return {
     db: o.db,
     queues: [...queues.all(), webhooks.queue],
     keys: new KeyStore(o.db),
     adminToken: o.adminToken,
+    jobs,
+    webhooks,
     ...(o.basePath !== undefined ? { basePath: o.basePath } : {}),
     events: {
       hub: new EventHub(sub, o.prefix, log),
-      buffer: new EventBuffer(redis, o.prefix),
+      buffer,
       maxBuffered: o.sseBufferEvents ?? 1_000,
       heartbeatMs: o.sseHeartbeatMs ?? 15_000,
     },
@@ -53,7 +73,8 @@ export function buildDashboardDeps(o: DashboardBuildOptions): DashboardDeps & { 
 export interface ApiDepsLike {
   db: Database;
   queues: { all(): Queue[] };
-  webhooks: { queue: Queue };
+  webhooks: WebhookProducer;
+  jobs: DashboardDeps['jobs'];
   keys: KeyStore;
   hub: EventHub;
   buffer: EventBuffer;
@@ -67,6 +88,8 @@ export function dashboardDepsFromApi(api: ApiDepsLike, basePath = '/admin'): Das
     queues: [...api.queues.all(), api.webhooks.queue],
     keys: api.keys,
     adminToken: api.config.adminToken,
+    jobs: api.jobs,
+    webhooks: api.webhooks,
     basePath,
     events: { hub: api.hub, buffer: api.buffer, maxBuffered: api.config.sseBufferEvents, heartbeatMs: api.config.sseHeartbeatMs },
   };

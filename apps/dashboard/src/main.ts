@@ -2,7 +2,7 @@
 import { serve } from '@hono/node-server';
 import { createDatabase, migrate } from '@spool/core/db';
 import { apiEnv, baseEnv, databaseEnv, jobsEnv, loadEnv, redisEnv } from '@spool/core/env';
-import { createRegistry } from '@spool/core/jobs';
+import { createRegistry, JobService } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
 import { onShutdown } from '@spool/core/shutdown';
 import { z } from 'zod';
@@ -28,6 +28,7 @@ const deps = buildDashboardDeps({
   redisUrl: env.REDIS_URL,
   prefix: env.SPOOL_QUEUE_PREFIX,
   adminToken: env.SPOOL_ADMIN_TOKEN,
+  JobService,
   sseBufferEvents: env.SPOOL_SSE_BUFFER_EVENTS,
   sseHeartbeatMs: env.SPOOL_SSE_HEARTBEAT_MS,
 });

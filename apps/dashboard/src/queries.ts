@@ -29,6 +29,7 @@ export interface AdminJobRow {
   attempts: number;
   usage: { inputTokens: number; outputTokens: number; costUsd: number } | null;
   last_seq: number;
+  cancel_requested_at?: string | Date | null;
   created_at: string | Date;
   started_at: string | Date | null;
   finished_at: string | Date | null;
@@ -38,12 +39,18 @@ export interface AdminJobRow {
 export interface AdminListFilter {
   status?: JobStatus | undefined;
   type?: string | undefined;
+  /** A tenant id or a tenant name. */
   tenant?: string | undefined;
+  /** Created at or after. */
+  from?: Date | undefined;
+  /** Created before. */
+  to?: Date | undefined;
   /** The last id of the previous page (ids are time-ordered uuidv7). */
   cursor?: string | undefined;
   limit: number;
 }
 
+/** Jobs of every tenant, newest first, one page (`limit`) after `cursor`. */
 export async function listAllJobs(db: Database, f: AdminListFilter): Promise<AdminJobRow[]> {
   return db.query<AdminJobRow>(sql`
     SELECT j.id, j.tenant_id, t.name AS tenant_name, j.type, j.status, j.error, j.progress, j.attempts, j.usage,
@@ -52,11 +59,14 @@ export async function listAllJobs(db: Database, f: AdminListFilter): Promise<Adm
     WHERE TRUE
       ${f.status ? sql`AND j.status = ${f.status}` : sql``}
       ${f.type ? sql`AND j.type = ${f.type}` : sql``}
-      ${f.tenant ? sql`AND j.tenant_id = ${f.tenant}` : sql``}
+      ${f.tenant ? sql`AND (j.tenant_id = ${f.tenant} OR t.name = ${f.tenant})` : sql``}
+      ${f.from ? sql`AND j.created_at >= ${f.from.toISOString()}::timestamptz` : sql``}
+      ${f.to ? sql`AND j.created_at < ${f.to.toISOString()}::timestamptz` : sql``}
       ${f.cursor ? sql`AND j.id < ${f.cursor}` : sql``}
     ORDER BY j.id DESC LIMIT ${f.limit}`);
 }
 
+/** One job of any tenant with its steps (in the order they first started). */
 export async function getAnyJob(db: Database, id: string): Promise<AdminJobRow | undefined> {
   const rows = await db.query<AdminJobRow>(sql`
     SELECT j.*, t.name AS tenant_name, COALESCE((

@@ -11,9 +11,11 @@ import { type ModelsConfig, createModelService, modelsConfig } from '@spool/core
 import { Reconciler, backoffDelay, createQueues, createTenantSlots } from '@spool/core/queue';
 import { type Redis, createRedis } from '@spool/core/redis';
 import { cancelRunning } from '@spool/core/steps';
+import { startScheduleWorker } from '@spool/core/schedules';
 import { Worker } from 'bullmq';
 import { DEFAULT_RETRY_DELAYS_MS, type WebhookWorkerOptions, createWebhookProducer, startWebhookWorker } from '@spool/core/webhooks';
 import { budgetEnv, loadEnv, providerEnv } from '@spool/core/env';
+import { workersRunning } from '@spool/core/metrics';
 import { createProcessor } from './run-job.ts';
 
 export interface WorkerOptions {
@@ -44,9 +46,13 @@ export async function startWorker(
   const log = deps.log.child({ module: 'worker' });
   const connection = createRedis(opts.redisUrl, 'worker');
   const subscriber = createRedis(opts.redisUrl, 'subscriber');
-  for (const c of [connection, subscriber]) c.on('error', (err) => log.debug({ err: err.message }, 'redis error'));
+  // Events of concurrent attempts (claims' seq lookups, running and closing publishes) are
+  // sent in one write per event-loop turn. Kept off BullMQ's connection: BullMQ does not
+  // support auto-pipelining.
+  const eventsRedis = createRedis(opts.redisUrl, 'worker', { enableAutoPipelining: true });
+  for (const c of [connection, subscriber, eventsRedis]) c.on('error', (err) => log.debug({ err: err.message }, 'redis error'));
 
-  const buffer = new EventBuffer(connection, opts.prefix);
+  const buffer = new EventBuffer(eventsRedis, opts.prefix);
   const events = new EventWriter(deps.db, buffer, log);
   const running = new Map<string, AbortController>();
   const producer = createWebhookProducer(connection, opts.prefix, log);
@@ -80,6 +86,7 @@ export async function startWorker(
       },
     });
     worker.on('error', (err) => log.warn({ err: err.message, queue: def.name }, 'worker error'));
+    workersRunning.inc({ queue: def.name });
     return worker;
   });
 
@@ -96,6 +103,20 @@ export async function startWorker(
       ...opts.webhooks,
     },
   );
+  // Schedule ticks become jobs through the submit path; the reconciler re-upserts schedulers.
+  const schedules = startScheduleWorker({
+    db: deps.db,
+    registry: deps.registry,
+    connection,
+    prefix: opts.prefix,
+    queues,
+    buffer,
+    webhooks: producer,
+    budgets: (opts.models ?? defaultModelsConfig()).budgets,
+    allowPrivateWebhooks: opts.webhooks?.allowPrivate ?? false,
+    lockMs: opts.lockMs,
+    log,
+  });
   const reconciler = new Reconciler(
     {
       db: deps.db,
@@ -105,7 +126,7 @@ export async function startWorker(
       buffer,
       log: log.child({ module: 'reconciler' }),
       onDeliveries: (ids) => producer.enqueue(ids),
-      sweeps: [webhooks.sweep],
+      sweeps: [webhooks.sweep, schedules.sweep],
     },
     { intervalMs: opts.reconcileIntervalMs },
   );
@@ -117,11 +138,12 @@ export async function startWorker(
     reconciler,
     async close() {
       await reconciler.stop();
-      await Promise.all([...workers.map((w) => w.close()), webhooks.close()]);
+      await Promise.all([...workers.map((w) => w.close()), webhooks.close(), schedules.close()]);
+      for (const w of workers) workersRunning.dec({ queue: w.name });
       await events.close();
       await queues.close();
       await producer.close();
-      await Promise.all([subscriber.quit(), connection.quit()].map((p) => p.catch(() => {})));
+      await Promise.all([subscriber.quit(), eventsRedis.quit(), connection.quit()].map((p) => p.catch(() => {})));
     },
   };
 }

@@ -6,8 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { serve } from '@hono/node-server';
-import { ApiEnvSchema, apiOptions, buildApiDeps, createApp } from '@spool/api';
+import { ApiEnvSchema, apiOptions, buildApiDeps, createApp, serveApi } from '@spool/api';
 import { createDatabase, migrate, type Database } from '@spool/core/db';
 import { ConfigError, loadEnv } from '@spool/core/env';
 import { createRegistry } from '@spool/core/jobs';
@@ -62,7 +61,7 @@ async function main() {
   const app = createApp(deps);
   // The operators' dashboard (Bull Board and the job explorer) under /admin, on the API's connections.
   app.route('/admin', createDashboard(dashboardDepsFromApi(deps, '/admin')));
-  const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST });
+  const server = serveApi(app.fetch, { port: env.PORT, hostname: env.HOST });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
     server.once('error', reject);

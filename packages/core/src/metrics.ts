@@ -68,9 +68,16 @@ export const activeJobs = new Gauge({
   registers: [registry],
 });
 
+export const workersRunning = new Gauge({
+  name: 'spool_workers_running',
+  help: 'BullMQ workers taking jobs in this process, by queue (job type); sum over processes for the fleet.',
+  labelNames: ['queue'] as const,
+  registers: [registry],
+});
+
 export const queueDepth = new Gauge({
   name: 'spool_queue_depth',
-  help: 'BullMQ jobs by queue and state, read at scrape time.',
+  help: 'BullMQ jobs by queue and state (wait, active, delayed, prioritized, waiting-children, failed, completed), read at scrape time.',
   labelNames: ['queue', 'state'] as const,
   registers: [registry],
 });

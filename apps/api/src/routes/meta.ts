@@ -1,7 +1,8 @@
 /** Health, readiness, metrics, job types, and the OpenAPI document with its docs page. */
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
-import { queueDepth, registry as metrics, webhooksPending } from '@spool/core/metrics';
+import { registry as metrics, webhooksPending } from '@spool/core/metrics';
+import { createDepthSampler } from '@spool/core/queue';
 import { countPendingDeliveries } from '@spool/core/store/webhooks';
 import { z } from 'zod';
 import type { ApiDeps, AppEnv } from '../deps.ts';
@@ -21,6 +22,7 @@ async function check(p: Promise<unknown>): Promise<{ ok: boolean; error?: string
 }
 
 export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
+  // Served before the app on node:http (see serve.ts); this answers app.request() and other hosts.
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
   app.get('/readyz', async (c) => {
@@ -30,17 +32,10 @@ export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
     return c.json({ status: ok ? 'ok' : 'unavailable', checks: { postgres, redis } }, ok ? 200 : 503);
   });
 
+  // Queue depth is read at scrape time (costs nothing between scrapes), at most once per second.
+  const sampleDepth = createDepthSampler(() => [...deps.queues.all(), deps.webhooks.queue]);
   app.get('/metrics', async (c) => {
-    // Queue depth is read at scrape time, so it costs nothing between scrapes.
-    await within(
-      2_000,
-      Promise.all(
-        deps.queues.all().map(async (q) => {
-          const counts = await q.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'failed', 'completed');
-          for (const [state, n] of Object.entries(counts)) queueDepth.set({ queue: q.name, state }, n);
-        }),
-      ),
-    ).catch(() => {});
+    await sampleDepth();
     await within(2_000, countPendingDeliveries(deps.db).then((n) => webhooksPending.set(n))).catch(() => {});
     return c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType });
   });

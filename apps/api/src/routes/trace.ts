@@ -27,7 +27,21 @@ const TraceCall = z
     errorMessage: z.string().nullable(),
     redacted: z.boolean(),
     injectionSuspected: z.boolean(),
-    retrieval: z.array(z.object({ chunkId: z.string(), score: z.number() })).nullable(),
+    retrieval: z
+      .object({
+        query: z.string(),
+        collection: z.string(),
+        embeddingModel: z.string(),
+        topK: z.number().int(),
+        filters: z.object({ accessLevels: z.array(z.string()), documentIds: z.array(z.string()).nullable() }),
+        rerank: z.boolean(),
+        candidates: z.number().int(),
+        chunks: z.array(
+          z.object({ chunkId: z.string(), documentId: z.string(), score: z.number(), rerankScore: z.number().optional() }),
+        ),
+      })
+      .nullable()
+      .describe('On the embedding call of a retrieval (rag-query): query, filters, chunks retrieved and their scores'),
     createdAt: z.string(),
   })
   .openapi('TraceCall');

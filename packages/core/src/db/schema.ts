@@ -199,11 +199,43 @@ export const modelCalls = pgTable(
     errorMessage: text('error_message'),
     redacted: boolean('redacted').notNull().default(false),
     injectionSuspected: boolean('injection_suspected').notNull().default(false),
-    /** Retrieved chunks ({chunkId, score}[]) for retrieval-augmented calls. */
+    /** What a retrieval retrieved (RetrievalTrace: query, filters, chunk ids and scores), on its query's embedding call. */
     retrieval: jsonb('retrieval'),
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [index('model_calls_job_idx').on(t.jobId, t.createdAt), index('model_calls_tenant_idx').on(t.tenantId, t.createdAt)],
+);
+
+/**
+ * Recurring jobs: a cron expression and a job template. PostgreSQL holds the schedule; a BullMQ
+ * job scheduler on the `schedules` queue fires it (see docs/architecture.md, "Schedules").
+ */
+export const schedules = pgTable(
+  'schedules',
+  {
+    /** `sch_` + uuidv7: time-ordered, so `id` is also the keyset cursor. */
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text('name'),
+    /** 5 fields, or 6 with seconds first (cron-parser, as BullMQ reads it). */
+    cron: text('cron').notNull(),
+    /** IANA zone the expression is read in; null → UTC. */
+    timezone: text('timezone'),
+    jobType: text('job_type').notNull(),
+    jobInput: jsonb('job_input').notNull(),
+    jobPriority: integer('job_priority'),
+    jobWebhookUrl: text('job_webhook_url'),
+    jobMetadata: jsonb('job_metadata'),
+    enabled: boolean('enabled').notNull().default(true),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    lastRunAt: ts('last_run_at'),
+    lastJobId: text('last_job_id'),
+    /** Why the last firing made no job ({code, message}), cleared by the next success. */
+    lastError: jsonb('last_error'),
+  },
+  (t) => [index('schedules_tenant_idx').on(t.tenantId, t.id.desc())],
 );
 
 export type TenantRow = typeof tenants.$inferSelect;
@@ -212,3 +244,4 @@ export type JobRow = typeof jobs.$inferSelect;
 export type JobStepRow = typeof jobSteps.$inferSelect;
 export type JobEventRow = typeof jobEvents.$inferSelect;
 export type ModelCallRow = typeof modelCalls.$inferSelect;
+export type ScheduleRow = typeof schedules.$inferSelect;

@@ -79,22 +79,39 @@ export interface ChunkUpsert {
   embedding: number[];
 }
 
-/** One statement per batch; a chunk keeps its id across re-ingests. */
-export async function upsertChunks(db: Database, rows: ChunkUpsert[]): Promise<void> {
-  if (rows.length === 0) return;
+/**
+ * One statement per batch; a chunk keeps its id across re-ingests. The rows are written only
+ * while their model is still the collection's active model, checked under a share lock on the
+ * collection row (which embed-refresh's switch updates): false, with nothing written, when the
+ * model changed meanwhile, so a batch embedded with the old model never lands after the switch.
+ */
+export async function upsertChunks(db: Database, rows: ChunkUpsert[]): Promise<boolean> {
+  const first = rows[0];
+  if (!first) return true;
+  if (rows.some((r) => r.tenantId !== first.tenantId || r.collection !== first.collection || r.model !== first.model))
+    throw new Error('upsertChunks: one tenant, collection and model per batch');
+  // INSERT … SELECT FROM VALUES types the columns from the VALUES list: numbers need casts.
   const values: SQL[] = rows.map(
-    (r) => sql`(${newId()}, ${r.tenantId}, ${r.collection}, ${r.documentId}, ${r.index}, ${r.text}, ${r.tokens}, ${r.hash},
-      ${r.metadata === null ? null : JSON.stringify(r.metadata)}::jsonb, ${r.accessLevel}, ${r.model}, ${r.embedding.length},
+    (r) => sql`(${newId()}, ${r.tenantId}, ${r.collection}, ${r.documentId}, ${r.index}::int, ${r.text},
+      ${r.tokens}::int, ${r.hash}, ${r.metadata === null ? null : JSON.stringify(r.metadata)}::jsonb, ${r.accessLevel}, ${r.model}, ${r.embedding.length}::int,
       ${vectorLiteral(r.embedding)}::vector)`,
   );
-  await db.query(sql`
-    INSERT INTO chunks (id, tenant_id, collection, document_id, chunk_index, text, token_count, content_hash, metadata,
-      access_level, embedding_model, embedding_dims, embedding)
-    VALUES ${sql.join(values, sql`, `)}
-    ON CONFLICT (tenant_id, document_id, chunk_index) DO UPDATE SET text = excluded.text, token_count = excluded.token_count,
-      content_hash = excluded.content_hash, metadata = excluded.metadata, access_level = excluded.access_level,
-      collection = excluded.collection, embedding_model = excluded.embedding_model,
-      embedding_dims = excluded.embedding_dims, embedding = excluded.embedding, updated_at = now()`);
+  const written = await db.query<{ n: number | string }>(sql`
+    WITH active AS (
+      SELECT 1 FROM collections WHERE tenant_id = ${first.tenantId} AND name = ${first.collection}
+        AND embedding_model = ${first.model} FOR SHARE
+    ), ins AS (
+      INSERT INTO chunks (id, tenant_id, collection, document_id, chunk_index, text, token_count, content_hash, metadata,
+        access_level, embedding_model, embedding_dims, embedding)
+      SELECT * FROM (VALUES ${sql.join(values, sql`, `)}) AS v WHERE EXISTS (SELECT 1 FROM active)
+      ON CONFLICT (tenant_id, document_id, chunk_index) DO UPDATE SET text = excluded.text, token_count = excluded.token_count,
+        content_hash = excluded.content_hash, metadata = excluded.metadata, access_level = excluded.access_level,
+        collection = excluded.collection, embedding_model = excluded.embedding_model,
+        embedding_dims = excluded.embedding_dims, embedding = excluded.embedding, updated_at = now()
+      RETURNING 1
+    )
+    SELECT count(*) AS n FROM ins`);
+  return Number(written[0]?.n ?? 0) === rows.length;
 }
 
 export interface SearchQuery {
@@ -115,7 +132,11 @@ export interface SearchHit {
   text: string;
 }
 
-/** Top-k by cosine similarity among the tenant's chunks of one model (never two models mixed). */
+/**
+ * Top-k by cosine similarity among the tenant's chunks of one model (never two models mixed),
+ * and only while that model is the collection's active one: a query racing an embed-refresh
+ * switch finds nothing rather than compare its question vector with the other model's.
+ */
 export async function searchChunks(db: Database, q: SearchQuery): Promise<SearchHit[]> {
   if (q.accessLevels.length === 0 || q.documentIds?.length === 0) return [];
   const dims = q.vector.length;
@@ -128,6 +149,8 @@ export async function searchChunks(db: Database, q: SearchQuery): Promise<Search
     FROM chunks
     WHERE tenant_id = ${q.tenantId} AND collection = ${q.collection} AND embedding_model = ${q.model}
       AND embedding_dims = ${dims} AND access_level IN (${list(q.accessLevels)})
+      AND EXISTS (SELECT 1 FROM collections k WHERE k.tenant_id = ${q.tenantId} AND k.name = ${q.collection}
+        AND k.embedding_model = ${q.model})
       ${q.documentIds ? sql`AND document_id IN (${list(q.documentIds)})` : sql``}
     ORDER BY embedding::${type} <=> ${target}
     LIMIT ${q.topK}`);
@@ -138,4 +161,136 @@ export async function searchChunks(db: Database, q: SearchQuery): Promise<Search
     score: Math.round(Number(r.score) * 1e6) / 1e6,
     text: r.text,
   }));
+}
+
+/** A stored document as the documents API shows it. */
+export interface DocumentInfo {
+  id: string;
+  collection: string;
+  title: string | null;
+  accessLevel: string;
+  metadata: Record<string, unknown> | null;
+  contentHash: string;
+  /** Chunks the document was cut into at its last ingest. */
+  chunks: number;
+  /** Chunks stored with an embedding now (fewer than `chunks` while an ingest is running). */
+  embeddedChunks: number;
+  tokens: number;
+  /** Embedding models of its stored chunks (two while an embedding refresh is under way). */
+  embeddingModels: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface DocumentRow {
+  id: string;
+  collection: string;
+  title: string | null;
+  access_level: string;
+  metadata: Record<string, unknown> | null;
+  content_hash: string;
+  chunks: number;
+  embedded_chunks: number | string;
+  tokens: number;
+  embedding_models: string[] | null;
+  created_at: string;
+  updated_at: string | Date;
+}
+
+// created_at as JSON text keeps its microseconds: the list cursor compares it exactly.
+const documentColumns = sql`d.id, d.collection, d.title, d.access_level, d.metadata, d.content_hash, d.chunks, d.tokens,
+  to_json(d.created_at)#>>'{}' AS created_at, d.updated_at,
+  (SELECT count(*) FROM chunks c WHERE c.tenant_id = d.tenant_id AND c.document_id = d.id) AS embedded_chunks,
+  (SELECT jsonb_agg(DISTINCT c.embedding_model) FROM chunks c WHERE c.tenant_id = d.tenant_id AND c.document_id = d.id)
+    AS embedding_models`;
+
+const toDocumentInfo = (r: DocumentRow): DocumentInfo => ({
+  id: r.id,
+  collection: r.collection,
+  title: r.title,
+  accessLevel: r.access_level,
+  metadata: r.metadata,
+  contentHash: r.content_hash,
+  chunks: Number(r.chunks),
+  embeddedChunks: Number(r.embedded_chunks),
+  tokens: Number(r.tokens),
+  embeddingModels: (r.embedding_models ?? []).sort(),
+  createdAt: new Date(r.created_at).toISOString(),
+  updatedAt: new Date(r.updated_at).toISOString(),
+});
+
+export async function getDocument(db: Database, tenantId: string, id: string): Promise<DocumentInfo | undefined> {
+  const rows = await db.query<DocumentRow>(sql`SELECT ${documentColumns} FROM documents d WHERE d.tenant_id = ${tenantId} AND d.id = ${id}`);
+  return rows[0] && toDocumentInfo(rows[0]);
+}
+
+export interface DocumentListFilter {
+  collection?: string | undefined;
+  limit: number;
+  /** From the previous page's `nextCursor`. */
+  cursor?: string | undefined;
+}
+
+const encodeCursor = (createdAt: string, id: string) => Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' && !Number.isNaN(Date.parse(v[0]))) {
+      return [v[0], v[1]];
+    }
+  } catch {}
+  throw new SpoolError('invalid_cursor', 'cursor is not a nextCursor this API returned', { status: 422 });
+}
+
+/** Newest first; keyset pages on (created_at, id): a re-ingest (which moves updated_at) never reorders pages. */
+export async function listDocuments(
+  db: Database,
+  tenantId: string,
+  f: DocumentListFilter,
+): Promise<{ data: DocumentInfo[]; nextCursor: string | null }> {
+  const after = f.cursor ? decodeCursor(f.cursor) : undefined;
+  const rows = await db.query<DocumentRow>(sql`
+    SELECT ${documentColumns} FROM documents d
+    WHERE d.tenant_id = ${tenantId}
+      ${f.collection ? sql`AND d.collection = ${f.collection}` : sql``}
+      ${after ? sql`AND (d.created_at, d.id) < (${after[0]}::timestamptz, ${after[1]})` : sql``}
+    ORDER BY d.created_at DESC, d.id DESC LIMIT ${f.limit + 1}`);
+  const page = rows.slice(0, f.limit);
+  const last = page.at(-1);
+  return { data: page.map(toDocumentInfo), nextCursor: rows.length > f.limit && last ? encodeCursor(last.created_at, last.id) : null };
+}
+
+/** Deletes the document and (in the same statement) its chunks; undefined when the tenant has no such document. */
+export async function deleteDocument(db: Database, tenantId: string, id: string): Promise<{ chunks: number } | undefined> {
+  const rows = await db.query<{ id: string | null; chunks: number | string }>(sql`
+    WITH c AS (DELETE FROM chunks WHERE tenant_id = ${tenantId} AND document_id = ${id} RETURNING 1),
+      d AS (DELETE FROM documents WHERE tenant_id = ${tenantId} AND id = ${id} RETURNING id)
+    SELECT (SELECT id FROM d) AS id, (SELECT count(*) FROM c) AS chunks`);
+  const row = rows[0];
+  return row?.id ? { chunks: Number(row.chunks) } : undefined;
+}
+
+/**
+ * A document's chunk texts in order and the chunk count its last ingest planned (more than
+ * the texts while that ingest is still embedding), or undefined when the tenant has no such document.
+ */
+export async function documentChunkTexts(
+  db: Database,
+  tenantId: string,
+  id: string,
+): Promise<{ expected: number; texts: string[] } | undefined> {
+  const rows = await db.query<{ expected: number; text: string | null }>(sql`
+    SELECT d.chunks AS expected, c.text FROM documents d
+    LEFT JOIN chunks c ON c.tenant_id = d.tenant_id AND c.document_id = d.id
+    WHERE d.tenant_id = ${tenantId} AND d.id = ${id}
+    ORDER BY c.chunk_index`);
+  if (rows.length === 0) return undefined;
+  return { expected: Number(rows[0]!.expected), texts: rows.flatMap((r) => (r.text === null ? [] : [r.text])) };
+}
+
+/** Whether the tenant has the document (a cheap check at submit). */
+export async function documentExists(db: Database, tenantId: string, id: string): Promise<boolean> {
+  const rows = await db.query(sql`SELECT 1 FROM documents WHERE tenant_id = ${tenantId} AND id = ${id}`);
+  return rows.length > 0;
 }

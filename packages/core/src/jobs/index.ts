@@ -5,4 +5,6 @@ export { debugSteps } from './debug-steps.job.ts';
 export { chat, ChatInput, ChatOutput } from './chat.job.ts';
 export { createSubmitGuard, type SubmitGuard } from './submit-guard.ts';
 export { ingest, IngestInput, IngestOutput } from './ingest.job.ts';
+export { embedRefresh, EmbedRefreshInput, EmbedRefreshOutput } from './embed-refresh.job.ts';
 export { ragQuery, RagQueryInput, RagQueryOutput } from './rag-query.job.ts';
+export { summarize, SummarizeInput, SummarizeOutput } from './summarize.job.ts';

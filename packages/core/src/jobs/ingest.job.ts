@@ -5,6 +5,7 @@
  * again; a changed document's chunks past its new length are removed.
  */
 import { z } from 'zod';
+import { ensureCollection, getCollection, modelChangedError } from '../documents/collections.ts';
 import { chunkKeys, upsertChunks, upsertDocument } from '../documents/store.ts';
 import { type Chunk, chunkText, normalizeText, sha256 } from '../documents/text.ts';
 import { defineJob } from '../queue/define-job.ts';
@@ -41,7 +42,10 @@ export const IngestInput = z.object({
       const ids = docs.flatMap((d) => (d.id ? [d.id] : []));
       return new Set(ids).size === ids.length;
     }, 'document ids must be unique within one ingest'),
-  /** Embedding model ("provider:model"); default SPOOL_EMBED_MODEL. */
+  /**
+   * Embedding model ("provider:model"). Default: the collection's model, or SPOOL_EMBED_MODEL for a new
+   * collection. Another model than the collection's is refused (409): embed-refresh changes it.
+   */
   model: z.string().min(1).max(200).optional(),
   chunkTokens: z.number().int().min(32).max(8_000).default(400),
   overlapTokens: z.number().int().min(0).max(2_000).default(50),
@@ -93,7 +97,14 @@ export const ingest = defineJob({
     });
 
     const plan = await ctx.step('plan', async (): Promise<Plan> => {
-      const model = ctx.models.embedModel?.(input.model) ?? input.model ?? 'local';
+      const requested = input.model === undefined ? undefined : (ctx.models.embedModel?.(input.model) ?? input.model);
+      const model = await ensureCollection(
+        ctx.db,
+        ctx.tenantId,
+        input.collection,
+        requested ?? ctx.models.embedModel?.() ?? 'local',
+        requested,
+      );
       let unchanged = 0;
       const out: Plan['docs'] = [];
       for (const d of docs) {
@@ -128,11 +139,13 @@ export const ingest = defineJob({
     for (let b = 0; b < batches; b++) {
       const batch = work.slice(b * EMBED_BATCH, (b + 1) * EMBED_BATCH);
       await ctx.step(`embed-${b + 1}`, async () => {
+        // The collection's model now, not at plan time: an embed-refresh may have switched it since.
+        const active = (await getCollection(ctx.db, ctx.tenantId, input.collection))?.embedding_model ?? plan.model;
         const { vectors, model } = await ctx.models.embed(
           batch.map((w) => w.chunk.text),
-          { model: input.model, step: `embed-${b + 1}` },
+          { model: active, step: `embed-${b + 1}` },
         );
-        await upsertChunks(
+        const written = await upsertChunks(
           ctx.db,
           batch.map((w, i) => ({
             tenantId: ctx.tenantId,
@@ -148,6 +161,8 @@ export const ingest = defineJob({
             embedding: vectors[i]!,
           })),
         );
+        // Switched between the embedding call and the write: nothing was written; embed again (retryable).
+        if (!written) throw modelChangedError(input.collection);
         return { chunks: batch.length };
       });
       const done = Math.min(work.length, (b + 1) * EMBED_BATCH);

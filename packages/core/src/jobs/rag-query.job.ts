@@ -1,14 +1,23 @@
 /**
- * `rag-query`: embed the question, retrieve the top-k chunks (tenant, collection, embedding
- * model and access levels filtered in SQL), answer from them with the chat chain (a versioned
- * grounded prompt; extractive with the local provider) and cite the chunks used.
+ * `rag-query`: embed the question with the collection's active embedding model, retrieve the
+ * top-k chunks (tenant, collection, that one model and access levels filtered in SQL),
+ * optionally rerank a wider set of candidates, answer from them with the chat chain (a
+ * versioned grounded prompt; extractive with the local provider) and cite the chunks used.
+ * The retrieval (query, filters, chunk ids and scores) is kept on the trace.
  */
 import { z } from 'zod';
-import { searchChunks } from '../documents/store.ts';
+import { getCollection, modelChangedError } from '../documents/collections.ts';
+import { lexicalRerank } from '../documents/rerank.ts';
+import { type SearchHit, searchChunks } from '../documents/store.ts';
+import { SpoolError } from '../errors.ts';
 import { defineJob } from '../queue/define-job.ts';
+import { attachRetrieval } from '../store/model-calls.ts';
 
 export const RAG_PROMPT_VERSION = 'rag-v1';
 const SNIPPET_CHARS = 240;
+// Candidates fetched per kept chunk when reranking: enough for the rerank to matter, few enough to stay cheap.
+const RERANK_FACTOR = 4;
+const MAX_CANDIDATES = 100;
 const Label = z.string().min(1).max(100);
 
 export const RagQueryInput = z.object({
@@ -24,11 +33,24 @@ export const RagQueryInput = z.object({
     .optional(),
   /** Chat model to try first; SPOOL_CHAT_MODELS is the fallback. */
   model: z.string().min(1).max(200).optional(),
-  /** The embedding model the collection was ingested with; default SPOOL_EMBED_MODEL. */
+  /**
+   * The embedding model expected for the collection. The collection's active model is always
+   * used; naming another one is refused (409), since its vectors would not compare.
+   */
   embedModel: z.string().min(1).max(200).optional(),
+  /** Rerank `topK × 4` vector candidates by lexical overlap with the question, keep the best `topK`. */
+  rerank: z.boolean().default(false),
 });
 
-const Citation = z.object({ documentId: z.string(), chunkId: z.string(), score: z.number(), snippet: z.string() });
+const Citation = z.object({
+  documentId: z.string(),
+  chunkId: z.string(),
+  /** Cosine similarity of the chunk to the question. */
+  score: z.number(),
+  /** With `rerank`: the share of the question's content words the chunk contains (0–1). */
+  rerankScore: z.number().optional(),
+  snippet: z.string(),
+});
 
 export const RagQueryOutput = z.object({
   answer: z.string(),
@@ -53,22 +75,56 @@ export const ragQuery = defineJob({
   needsVectors: true,
   async handle(input, ctx) {
     const accessLevels = input.filter?.accessLevels ?? ['public'];
-    const hits = await ctx.step('retrieve', async () => {
-      const { vectors, model } = await ctx.models.embed([input.question], { model: input.embedModel, step: 'retrieve' });
+    const hits = await ctx.step('retrieve', async (): Promise<(SearchHit & { rerankScore?: number })[]> => {
+      const collection = await getCollection(ctx.db, ctx.tenantId, input.collection);
+      if (!collection) return []; // nothing was ever ingested there: no embedding call needed
+      const model = collection.embedding_model;
+      const expected =
+        input.embedModel === undefined ? undefined : (ctx.models.embedModel?.(input.embedModel) ?? input.embedModel);
+      if (expected !== undefined && expected !== model) {
+        throw new SpoolError(
+          'embedding_model_mismatch',
+          `collection "${input.collection}" is embedded with ${model}, not ${expected}`,
+          { status: 409, retryable: false, details: { collection: input.collection, activeModel: model, requested: expected } },
+        );
+      }
+      const { vectors } = await ctx.models.embed([input.question], { model, step: 'retrieve' });
+      const candidates = input.rerank ? Math.min(MAX_CANDIDATES, input.topK * RERANK_FACTOR) : input.topK;
       const found = await searchChunks(ctx.db, {
         tenantId: ctx.tenantId,
         collection: input.collection,
         model,
         vector: vectors[0]!,
-        topK: input.topK,
+        topK: candidates,
         accessLevels,
         documentIds: input.filter?.documentIds,
       });
-      ctx.log.info(
-        { collection: input.collection, model, accessLevels, retrieved: found.map((h) => [h.chunkId, h.score]) },
-        'rag-query retrieval',
+      // An embed-refresh switched the collection after we read its model: ask again with the new one.
+      if (found.length === 0 && (await getCollection(ctx.db, ctx.tenantId, input.collection))?.embedding_model !== model)
+        throw modelChangedError(input.collection);
+      const kept: (SearchHit & { rerankScore?: number })[] = input.rerank
+        ? lexicalRerank(input.question, found).slice(0, input.topK)
+        : found;
+      await attachRetrieval(
+        ctx.db,
+        { jobId: ctx.jobId, attempt: ctx.attempt, step: 'retrieve' },
+        {
+          query: input.question.slice(0, 2_000),
+          collection: input.collection,
+          embeddingModel: model,
+          topK: input.topK,
+          filters: { accessLevels, documentIds: input.filter?.documentIds ?? null },
+          rerank: input.rerank,
+          candidates: found.length,
+          chunks: kept.map((h) => ({
+            chunkId: h.chunkId,
+            documentId: h.documentId,
+            score: h.score,
+            ...(h.rerankScore === undefined ? {} : { rerankScore: h.rerankScore }),
+          })),
+        },
       );
-      return found;
+      return kept;
     });
     if (hits.length === 0) {
       return { answer: NO_CONTEXT_ANSWER, citations: [], model: 'none', usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 } };
@@ -93,6 +149,7 @@ export const ragQuery = defineJob({
         documentId: h.documentId,
         chunkId: h.chunkId,
         score: h.score,
+        ...(h.rerankScore === undefined ? {} : { rerankScore: h.rerankScore }),
         snippet: h.text.length > SNIPPET_CHARS ? `${h.text.slice(0, SNIPPET_CHARS)}…` : h.text,
       })),
       model: answer.model,

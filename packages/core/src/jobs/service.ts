@@ -14,7 +14,7 @@ import { enqueueFailures, jobsSubmitted } from '../metrics.ts';
 import { type Queues, enqueue } from '../queue/queues.ts';
 import * as store from '../store/jobs.ts';
 import type { WebhookProducer } from '../webhooks/queue.ts';
-import { checkWebhookTarget } from '../webhooks/ssrf.ts';
+import { type WebhookLookup, checkWebhookTarget } from '../webhooks/ssrf.ts';
 import { GroupCommit } from '../db/group-commit.ts';
 import type { JobRegistry } from './registry.ts';
 import type { SubmitGuard } from './submit-guard.ts';
@@ -52,6 +52,8 @@ export interface JobServiceDeps {
   webhooks: WebhookProducer;
   /** SPOOL_WEBHOOK_ALLOW_PRIVATE: lifts the SSRF guard (development and tests). */
   allowPrivateWebhooks: boolean;
+  /** The SSRF guard's resolver; node's `dns.lookup` unless a test injects one (see ssrf.ts). */
+  webhookLookup?: WebhookLookup | undefined;
   /** Token budgets and spend caps, checked before anything is written. */
   guard?: SubmitGuard | undefined;
   log: Logger;
@@ -73,7 +75,7 @@ export class JobService {
         issues.push({ index, path: ['type'], message: `unknown job type "${req.type}"` });
         return undefined as never;
       }
-      if (def.needsVectors) assertVectors(db);
+      if (def.needsVectors === true) assertVectors(db);
       // Before anything recurses into it (the schema, the request hash, PostgreSQL).
       const unstorable = unstorableJson(req);
       if (unstorable) {
@@ -85,6 +87,7 @@ export class JobService {
         for (const i of parsed.error.issues) issues.push({ index, path: ['input', ...(i.path as (string | number)[])], message: i.message });
         return undefined as never;
       }
+      if (typeof def.needsVectors === 'function' && def.needsVectors(parsed.data)) assertVectors(db);
       const { idempotencyKey, ...rest } = req;
       return {
         id: newId(),
@@ -215,7 +218,7 @@ export class JobService {
   /** The SSRF guard at submit: every distinct webhook URL resolves to public addresses only. */
   private async checkWebhookUrls(rows: store.NewJob[]): Promise<void> {
     const urls = new Set(rows.map((r) => r.webhook_url).filter((u): u is string => u !== null));
-    for (const url of urls) await checkWebhookTarget(url, this.deps.allowPrivateWebhooks);
+    for (const url of urls) await checkWebhookTarget(url, this.deps.allowPrivateWebhooks, this.deps.webhookLookup);
   }
 
   /** The row is committed already: a failed add is logged and left to the reconciler. */

@@ -1,7 +1,8 @@
 /**
  * Checks at submit, before anything is written: a type's token budget (tiktoken count of the
  * input against `tokenBudget`: 413 with the counts) and the tenant's spend caps for types that
- * call paid models (402 `budget_exceeded` once a cap is used up).
+ * call paid models (402 `budget_exceeded` once a cap is used up), and each type's own
+ * `preflight` against stored state.
  */
 import type { Database } from '../db/client.ts';
 import { SpoolError } from '../errors.ts';
@@ -32,6 +33,7 @@ export function createSubmitGuard(opts: { db: Database; budgets: BudgetDefaults 
           );
         }
       });
+      for (const { def, input } of jobs) await def.preflight?.(input, { db: opts.db, tenantId });
       if (jobs.some((j) => j.def.usesModels)) await budgets.check(tenantId);
     },
   };

@@ -6,7 +6,15 @@
 
 export { type BreakerOptions, type BreakerState, SharedBreaker } from './breaker.ts';
 export { type BudgetDefaults, Budgets } from './budget.ts';
-export { type CachedAnswer, type CacheOptions, ModelCache } from './cache.ts';
+export {
+  type CachedAnswer,
+  type CacheOptions,
+  ModelCache,
+  RedisSemanticCache,
+  type SemanticCache,
+  type SemanticHit,
+  type SemanticQuery,
+} from './cache.ts';
 export * from './chain.ts';
 export * from './config.ts';
 export * from './cost.ts';
@@ -15,5 +23,6 @@ export { cosine, createLocalProvider, LOCAL_EMBED_DIM, localEmbedding } from './
 export * from './models.ts';
 export * from './resilience.ts';
 export * from './runtime.ts';
+export { PgVectorSemanticCache } from './semantic-pgvector.ts';
 export { type Tokens, tokens } from './tokens.ts';
 export * from './types.ts';

@@ -16,12 +16,23 @@ export interface Reservation {
   tokens: number;
   /** How long admission waited (limits and pauses). */
   waitedMs: number;
+  /** When the TPM window the tokens were counted in ends (ms since epoch, this process's clock). */
+  windowEndsAt?: number;
 }
 
 // Sets the pause key only if it would pause longer than the one already set.
 const PAUSE = `local cur = redis.call('PTTL', KEYS[1])
 if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
 return 1`;
+
+// Gives points back only to the window they were taken from. `reward` would recreate an
+// expired key below zero and so enlarge the next window; a key recreated since ends later
+// than the caller's window (by at least a window minus ARGV[2]'s slack), so it is left alone.
+const GIVE_BACK = `local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 and ttl <= tonumber(ARGV[2]) then return redis.call('DECRBY', KEYS[1], ARGV[1]) end
+return false`;
+// Slack for the time between Redis reporting a window's TTL and this process reading it.
+const GIVE_BACK_SLACK_MS = 100;
 
 export class SharedLimiter {
   private readonly requests: RateLimiterRedis | undefined;
@@ -60,18 +71,18 @@ export class SharedLimiter {
         await this.wait(paused, signal);
         continue;
       }
-      const rpm = await take(this.requests, this.name, 1);
-      if (rpm !== true) {
-        await this.wait(rpm, signal);
+      const rpm = await this.take(this.requests, 1);
+      if (!rpm.ok) {
+        await this.wait(rpm.waitMs, signal);
         continue;
       }
-      const tpm = tokens > 0 ? await take(this.tokensPer, this.name, tokens) : true;
-      if (tpm !== true) {
-        await this.requests?.reward(this.name, 1);
-        await this.wait(tpm, signal);
+      const tpm: Taken = tokens > 0 ? await this.take(this.tokensPer, tokens) : { ok: true };
+      if (!tpm.ok) {
+        await this.giveBack(this.requests, 1, rpm.windowEndsAt);
+        await this.wait(tpm.waitMs, signal);
         continue;
       }
-      return { tokens, waitedMs: Math.round(performance.now() - started) };
+      return { tokens, waitedMs: Math.round(performance.now() - started), windowEndsAt: tpm.windowEndsAt };
     }
   }
 
@@ -79,8 +90,10 @@ export class SharedLimiter {
   async settle(reservation: Reservation, actualTokens: number): Promise<void> {
     if (!this.tokensPer) return;
     const delta = Math.round(actualTokens) - reservation.tokens;
+    // Over the estimate: charged to the current window (a new one if the call outlived its own).
     if (delta > 0) await this.tokensPer.penalty(this.name, delta);
-    else if (delta < 0) await this.tokensPer.reward(this.name, -delta);
+    // Under it: given back only while the window it was reserved in lasts.
+    else if (delta < 0) await this.giveBack(this.tokensPer, -delta, reservation.windowEndsAt);
   }
 
   /** Pauses this model for every process (a 429's Retry-After). */
@@ -89,22 +102,31 @@ export class SharedLimiter {
     await this.redis.eval(PAUSE, 1, this.pauseKey, String(Math.ceil(ms)));
   }
 
+  /** Consumes `points`: admitted (and when that window ends), or the ms until the window frees up. */
+  private async take(limiter: RateLimiterRedis | undefined, points: number): Promise<Taken> {
+    if (!limiter) return { ok: true };
+    try {
+      const res = await limiter.consume(this.name, points);
+      return { ok: true, windowEndsAt: Date.now() + res.msBeforeNext };
+    } catch (rejected) {
+      if (!(rejected instanceof RateLimiterRes)) throw rejected;
+      // A rejected consume still counted its points: give them back so smaller calls can fit.
+      await this.giveBack(limiter, points, Date.now() + rejected.msBeforeNext);
+      return { ok: false, waitMs: rejected.msBeforeNext };
+    }
+  }
+
+  private async giveBack(limiter: RateLimiterRedis | undefined, points: number, windowEndsAt: number | undefined) {
+    if (!limiter || points <= 0 || windowEndsAt === undefined) return;
+    const remaining = windowEndsAt - Date.now();
+    if (remaining <= 0) return;
+    await this.redis.eval(GIVE_BACK, 1, limiter.getKey(this.name), String(points), String(remaining + GIVE_BACK_SLACK_MS));
+  }
+
   // A little jitter so the processes that waited on one window do not all retry at once.
   private async wait(ms: number, signal: AbortSignal): Promise<void> {
     await sleep(Math.max(1, ms) + Math.floor(Math.random() * 25), undefined, { signal });
   }
 }
 
-/** Consumes `points`: true, or the ms until the window frees up (the rejected points given back). */
-async function take(limiter: RateLimiterRedis | undefined, key: string, points: number): Promise<true | number> {
-  if (!limiter) return true;
-  try {
-    await limiter.consume(key, points);
-    return true;
-  } catch (rejected) {
-    if (!(rejected instanceof RateLimiterRes)) throw rejected;
-    // A rejected consume still counted its points: give them back so smaller calls can fit.
-    await limiter.reward(key, points);
-    return rejected.msBeforeNext;
-  }
-}
+type Taken = { ok: true; windowEndsAt?: number } | { ok: false; waitMs: number };

@@ -20,13 +20,12 @@ import {
 import { insertModelCall, type NewModelCall } from '../store/model-calls.ts';
 import { type BreakerState, SharedBreaker } from './breaker.ts';
 import { Budgets } from './budget.ts';
-import { type CachedAnswer, ModelCache } from './cache.ts';
+import { type CachedAnswer, ModelCache, type SemanticCache, type SemanticQuery } from './cache.ts';
 import { resolveChain } from './chain.ts';
 import { limitsFor, type ModelsConfig } from './config.ts';
 import { costUsd, priceOf } from './cost.ts';
 import { looksLikeInjection, redactMessages } from './hygiene.ts';
 import { SharedLimiter } from './limiter.ts';
-import { localEmbedding } from './local.ts';
 import { type Classified, classifiedOf, withRetries } from './resilience.ts';
 import { countChatTokens, countTokens } from './tokens.ts';
 import { type ChatMessage, type ModelRef, type Provider, type ProviderChatResult, refName } from './types.ts';
@@ -96,6 +95,8 @@ export interface ModelServiceDeps {
   log: Logger;
   providers: ReadonlyMap<string, Provider>;
   config: ModelsConfig;
+  /** The semantic cache's store (runtime.ts chooses pgvector or Redis). */
+  semantic: SemanticCache;
 }
 
 // Reserved for the answer when a call sets no maxTokens: a typical short reply. The
@@ -105,12 +106,14 @@ const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, ope
 
 export class ModelService {
   readonly cache: ModelCache;
+  readonly semantic: SemanticCache;
   readonly budgets: Budgets;
   private readonly breakers = new Map<string, SharedBreaker>();
   private readonly limiters = new Map<string, SharedLimiter>();
 
   constructor(private readonly deps: ModelServiceDeps) {
     this.cache = new ModelCache(deps.redis, deps.prefix, deps.config.cache);
+    this.semantic = deps.semantic;
     this.budgets = new Budgets(deps.db, deps.config.budgets);
   }
 
@@ -170,7 +173,7 @@ export class ModelService {
     // Caches: keyed on the first model of the chain; a fallback's answer is never cached.
     const mode: CacheMode = call.cache ?? (call.temperature === 0 ? 'exact' : 'off');
     let exactKey: string | undefined;
-    let semantic: { key: string; vector: number[] } | undefined;
+    let semantic: SemanticQuery | undefined;
     if (mode !== 'off') {
       const started = performance.now();
       exactKey = this.cache.exactKey(scope.tenantId, {
@@ -182,23 +185,20 @@ export class ModelService {
       const hit = await this.cache.getExact(exactKey).catch((err) => void scope.log.warn({ err }, 'cache read failed'));
       if (hit) return this.cacheHit(base, primary, 'exact', hit, started, call);
       if (mode === 'semantic') {
-        const scopeKey = {
-          model: refName(primary),
-          promptVersion: call.promptVersion ?? null,
-          params,
-          system: messages.filter((m) => m.role === 'system'),
-        };
-        // Lexical near-duplicates for now (local hashed n-grams); pgvector and SPOOL_EMBED_MODEL come with the vector tables.
-        const vector = localEmbedding(
-          messages
-            .filter((m) => m.role !== 'system')
-            .map((m) => `${m.role}: ${m.content}`)
-            .join('\n'),
+        semantic = await this.semanticQuery(
+          scope,
+          messages,
+          {
+            model: refName(primary),
+            promptVersion: call.promptVersion ?? null,
+            params,
+            system: messages.filter((m) => m.role === 'system'),
+          },
+          call.step,
         );
-        semantic = { key: this.cache.semanticKey(scope.tenantId, scopeKey), vector };
-        const near = await this.cache
-          .getSemantic(semantic.key, vector)
-          .catch((err) => void scope.log.warn({ err }, 'cache read failed'));
+        const near = semantic
+          ? await this.semantic.get(semantic).catch((err) => void scope.log.warn({ err }, 'cache read failed'))
+          : undefined;
         if (near) return this.cacheHit(base, primary, 'semantic', near.answer, started, call);
       }
     }
@@ -322,10 +322,7 @@ export class ModelService {
         const answer: CachedAnswer = { content: out.content, model: name, usage: out.usage, createdAt: new Date().toISOString() };
         if (ref === primary) {
           if (exactKey) await this.cache.setExact(exactKey, answer).catch((err) => scope.log.warn({ err }, 'cache write failed'));
-          if (semantic)
-            await this.cache
-              .setSemantic(semantic.key, semantic.vector, answer)
-              .catch((err) => scope.log.warn({ err }, 'cache write failed'));
+          if (semantic) await this.semantic.set(semantic, answer).catch((err) => scope.log.warn({ err }, 'cache write failed'));
         }
         return {
           content: out.content,
@@ -430,6 +427,32 @@ export class ModelService {
         retryAfterMs: c.retryAfterMs,
         cause: err,
       });
+    }
+  }
+
+  /**
+   * The semantic cache's question: the conversation without its system prompt (that is part
+   * of the scope), embedded with SPOOL_EMBED_MODEL through `embed` (limited, traced, priced).
+   * A failed embedding skips the cache, never the call.
+   */
+  private async semanticQuery(
+    scope: JobScope,
+    messages: ChatMessage[],
+    scopeKey: unknown,
+    step: string | undefined,
+  ): Promise<SemanticQuery | undefined> {
+    const question = messages
+      .filter((m) => m.role !== 'system')
+      .map((m) => `${m.role}: ${m.content}`)
+      .join('\n');
+    try {
+      const { vectors, model } = await this.embed(scope, [question], { step });
+      const vector = vectors[0];
+      return vector ? { tenantId: scope.tenantId, scope: scopeKey, embeddingModel: model, vector } : undefined;
+    } catch (err) {
+      if (scope.signal.aborted) throw err;
+      scope.log.warn({ err }, 'semantic cache skipped: the question could not be embedded');
+      return undefined;
     }
   }
 

@@ -4,6 +4,7 @@
  * `handle`, and `/v1/job-types` and the OpenAPI document are generated from the schemas.
  */
 import type { z } from 'zod';
+import type { Database } from '../db/client.ts';
 import type { JobContext } from '../steps/context.ts';
 
 export interface RetryPolicy {
@@ -28,8 +29,16 @@ export interface JobDefinition<I = unknown, O = unknown> {
   inputText?(input: I): string;
   /** The type calls paid models: a tenant whose spend cap is used up cannot submit it (402). */
   usesModels?: boolean;
-  /** The type reads or writes the vector tables: refused at submit (422) where they are not available. */
-  needsVectors?: boolean;
+  /**
+   * The type reads or writes the vector tables: refused at submit (422) where they are not
+   * available. A function decides per input (checked after the schema).
+   */
+  needsVectors?: boolean | ((input: I) => boolean);
+  /**
+   * Checks of a valid input against stored state at submit, before anything is written (a
+   * referenced document exists, …): throws a SpoolError with a 4xx status to refuse.
+   */
+  preflight?(input: I, scope: { db: Database; tenantId: string }): Promise<void>;
   handle(input: I, ctx: JobContext): Promise<O>;
 }
 

@@ -144,8 +144,12 @@ export class Reconciler {
         continue;
       }
       // running in PostgreSQL
-      if (!exists) {
-        // Redis lost it (restart, flush). Queue it again, unless it finished meanwhile.
+      if (!exists || (finished && failedReason === null)) {
+        // Redis lost it (restart, flush), or BullMQ completed it while the row says running (the
+        // closing write was lost; nobody will run it again): queue it again, unless it finished
+        // meanwhile. The update is fenced on the attempt read above, so a worker's closing write
+        // that lands between the two reads wins.
+        if (exists) await queues.get(row.type).remove(row.id).catch(() => {});
         const moved = await db.query<{ last_seq: number }>(sql`
           WITH upd AS (
             UPDATE jobs SET status = 'queued', queued_at = now(), last_seq = last_seq + 1

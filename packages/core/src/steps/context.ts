@@ -9,7 +9,7 @@ import type { JobEvent } from '../events/types.ts';
 import type { Logger } from '../logger.ts';
 import type { JobScope, ModelClient } from '../providers/models.ts';
 import { type Tokens, tokens } from '../providers/tokens.ts';
-import { finishStep, startStep } from '../store/lease.ts';
+import type { StepCheckpoints } from './checkpoints.ts';
 
 export interface JobContext {
   readonly jobId: string;
@@ -60,6 +60,7 @@ export interface AttemptState {
   seq: number;
   doneSteps: Map<string, unknown>;
   controller: AbortController;
+  checkpoints: StepCheckpoints;
 }
 
 /** The model layer as the step runner needs it (see providers/models.ts). */
@@ -103,7 +104,7 @@ export function createContext(
       started.add(name);
       if (state.doneSteps.has(name)) return state.doneSteps.get(name) as T;
       throwIfAborted();
-      const start = await startStep(db, state.jobId, state.attempt, name);
+      const start = await state.checkpoints.start(name);
       if (!start.leased) throw leaseLostError();
       if (start.cancel_requested) {
         state.controller.abort(canceledError());
@@ -115,13 +116,14 @@ export function createContext(
         output = await fn({ runs: start.runs ?? 1 });
       } catch (err) {
         const e = toSpoolError(state.controller.signal.reason ?? err);
-        await finishStep(db, state.jobId, state.attempt, name, { error: e.toJobError() });
+        await state.checkpoints.failed(name, e.toJobError());
         emit('step', { name, status: 'failed' });
         throw err;
       }
       // JSON round trip: a memoized output must look the same as a fresh one.
       const stored = output === undefined ? null : JSON.parse(JSON.stringify(output));
-      if (!(await finishStep(db, state.jobId, state.attempt, name, { output: stored }))) throw leaseLostError();
+      // Written with the next step's start (see checkpoints.ts); a lost lease shows there.
+      state.checkpoints.ended(name, stored);
       state.doneSteps.set(name, stored);
       emit('step', { name, status: 'completed' });
       return stored as T;

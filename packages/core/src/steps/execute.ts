@@ -11,6 +11,7 @@ import type { Logger } from '../logger.ts';
 import { activeJobs, jobDuration, jobExecutions, jobsFinished, queueWait } from '../metrics.ts';
 import type { AnyJobDefinition } from '../queue/define-job.ts';
 import { claimJob, endAttempt } from '../store/lease.ts';
+import { StepCheckpoints } from './checkpoints.ts';
 import { type AttemptState, type ModelLayer, canceledError, createContext } from './context.ts';
 
 export interface ExecuteDeps {
@@ -53,6 +54,7 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
     seq: claim.last_seq,
     doneSteps: new Map(claim.done_steps.map((s) => [s.name, s.output])),
     controller: new AbortController(),
+    checkpoints: new StepCheckpoints(db, jobId, claim.attempts, log),
   };
   const running: JobEvent = { seq: claim.last_seq, type: 'status', data: { status: 'running', attempt: claim.attempts } };
   void events.buffer.publish(jobId, running).catch(() => {});
@@ -67,6 +69,7 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
           : status === 'canceled'
             ? { seq: ++state.seq, type: 'canceled', data: {} }
             : { seq: ++state.seq, type: 'status', data: { status: 'queued', attempt: state.attempt, error: body.error!.toJobError() } };
+    await state.checkpoints.flush();
     const { ok, deliveries } = await endAttempt(db, {
       jobId,
       attempt: state.attempt,
@@ -79,6 +82,10 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
       void events.buffer.publish(jobId, closing).catch(() => {});
       if (deliveries.length > 0) void deps.onDeliveries?.(deliveries).catch((err) => log.warn({ err, jobId }, 'webhook enqueue failed'));
       if (status !== 'queued') jobsFinished.inc({ type: def.name, status });
+      log.info(
+        { jobId, type: def.name, attempt: state.attempt, status },
+        status === 'queued' ? 'attempt failed; retry scheduled' : `job ${status}`,
+      );
     }
     return ok;
   };

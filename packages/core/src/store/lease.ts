@@ -30,7 +30,14 @@ export interface Claim {
  * Marks the job running (attempt + 1) and records the `status: running` event, in one
  * statement. `seqFloor` is the highest seq already published (it may be ahead of PostgreSQL
  * when a worker died before its events were batched). Returns undefined when the job is no
- * longer runnable (canceled, already finished).
+ * longer runnable (canceled, completed).
+ *
+ * A `failed` row is claimable too: BullMQ hands a failed job out again only when an operator
+ * retried it in BullMQ itself (Bull Board's retry calls `job.retry()`, which moves the same job
+ * back to wait without telling Spool). The row is reopened (`finished_at`, the result and a
+ * stale cancel request cleared) and the usual `status: running` event tells followers. Fencing is
+ * unchanged: the claim still bumps `attempts`, so every write of an earlier attempt matches no row.
+ * Canceled and completed rows stay closed (a retried completed job is skipped).
  *
  * Claims of concurrent attempts in this process share one statement (group commit, see
  * db/group-commit.ts): a lone claim is written at once, and under load one commit serves many.
@@ -50,9 +57,12 @@ async function claimJobs(db: Database, requests: ClaimRequest[]): Promise<Claim[
   return db.query<Claim>(sql`
     WITH claimed AS (
       UPDATE jobs j SET status = 'running', attempts = j.attempts + 1,
-        started_at = COALESCE(j.started_at, now()), last_seq = GREATEST(j.last_seq, i.seq_floor) + 1
+        started_at = COALESCE(j.started_at, now()), last_seq = GREATEST(j.last_seq, i.seq_floor) + 1,
+        finished_at = NULL,
+        result = CASE WHEN j.status = 'failed' THEN NULL ELSE j.result END,
+        cancel_requested_at = CASE WHEN j.status = 'failed' THEN NULL ELSE j.cancel_requested_at END
       FROM jsonb_to_recordset(${input}::jsonb) AS i(id text, seq_floor int)
-      WHERE j.id = i.id AND j.status IN ('queued', 'running')
+      WHERE j.id = i.id AND j.status IN ('queued', 'running', 'failed')
       RETURNING j.id, j.tenant_id, j.type, j.input, j.attempts, j.last_seq, j.cancel_requested_at, j.queued_at, j.webhook_url
     ),
     ev AS (

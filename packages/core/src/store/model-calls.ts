@@ -29,7 +29,7 @@ export interface NewModelCall {
   errorMessage: string | null;
   redacted: boolean;
   injectionSuspected: boolean;
-  retrieval: { chunkId: string; score: number }[] | null;
+  retrieval: RetrievalTrace | null;
 }
 
 /**
@@ -54,6 +54,37 @@ export async function insertModelCall(db: Database, c: NewModelCall): Promise<vo
         'outputTokens', COALESCE((j.usage->>'outputTokens')::bigint, 0) + ins.output_tokens,
         'costUsd', COALESCE((j.usage->>'costUsd')::numeric, 0) + ins.cost_usd)
     FROM ins WHERE j.id = ins.job_id AND ${spent}`);
+}
+
+/** What a retrieval-augmented job retrieved, kept on the trace row of its query's embedding call. */
+export interface RetrievalTrace {
+  /** The question as embedded (cut to 2,000 characters). */
+  query: string;
+  collection: string;
+  /** The collection's active embedding model the search used. */
+  embeddingModel: string;
+  topK: number;
+  filters: { accessLevels: string[]; documentIds: string[] | null };
+  rerank: boolean;
+  /** Candidates the vector search returned (more than topK when reranking). */
+  candidates: number;
+  /** The chunks kept, best first. */
+  chunks: { chunkId: string; documentId: string; score: number; rerankScore?: number | undefined }[];
+}
+
+/**
+ * Attaches a retrieval to the latest successful embedding call of (job, attempt, step): the
+ * call that embedded the query. No row (a trace write that failed) is not an error.
+ */
+export async function attachRetrieval(
+  db: Database,
+  at: { jobId: string; attempt: number; step: string },
+  retrieval: RetrievalTrace,
+): Promise<void> {
+  await db.query(sql`
+    UPDATE model_calls SET retrieval = ${JSON.stringify(retrieval)}::jsonb
+    WHERE id = (SELECT id FROM model_calls WHERE job_id = ${at.jobId} AND attempt = ${at.attempt} AND step = ${at.step}
+      AND kind = 'embed' AND status = 'ok' ORDER BY created_at DESC, id DESC LIMIT 1)`);
 }
 
 export interface TraceRow {

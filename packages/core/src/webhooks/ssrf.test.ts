@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkWebhookTarget, isPrivateAddress } from './ssrf.ts';
+import { type WebhookLookup, checkWebhookTarget, isPrivateAddress } from './ssrf.ts';
 
 describe('isPrivateAddress', () => {
   it.each([
@@ -32,5 +32,63 @@ describe('checkWebhookTarget', () => {
     const t = await checkWebhookTarget('http://127.0.0.1:9/hook', true);
     expect(t.address).toBe('127.0.0.1');
     expect(t.family).toBe(4);
+  });
+});
+
+describe('checkWebhookTarget with a resolver (no DNS server of ours: the answers are injected)', () => {
+  /** A resolver that answers `addresses` for every name and records how it was asked. */
+  const resolver = (...addresses: string[]) => {
+    const calls: { hostname: string; options: unknown }[] = [];
+    const lookup: WebhookLookup = async (hostname, options) => {
+      calls.push({ hostname, options });
+      return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+    };
+    return { lookup, calls };
+  };
+
+  it('refuses a hostname resolving to 10.0.0.1, asking the way the connection will (all: true)', async () => {
+    const r = resolver('10.0.0.1');
+    await expect(checkWebhookTarget('https://hooks.example.com/x', false, r.lookup)).rejects.toMatchObject({
+      code: 'webhook_url_forbidden',
+      status: 422,
+      message: expect.stringContaining('10.0.0.1'),
+    });
+    expect(r.calls).toEqual([{ hostname: 'hooks.example.com', options: expect.objectContaining({ all: true }) }]);
+  });
+
+  it('refuses a name with one public and one private address, whichever comes first', async () => {
+    for (const order of [['93.184.216.34', '10.0.0.1'], ['10.0.0.1', '93.184.216.34']]) {
+      await expect(checkWebhookTarget('http://mixed.example.com/', false, resolver(...order).lookup)).rejects.toMatchObject({
+        code: 'webhook_url_forbidden',
+      });
+    }
+    await expect(
+      checkWebhookTarget('http://mixed6.example.com/', false, resolver('2606:4700:4700::1111', 'fd00::5').lookup),
+    ).rejects.toMatchObject({ code: 'webhook_url_forbidden' });
+  });
+
+  it("refuses a name resolving to '::ffff:10.0.0.1' (IPv4-mapped IPv6)", async () => {
+    await expect(checkWebhookTarget('http://mapped.example.com/', false, resolver('::ffff:10.0.0.1').lookup)).rejects.toMatchObject({
+      code: 'webhook_url_forbidden',
+    });
+  });
+
+  it('accepts a name resolving to public addresses only and pins the connection to the first', async () => {
+    const t = await checkWebhookTarget('https://hooks.example.com/x', false, resolver('93.184.216.34', '2606:2800:220:1::1').lookup);
+    expect(t).toMatchObject({ address: '93.184.216.34', family: 4 });
+    expect(t.url.hostname).toBe('hooks.example.com');
+  });
+
+  it('a name that resolves to nothing is unresolvable, not allowed', async () => {
+    await expect(checkWebhookTarget('http://void.example.com/', false, resolver().lookup)).rejects.toMatchObject({
+      code: 'webhook_url_unresolvable',
+      status: 422,
+    });
+  });
+
+  it('IP literals are judged as written, without asking the resolver', async () => {
+    const r = resolver('93.184.216.34');
+    await expect(checkWebhookTarget('http://10.0.0.1/', false, r.lookup)).rejects.toMatchObject({ code: 'webhook_url_forbidden' });
+    expect(r.calls).toHaveLength(0);
   });
 });

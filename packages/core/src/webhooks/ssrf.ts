@@ -4,7 +4,7 @@
  * public unicast address. The connection then goes to the checked address, so a second DNS
  * answer cannot rebind it.
  */
-import { lookup } from 'node:dns/promises';
+import { lookup as dnsLookup } from 'node:dns/promises';
 import ipaddr from 'ipaddr.js';
 import { SpoolError } from '../errors.ts';
 
@@ -13,6 +13,15 @@ export interface CheckedTarget {
   address: string;
   family: 4 | 6;
 }
+
+/**
+ * Resolves a host name to every address the connection could use, as `dns.lookup` with
+ * `all: true` does. Injectable because the guard's decision depends on what a name resolves
+ * to, and tests have no DNS server they control (nor may they edit /etc/hosts): a test passes a
+ * resolver that answers, say, 10.0.0.1, to prove a name is refused for its address, not for its
+ * spelling. Production always uses node's resolver (the default), the one the connection uses.
+ */
+export type WebhookLookup = (hostname: string, options: { all: true; verbatim: boolean }) => Promise<{ address: string; family: number }[]>;
 
 const forbidden = (message: string) => new SpoolError('webhook_url_forbidden', message, { status: 422, retryable: false });
 
@@ -41,7 +50,11 @@ export function parseWebhookUrl(raw: string): URL {
   return url;
 }
 
-export async function checkWebhookTarget(raw: string, allowPrivate: boolean): Promise<CheckedTarget> {
+/**
+ * Parses and resolves a webhook URL and refuses it (422 `webhook_url_forbidden`) unless every
+ * address it resolves to is public, or `allowPrivate` is on. Returns the address to connect to.
+ */
+export async function checkWebhookTarget(raw: string, allowPrivate: boolean, lookup: WebhookLookup = dnsLookup): Promise<CheckedTarget> {
   const url = parseWebhookUrl(raw);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   let addresses: { address: string; family: number }[];

@@ -14,7 +14,7 @@ import { webhookBody } from './body.ts';
 import { postWebhook } from './post.ts';
 import { judge, nextDelay } from './schedule.ts';
 import { signatureHeaders } from './sign.ts';
-import { checkWebhookTarget } from './ssrf.ts';
+import { type WebhookLookup, checkWebhookTarget } from './ssrf.ts';
 import { WEBHOOK_QUEUE, type WebhookProducer } from './queue.ts';
 
 export interface WebhookWorkerOptions {
@@ -25,6 +25,8 @@ export interface WebhookWorkerOptions {
   tenantConcurrency: number;
   /** SPOOL_WORKER_LOCK_MS: how soon a delivery in flight on a dead worker is taken over. */
   lockMs?: number;
+  /** The SSRF guard's resolver; node's `dns.lookup` unless a test injects one (see ssrf.ts). */
+  lookup?: WebhookLookup | undefined;
 }
 
 /** Thrown to let BullMQ schedule the next attempt after exactly `delayMs`. */
@@ -34,7 +36,11 @@ class RetryLater extends Error {
   }
 }
 
-const SLOT_TTL_S = 120;
+/**
+ * A tenant's in-flight counter expires on its own, so slots a killed worker held come back:
+ * after twice the delivery timeout (every live delivery renews it at start), at least 2 min.
+ */
+const slotTtlSeconds = (timeoutMs: number) => Math.max(120, Math.ceil((2 * timeoutMs) / 1000));
 
 export function startWebhookWorker(
   deps: { db: Database; connection: Redis; prefix: string; producer: WebhookProducer; log: Logger },
@@ -50,7 +56,7 @@ export function startWebhookWorker(
 
     const slot = slotKey(d.tenant_id);
     const inFlight = await connection.incr(slot);
-    await connection.expire(slot, SLOT_TTL_S);
+    await connection.expire(slot, slotTtlSeconds(opts.timeoutMs));
     if (inFlight > opts.tenantConcurrency) {
       await connection.decr(slot);
       await job.moveToDelayed(Date.now() + 250 + Math.floor(Math.random() * 250), token);
@@ -65,7 +71,7 @@ export function startWebhookWorker(
       let latencyMs = 0;
       let refused = false;
       try {
-        const target = await checkWebhookTarget(d.url, opts.allowPrivate);
+        const target = await checkWebhookTarget(d.url, opts.allowPrivate, opts.lookup);
         const body = webhookBody(d.event_type, d.snapshot);
         const overlap = d.previous_secret_expires_at && new Date(d.previous_secret_expires_at).getTime() > Date.now();
         const headers = signatureHeaders(

@@ -1,0 +1,66 @@
+/**
+ * Follows a job's events over SSE (`GET /v1/jobs/:id/events`) until its terminal event,
+ * reconnecting with `Last-Event-ID` when the stream drops, as an EventSource would.
+ */
+import type { CliConfig } from './api.ts';
+
+export interface JobEvent {
+  seq: number;
+  type: string;
+  data: any;
+}
+
+const TERMINAL = new Set(['completed', 'failed', 'canceled']);
+
+export async function follow(config: CliConfig, jobId: string, onEvent: (e: JobEvent) => void, signal?: AbortSignal): Promise<JobEvent> {
+  let lastId: number | undefined;
+  for (let failures = 0; ; ) {
+    try {
+      const res = await fetch(new URL(`/v1/jobs/${encodeURIComponent(jobId)}/events`, config.url), {
+        headers: {
+          authorization: `Bearer ${config.apiKey}`,
+          accept: 'text/event-stream',
+          ...(lastId === undefined ? {} : { 'last-event-id': String(lastId) }),
+        },
+        signal,
+      });
+      if (res.status === 204) throw new Error('the stream had already ended'); // only after our own terminal id
+      if (!res.ok || !res.body) throw Object.assign(new Error(`events: HTTP ${res.status}`), { fatal: res.status < 500 });
+      failures = 0;
+      for await (const e of frames(res.body)) {
+        lastId = e.seq;
+        onEvent(e);
+        if (TERMINAL.has(e.type)) return e;
+      }
+    } catch (err) {
+      if (signal?.aborted || (err as { fatal?: boolean }).fatal || ++failures > 10) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** failures, 5_000)));
+    }
+  }
+}
+
+async function* frames(body: ReadableStream<Uint8Array>): AsyncGenerator<JobEvent> {
+  const decoder = new TextDecoder();
+  let pending = '';
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    pending += decoder.decode(chunk, { stream: true });
+    let end: number;
+    while ((end = pending.search(/\r?\n\r?\n/)) >= 0) {
+      const block = pending.slice(0, end);
+      pending = pending.slice(end).replace(/^\r?\n\r?\n/, '');
+      let id: string | undefined;
+      let type = 'message';
+      const data: string[] = [];
+      for (const line of block.split(/\r?\n/)) {
+        if (line.startsWith(':')) continue; // heartbeat
+        const i = line.indexOf(':');
+        const field = i < 0 ? line : line.slice(0, i);
+        const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+        if (field === 'id') id = value;
+        else if (field === 'event') type = value;
+        else if (field === 'data') data.push(value);
+      }
+      if (id !== undefined) yield { seq: Number(id), type, data: data.length ? JSON.parse(data.join('\n')) : undefined };
+    }
+  }
+}

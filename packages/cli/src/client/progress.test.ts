@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { ProgressView, bar } from './progress.ts';
+
+const capture = (isTTY: boolean) => {
+  let text = '';
+  return { out: { isTTY, columns: 80, write: (s: string) => (text += s) }, text: () => text };
+};
+const progress = (pct: number, seq = 1) => ({ seq, type: 'progress', data: { pct, message: `${pct} done` } });
+
+describe('progress bar', () => {
+  it('draws a bar of 30 cells', () => {
+    expect(bar(0)).toBe(`[${'-'.repeat(30)}]   0%`);
+    expect(bar(50)).toBe(`[${'#'.repeat(15)}${'-'.repeat(15)}]  50%`);
+    expect(bar(140)).toBe(`[${'#'.repeat(30)}] 100%`);
+  });
+
+  it('redraws in place on a terminal and ends the line at the terminal event', () => {
+    const c = capture(true);
+    const view = new ProgressView(c.out);
+    for (const pct of [10, 11, 12]) view.update(progress(pct));
+    view.update({ seq: 9, type: 'completed', data: {} });
+    expect(c.text().split('\r').length).toBe(5); // one redraw per event, the last at 100%
+    expect(c.text().endsWith('\n')).toBe(true);
+    expect(c.text().split('\n').length).toBe(2);
+  });
+
+  it('logs one line per 10% when the output is not a terminal', () => {
+    const c = capture(false);
+    const view = new ProgressView(c.out);
+    for (let pct = 0; pct <= 100; pct += 1) view.update(progress(pct));
+    const lines = c.text().trim().split('\n');
+    expect(lines).toHaveLength(11);
+    expect(c.text()).not.toContain('\r');
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * A progress bar for a job: redrawn in place on a terminal, one line per change of 10% (or of
+ * step) when the output is a file or a pipe, so logs stay readable.
+ */
+import type { JobEvent } from './follow.ts';
+
+export interface ProgressOut {
+  isTTY?: boolean;
+  columns?: number;
+  write(s: string): unknown;
+}
+
+const WIDTH = 30;
+
+export function bar(pct: number): string {
+  const p = Math.max(0, Math.min(100, pct));
+  const full = Math.round((p / 100) * WIDTH);
+  return `[${'#'.repeat(full)}${'-'.repeat(WIDTH - full)}] ${p.toFixed(0).padStart(3)}%`;
+}
+
+export class ProgressView {
+  private pct = 0;
+  private message = '';
+  private lastLoggedDecile = -1;
+  private drawn = false;
+
+  constructor(private readonly out: ProgressOut) {}
+
+  /** Shows one event: progress redraws the bar, status and failed steps get a line, deltas stream. */
+  update(e: JobEvent): void {
+    if (e.type === 'progress') {
+      this.pct = Number(e.data?.pct ?? this.pct);
+      this.message = String(e.data?.message ?? '');
+      this.draw();
+    } else if (e.type === 'status') {
+      this.line(`status: ${e.data?.status}${e.data?.attempt ? ` (attempt ${e.data.attempt})` : ''}`);
+    } else if (e.type === 'step' && e.data?.status === 'failed') {
+      this.line(`step ${e.data.name} failed`);
+    } else if (e.type === 'delta' && typeof e.data?.text === 'string') {
+      this.clear();
+      this.out.write(e.data.text);
+    } else if (e.type === 'completed' || e.type === 'failed' || e.type === 'canceled') {
+      if (e.type === 'completed') {
+        this.pct = 100;
+        this.draw(true);
+      }
+      this.clear(true);
+    }
+  }
+
+  private draw(force = false): void {
+    const text = `${bar(this.pct)} ${this.message}`;
+    if (this.out.isTTY) {
+      const cols = this.out.columns ?? 80;
+      this.out.write(`\r${text.slice(0, cols - 1).padEnd(Math.min(cols - 1, text.length))}\x1b[K`);
+      this.drawn = true;
+      return;
+    }
+    const decile = Math.floor(this.pct / 10);
+    if (force || decile !== this.lastLoggedDecile) {
+      this.lastLoggedDecile = decile;
+      this.out.write(`${text}\n`);
+    }
+  }
+
+  private line(s: string): void {
+    this.clear();
+    this.out.write(`${s}\n`);
+    if (this.out.isTTY && this.pct > 0) this.draw();
+  }
+
+  private clear(final = false): void {
+    if (this.out.isTTY && this.drawn) {
+      this.out.write(final ? '\n' : '\r\x1b[K');
+      this.drawn = false;
+    }
+  }
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * `spool`: the command-line client. Submits jobs and follows them with a progress bar.
+ *
+ *   spool submit debug-steps --input '{"steps":5,"stepMs":300}' --wait
+ *   spool watch <job-id>       spool get <job-id>       spool cancel <job-id>
+ *
+ * SPOOL_URL (default http://localhost:3000) and SPOOL_API_KEY, or --url and --key. The result
+ * goes to stdout as JSON; progress and status lines go to stderr, so `spool … | jq` works.
+ * Exit code: 0 completed (or done), 1 failed or canceled, 2 bad usage or an API error.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ApiError, type CliConfig, call } from './client/api.ts';
+import { follow } from './client/follow.ts';
+import { ProgressView } from './client/progress.ts';
+
+const USAGE = `usage: spool <command> [options]
+
+commands:
+  submit <type> [--input JSON|@file|-] [--wait] [--idempotency-key K] [--webhook URL]
+  watch <job-id>           follow a job's events with a progress bar until it ends
+  get <job-id>             print the job as JSON
+  cancel <job-id>          cancel a queued or running job
+  retry <job-id>           run a failed or canceled job again (completed steps are kept)
+  types                    list the job types this server runs
+
+options:
+  --url URL                the API (default $SPOOL_URL or http://localhost:3000)
+  --key KEY                the API key (default $SPOOL_API_KEY)
+  -h, --help`;
+
+class UsageError extends Error {}
+
+interface Job {
+  id: string;
+  status: string;
+  result?: unknown;
+  error?: { code: string; message: string } | null;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      input: { type: 'string' },
+      wait: { type: 'boolean', default: false },
+      'idempotency-key': { type: 'string' },
+      webhook: { type: 'string' },
+      url: { type: 'string' },
+      key: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, arg] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return values.help ? 0 : 2;
+  }
+  const config: CliConfig = {
+    url: values.url ?? process.env.SPOOL_URL ?? 'http://localhost:3000',
+    apiKey: values.key ?? process.env.SPOOL_API_KEY ?? '',
+  };
+  if (!config.apiKey) throw new UsageError('no API key: set SPOOL_API_KEY or pass --key (pnpm start prints a dev key)');
+  const need = (what: string) => {
+    if (!arg) throw new UsageError(`${command} needs a ${what}`);
+    return encodeURIComponent(arg);
+  };
+
+  switch (command) {
+    case 'submit': {
+      const type = need('job type');
+      const job = await call<Job>(config, 'POST', '/v1/jobs', {
+        type: decodeURIComponent(type),
+        input: readInput(values.input),
+        ...(values['idempotency-key'] ? { idempotencyKey: values['idempotency-key'] } : {}),
+        ...(values.webhook ? { webhook: { url: values.webhook } } : {}),
+      });
+      process.stderr.write(`submitted ${job.id}\n`);
+      if (!values.wait) {
+        process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
+        return 0;
+      }
+      return watch(config, job.id);
+    }
+    case 'watch':
+      return watch(config, decodeURIComponent(need('job id')));
+    case 'get':
+      return print(await call(config, 'GET', `/v1/jobs/${need('job id')}`));
+    case 'cancel':
+      return print(await call(config, 'POST', `/v1/jobs/${need('job id')}/cancel`));
+    case 'retry':
+      return print(await call(config, 'POST', `/v1/jobs/${need('job id')}/retry`));
+    case 'types':
+      return print(await call(config, 'GET', '/v1/job-types'));
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+/** Follows the job to its end; the final record (with result or error) goes to stdout. */
+async function watch(config: CliConfig, jobId: string): Promise<number> {
+  const view = new ProgressView(process.stderr);
+  const last = await follow(config, jobId, (e) => view.update(e));
+  const job = await call<Job>(config, 'GET', `/v1/jobs/${encodeURIComponent(jobId)}`);
+  if (last.type === 'completed') {
+    print(job.result);
+    return 0;
+  }
+  process.stderr.write(last.type === 'failed' ? `failed: ${job.error?.code}: ${job.error?.message}\n` : 'canceled\n');
+  print(job);
+  return 1;
+}
+
+function print(value: unknown): number {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  return 0;
+}
+
+function readInput(raw: string | undefined): unknown {
+  if (raw === undefined) return {};
+  const text = raw === '-' ? readFileSync(0, 'utf8') : raw.startsWith('@') ? readFileSync(raw.slice(1), 'utf8') : raw;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--input is not JSON: ${(err as Error).message}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ApiError) process.stderr.write(`error: ${err.code}: ${err.message}\n`);
+    else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`error: ${(err as Error).message}\n\n${USAGE}\n`);
+    } else process.stderr.write(`error: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+  },
+);

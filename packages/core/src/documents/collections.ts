@@ -1,0 +1,55 @@
+/**
+ * Collections and their one active embedding model. Every chunk of a collection that queries
+ * can see carries that model's vector; `embed-refresh` switches the model (refresh.ts).
+ */
+import { sql } from 'drizzle-orm';
+import type { Database } from '../db/client.ts';
+import { SpoolError } from '../errors.ts';
+
+export interface CollectionRow {
+  embedding_model: string;
+  refresh_model: string | null;
+  refresh_job_id: string | null;
+}
+
+/** The collection's row, or undefined when nothing was ever ingested into it. */
+export async function getCollection(db: Database, tenantId: string, name: string): Promise<CollectionRow | undefined> {
+  const rows = await db.query<CollectionRow>(sql`
+    SELECT embedding_model, refresh_model, refresh_job_id FROM collections WHERE tenant_id = ${tenantId} AND name = ${name}`);
+  return rows[0];
+}
+
+/**
+ * The model a new ingest embeds with: the collection's active model. The first ingest into a
+ * collection creates it with `model`. An explicit `requested` model that differs from the
+ * active one is refused: mixing models would make part of the collection invisible to queries,
+ * and changing the model is what `embed-refresh` is for.
+ */
+export async function ensureCollection(
+  db: Database,
+  tenantId: string,
+  name: string,
+  model: string,
+  requested: string | undefined,
+): Promise<string> {
+  await db.query(sql`
+    INSERT INTO collections (tenant_id, name, embedding_model) VALUES (${tenantId}, ${name}, ${model})
+    ON CONFLICT (tenant_id, name) DO NOTHING`);
+  const active = (await getCollection(db, tenantId, name))!.embedding_model;
+  if (requested !== undefined && requested !== active) {
+    throw new SpoolError(
+      'embedding_model_mismatch',
+      `collection "${name}" is embedded with ${active}, not ${requested}: ingest without "model", or run embed-refresh to change the collection's model`,
+      { status: 409, retryable: false, details: { collection: name, activeModel: active, requested } },
+    );
+  }
+  return active;
+}
+
+/** Thrown when a collection's model changed between embedding a batch and writing it: the batch is embedded again. */
+export const modelChangedError = (collection: string) =>
+  new SpoolError('collection_model_changed', `the embedding model of collection "${collection}" changed meanwhile`, {
+    status: 409,
+    retryable: true,
+    retryAfterMs: 0,
+  });

@@ -1,0 +1,79 @@
+/**
+ * The `schedules` BullMQ queue. Each Spool schedule is one BullMQ job scheduler (id = the
+ * schedule id) whose ticks are small jobs on this queue; the schedules worker turns a tick into
+ * a Spool job (row first, then enqueued), because a Spool job must exist in PostgreSQL before
+ * it exists in Redis. See docs/architecture.md, "Schedules".
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.ts';
+import type { ScheduleRow } from './store.ts';
+
+export const SCHEDULE_QUEUE = 'schedules';
+
+/** A tick carries only the schedule id: the worker reads the template from PostgreSQL. */
+export interface TickData {
+  scheduleId: string;
+}
+
+export interface Scheduler {
+  queue: Queue<TickData>;
+  /** Creates or replaces the BullMQ job scheduler of a schedule. */
+  upsert(schedule: Pick<ScheduleRow, 'id' | 'cron' | 'timezone'>): Promise<void>;
+  /** Removes it (no-op when missing). */
+  remove(id: string): Promise<void>;
+  /** Which of `ids` have a job scheduler in Redis: one round trip. */
+  present(ids: string[]): Promise<Set<string>>;
+  /** Every scheduler id Redis holds, in pages. */
+  ids(): AsyncGenerator<string[]>;
+  close(): Promise<void>;
+}
+
+const TICK_OPTS = {
+  // A tick that fails (PostgreSQL down) is tried again; the idempotency key of the tick keeps
+  // it to one job. 5 tries with 1 s, 2 s, 4 s, 8 s backoff cover a short outage.
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1_000 },
+  removeOnComplete: { age: 3_600, count: 1_000 },
+  removeOnFail: { age: 24 * 3_600, count: 1_000 },
+};
+
+export function createScheduler(connection: Redis, prefix: string, log: Logger): Scheduler {
+  const queue = new Queue<TickData>(SCHEDULE_QUEUE, { connection, prefix });
+  queue.on('error', (err) => log.warn({ err: err.message }, 'schedules queue error'));
+  // BullMQ's own layout (job-scheduler.ts `isJobScheduler`): the `ic` field is written only for
+  // job schedulers. Read directly so the reconciler checks a whole batch in one pipeline.
+  const metaKey = (id: string) => `${prefix}:${SCHEDULE_QUEUE}:repeat:${id}`;
+  const setKey = `${prefix}:${SCHEDULE_QUEUE}:repeat`;
+  return {
+    queue,
+    async upsert(s) {
+      await queue.upsertJobScheduler(
+        s.id,
+        // Always a zone: without one, BullMQ reads the pattern in the worker host's local time.
+        { pattern: s.cron.trim(), tz: s.timezone ?? 'UTC' },
+        { name: 'tick', data: { scheduleId: s.id }, opts: TICK_OPTS },
+      );
+    },
+    async remove(id) {
+      await queue.removeJobScheduler(id);
+    },
+    async present(ids) {
+      if (ids.length === 0) return new Set();
+      const pipe = connection.pipeline();
+      for (const id of ids) pipe.hexists(metaKey(id), 'ic');
+      const replies = (await pipe.exec()) ?? [];
+      return new Set(ids.filter((_, i) => replies[i]?.[0] === null && replies[i]?.[1] === 1));
+    },
+    async *ids() {
+      const page = 500;
+      for (let start = 0; ; start += page) {
+        const ids = await connection.zrange(setKey, start, start + page - 1);
+        if (ids.length === 0) return;
+        yield ids;
+        if (ids.length < page) return;
+      }
+    },
+    close: () => queue.close(),
+  };
+}

@@ -1,0 +1,210 @@
+/**
+ * Schedules as the API drives them: create (validated like a submit, committed, then its BullMQ
+ * job scheduler upserted), list, get, delete. Routes stay thin: parse → call this → shape.
+ */
+import { z } from 'zod';
+import type { Database } from '../db/client.ts';
+import { assertVectors } from '../documents/store.ts';
+import { isUnavailable, SpoolError } from '../errors.ts';
+import type { JobRegistry } from '../jobs/registry.ts';
+import { SubmitRequest } from '../jobs/service.ts';
+import { unstorableJson } from '../jobs/storable-json.ts';
+import type { Logger } from '../logger.ts';
+import { checkWebhookTarget } from '../webhooks/ssrf.ts';
+import { assertCron, nextRun } from './cron.ts';
+import type { Scheduler } from './queue.ts';
+import * as store from './store.ts';
+
+/** The job each firing submits: a submit request without idempotency key or delay. */
+export const JobTemplate = SubmitRequest.pick({ type: true, input: true, priority: true, webhook: true, metadata: true });
+
+export const CreateScheduleRequest = z.object({
+  /** 5 fields (minute first) or 6 (second first), or a macro such as `@daily`. */
+  cron: z.string().min(1).max(200),
+  /** IANA time zone the expression is read in; UTC when omitted. */
+  timezone: z.string().min(1).max(64).optional(),
+  name: z.string().min(1).max(200).optional(),
+  job: JobTemplate,
+});
+export type CreateScheduleRequest = z.infer<typeof CreateScheduleRequest>;
+
+/** The schedule object of the HTTP API. */
+export interface Schedule {
+  id: string;
+  name: string | null;
+  cron: string;
+  timezone: string | null;
+  job: {
+    type: string;
+    input: unknown;
+    priority: number | null;
+    webhook: { url: string } | null;
+    metadata: Record<string, unknown>;
+  };
+  enabled: boolean;
+  createdAt: string;
+  /** When it fires next (computed from the expression; null when disabled). */
+  nextRunAt: string | null;
+  lastRunAt: string | null;
+  lastJobId: string | null;
+  lastError: { code: string; message: string } | null;
+}
+
+// Each schedule is a BullMQ scheduler plus a reconciler check every pass: keep them bounded.
+export const MAX_SCHEDULES_PER_TENANT = 1_000;
+// Same bound as a submit's add: past it the schedule is still created and the reconciler upserts it.
+const UPSERT_TIMEOUT_MS = 3_000;
+
+export interface ScheduleServiceDeps {
+  db: Database;
+  registry: JobRegistry;
+  scheduler: Scheduler;
+  /** SPOOL_WEBHOOK_ALLOW_PRIVATE: lifts the SSRF guard (development and tests). */
+  allowPrivateWebhooks: boolean;
+  log: Logger;
+}
+
+export class ScheduleService {
+  constructor(private readonly deps: ScheduleServiceDeps) {}
+
+  /** Validates as a submit would, commits the row, then upserts the scheduler (best effort). */
+  async create(tenantId: string, req: CreateScheduleRequest): Promise<Schedule> {
+    const { db, scheduler, log } = this.deps;
+    assertCron(req.cron, req.timezone);
+    const input = this.validateTemplate(req.job);
+    if (req.job.webhook) await checkWebhookTarget(req.job.webhook.url, this.deps.allowPrivateWebhooks);
+    if ((await store.countSchedules(db, tenantId)) >= MAX_SCHEDULES_PER_TENANT) {
+      throw new SpoolError(
+        'too_many_schedules',
+        `a tenant may have at most ${MAX_SCHEDULES_PER_TENANT} schedules; delete one first`,
+        {
+          status: 409,
+        },
+      );
+    }
+    const row = await store.insertSchedule(db, {
+      tenantId,
+      name: req.name ?? null,
+      cron: req.cron.trim(),
+      timezone: req.timezone ?? null,
+      jobType: req.job.type,
+      jobInput: input,
+      jobPriority: req.job.priority ?? null,
+      jobWebhookUrl: req.job.webhook?.url ?? null,
+      jobMetadata: req.job.metadata ?? null,
+      enabled: true,
+    });
+    try {
+      await withTimeout(scheduler.upsert(row), UPSERT_TIMEOUT_MS);
+    } catch (err) {
+      // The row is durable: the reconciler upserts every enabled schedule Redis lacks.
+      log.warn(
+        { err: isUnavailable(err) ? String(err) : err, scheduleId: row.id },
+        'scheduler upsert failed; the reconciler will add it',
+      );
+    }
+    return toSchedule(row);
+  }
+
+  async get(tenantId: string, id: string): Promise<Schedule> {
+    const row = await store.getSchedule(this.deps.db, tenantId, id);
+    if (!row) throw notFound(id);
+    return toSchedule(row);
+  }
+
+  async list(
+    tenantId: string,
+    q: { limit: number; cursor?: string | undefined },
+  ): Promise<{ data: Schedule[]; nextCursor: string | null }> {
+    const rows = await store.listSchedules(this.deps.db, tenantId, { limit: q.limit + 1, cursor: q.cursor });
+    const page = rows.slice(0, q.limit);
+    return { data: page.map(toSchedule), nextCursor: rows.length > q.limit ? page.at(-1)!.id : null };
+  }
+
+  /** Deletes the row, then the scheduler. A scheduler left behind (Redis down) finds no row and removes itself. */
+  async delete(tenantId: string, id: string): Promise<void> {
+    if (!(await store.deleteSchedule(this.deps.db, tenantId, id))) throw notFound(id);
+    await withTimeout(this.deps.scheduler.remove(id), UPSERT_TIMEOUT_MS).catch((err) =>
+      this.deps.log.warn({ err: String(err), scheduleId: id }, 'scheduler removal failed; its next tick removes it'),
+    );
+  }
+
+  /** The template's input parsed by its type's schema, with errors shaped like a submit's. */
+  private validateTemplate(job: z.infer<typeof JobTemplate>): unknown {
+    const def = this.deps.registry.get(job.type);
+    if (!def) {
+      throw new SpoolError('unknown_job_type', `job.type: unknown job type "${job.type}"`, {
+        status: 422,
+        details: [{ path: ['job', 'type'], message: `unknown job type "${job.type}"` }],
+      });
+    }
+    // A flag, or a function of the input (checked once the input has parsed).
+    const needsVectors = def.needsVectors as boolean | ((input: unknown) => boolean) | undefined;
+    if (needsVectors === true) assertVectors(this.deps.db);
+    const unstorable = unstorableJson(job);
+    if (unstorable) {
+      const path = ['job', ...unstorable.path];
+      throw new SpoolError('validation_failed', `${path.join('.')}: ${unstorable.message}`, {
+        status: 422,
+        details: [{ ...unstorable, path }],
+      });
+    }
+    const parsed = def.input.safeParse(job.input);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => ({
+        path: ['job', 'input', ...(i.path as (string | number)[])],
+        message: i.message,
+      }));
+      const first = issues[0]!;
+      const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+      throw new SpoolError('validation_failed', `${first.path.join('.')}: ${first.message}${more}`, {
+        status: 422,
+        details: issues,
+      });
+    }
+    if (typeof needsVectors === 'function' && needsVectors(parsed.data)) assertVectors(this.deps.db);
+    // Checks against stored state (preflight) are left to each tick: a nightly job may name a
+    // document that does not exist yet when the schedule is made.
+    return parsed.data;
+  }
+}
+
+const iso = (v: Date | string | null) => (v ? new Date(v).toISOString() : null);
+
+export function toSchedule(r: store.ScheduleRow): Schedule {
+  return {
+    id: r.id,
+    name: r.name,
+    cron: r.cron,
+    timezone: r.timezone,
+    job: {
+      type: r.jobType,
+      input: r.jobInput,
+      priority: r.jobPriority,
+      webhook: r.jobWebhookUrl ? { url: r.jobWebhookUrl } : null,
+      metadata: (r.jobMetadata as Record<string, unknown> | null) ?? {},
+    },
+    enabled: r.enabled,
+    createdAt: iso(r.createdAt)!,
+    nextRunAt: r.enabled ? iso(nextRun(r.cron, r.timezone)) : null,
+    lastRunAt: iso(r.lastRunAt),
+    lastJobId: r.lastJobId,
+    lastError: (r.lastError as Schedule['lastError']) ?? null,
+  };
+}
+
+const notFound = (id: string) => new SpoolError('not_found', `schedule ${id} not found`, { status: 404 });
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
