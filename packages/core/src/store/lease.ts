@@ -76,49 +76,6 @@ async function claimJobs(db: Database, requests: ClaimRequest[]): Promise<Claim[
     FROM claimed c`);
 }
 
-export interface StepStart {
-  leased: boolean;
-  cancel_requested: boolean | null;
-  runs: number | null;
-}
-
-/** Records a step start (`runs + 1`) if this worker still holds the job; reports cancellation. */
-export async function startStep(db: Database, jobId: string, attempt: number, name: string): Promise<StepStart> {
-  const rows = await db.query<StepStart>(sql`
-    WITH j AS (
-      SELECT cancel_requested_at FROM jobs WHERE id = ${jobId} AND attempts = ${attempt} AND status = 'running'
-    ),
-    s AS (
-      INSERT INTO job_steps (job_id, name, status, runs, position)
-      SELECT ${jobId}, ${name}, 'running', 1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint FROM j
-      ON CONFLICT (job_id, name) DO UPDATE
-        SET status = 'running', runs = job_steps.runs + 1, started_at = now(), finished_at = NULL, error = NULL
-      RETURNING runs
-    )
-    SELECT EXISTS (SELECT 1 FROM j) AS leased, (SELECT cancel_requested_at IS NOT NULL FROM j) AS cancel_requested,
-      (SELECT runs FROM s) AS runs`);
-  return rows[0]!;
-}
-
-/** Stores a step's output (or error). Returns false if this worker no longer holds the job. */
-export async function finishStep(
-  db: Database,
-  jobId: string,
-  attempt: number,
-  name: string,
-  outcome: { output: unknown } | { error: JobError },
-): Promise<boolean> {
-  const ok = 'output' in outcome;
-  const rows = await db.query(sql`
-    UPDATE job_steps SET status = ${ok ? 'completed' : 'failed'},
-      output = ${ok ? JSON.stringify(outcome.output ?? null) : null}::jsonb,
-      error = ${ok ? null : JSON.stringify(outcome.error)}::jsonb, finished_at = now()
-    WHERE job_id = ${jobId} AND name = ${name}
-      AND EXISTS (SELECT 1 FROM jobs WHERE id = ${jobId} AND attempts = ${attempt} AND status = 'running')
-    RETURNING 1`);
-  return rows.length > 0;
-}
-
 export interface AttemptEnd {
   jobId: string;
   attempt: number;
