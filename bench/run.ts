@@ -25,6 +25,7 @@ import { goals, markdown, type RunResults, svgChart } from './lib/report.ts';
 import { createTenant, startApi } from './lib/spool.ts';
 import { runBaselines } from './scenarios/baselines.ts';
 import { runCost } from './scenarios/cost.ts';
+import { runDocuments } from './scenarios/documents.ts';
 import { resetSpool, runSpool, type SpoolSession } from './scenarios/spool.ts';
 import { runSse } from './scenarios/sse.ts';
 
@@ -109,6 +110,7 @@ try {
   await resetSpool(ctx, config.prefix);
 
   const cost = await runCost(ctx, { ...config, prefix: `${config.prefix}-cost` }, session.apiKey);
+  const documents = await runDocuments(ctx);
 
   const results: RunResults = {
     meta: {
@@ -122,6 +124,7 @@ try {
     spool,
     sse,
     cost,
+    documents,
   };
   const rows = goals(results);
   const dir = join(ROOT, 'bench/results');

@@ -23,6 +23,11 @@ export interface BenchSettings {
   probeJobs: number;
   probeSteps: number;
   probeStepMs: number;
+  /** Documents ingested through `ingest` jobs (about five chunks each). */
+  ingestDocuments: number;
+  /** Corpus sizes in chunks at which `rag-query` retrieval is measured, and queries at each. */
+  retrievalSizes: number[];
+  retrievalQueries: number;
 }
 
 export function settings(quick: boolean): BenchSettings {
@@ -45,6 +50,9 @@ export function settings(quick: boolean): BenchSettings {
         probeJobs: 5,
         probeSteps: 200,
         probeStepMs: 20,
+        ingestDocuments: 50,
+        retrievalSizes: [1_000],
+        retrievalQueries: 30,
       }
     : {
         quick,
@@ -64,6 +72,9 @@ export function settings(quick: boolean): BenchSettings {
         probeJobs: 10,
         probeSteps: 700,
         probeStepMs: 20,
+        ingestDocuments: 400,
+        retrievalSizes: [10_000, 100_000],
+        retrievalQueries: 200,
       };
 }
 

@@ -33,11 +33,6 @@ export async function startApi(c: SpoolConfig): Promise<SpoolApi> {
     {
       raiseFdLimit: true,
       profile: true,
-      // WORKAROUND: main.ts loads the job schemas (@spool/core/jobs) before @hono/zod-openapi
-      // patches zod, so zod 4 schemas made earlier lack `.openapi` and the OpenAPI registration
-      // in routes/meta.ts throws at start-up. Loading @hono/zod-openapi first avoids it; remove
-      // once apps/api starts on its own. (Resolved from apps/api, where it is a dependency.)
-      preload: ['@hono/zod-openapi'],
       cwd: 'apps/api',
     },
   );

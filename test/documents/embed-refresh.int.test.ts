@@ -211,8 +211,10 @@ describe('embed-refresh on PGlite', () => {
       filters: { accessLevels: ['public', 'internal'], documentIds: ['etna', 'vesuvius', 'bees', 'ants'] },
       rerank: false,
       candidates: 2,
+      searchMs: expect.any(Number),
       chunks: plain.result.citations.map((c: any) => ({ chunkId: c.chunkId, documentId: c.documentId, score: c.score })),
     });
+    expect(call.retrieval.searchMs).toBeGreaterThan(0);
     expect(call.retrieval.chunks.every((c: any) => ['etna', 'vesuvius', 'bees', 'ants'].includes(c.documentId))).toBe(true);
     expect(call.retrieval.chunks[0].score).toBeGreaterThanOrEqual(call.retrieval.chunks[1].score);
 

@@ -36,6 +36,7 @@ const TraceCall = z
         filters: z.object({ accessLevels: z.array(z.string()), documentIds: z.array(z.string()).nullable() }),
         rerank: z.boolean(),
         candidates: z.number().int(),
+        searchMs: z.number().describe('Milliseconds the vector search took'),
         chunks: z.array(
           z.object({ chunkId: z.string(), documentId: z.string(), score: z.number(), rerankScore: z.number().optional() }),
         ),

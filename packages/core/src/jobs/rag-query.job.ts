@@ -90,6 +90,7 @@ export const ragQuery = defineJob({
       }
       const { vectors } = await ctx.models.embed([input.question], { model, step: 'retrieve' });
       const candidates = input.rerank ? Math.min(MAX_CANDIDATES, input.topK * RERANK_FACTOR) : input.topK;
+      const searchStarted = performance.now();
       const found = await searchChunks(ctx.db, {
         tenantId: ctx.tenantId,
         collection: input.collection,
@@ -99,6 +100,7 @@ export const ragQuery = defineJob({
         accessLevels,
         documentIds: input.filter?.documentIds,
       });
+      const searchMs = Math.round((performance.now() - searchStarted) * 100) / 100;
       // An embed-refresh switched the collection after we read its model: ask again with the new one.
       if (found.length === 0 && (await getCollection(ctx.db, ctx.tenantId, input.collection))?.embedding_model !== model)
         throw modelChangedError(input.collection);
@@ -116,6 +118,7 @@ export const ragQuery = defineJob({
           filters: { accessLevels, documentIds: input.filter?.documentIds ?? null },
           rerank: input.rerank,
           candidates: found.length,
+          searchMs,
           chunks: kept.map((h) => ({
             chunkId: h.chunkId,
             documentId: h.documentId,

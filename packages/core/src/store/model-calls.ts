@@ -68,6 +68,8 @@ export interface RetrievalTrace {
   rerank: boolean;
   /** Candidates the vector search returned (more than topK when reranking). */
   candidates: number;
+  /** Milliseconds the vector search statement took (the embedding call has its own latency). */
+  searchMs: number;
   /** The chunks kept, best first. */
   chunks: { chunkId: string; documentId: string; score: number; rerankScore?: number | undefined }[];
 }
