@@ -18,11 +18,9 @@ export function assertVectors(db: Database): void {
 }
 
 const vectorLiteral = (v: number[]) => `[${v.map((x) => (Number.isFinite(x) ? x : 0)).join(',')}]`;
-const list = (values: string[]) =>
-  sql.join(
-    values.map((v) => sql`${v}`),
-    sql`, `,
-  );
+// One parameter whatever the list's length: the statement text (a prepared statement, see
+// db/client.ts) stays the same for every query.
+const list = (values: string[]) => sql`SELECT jsonb_array_elements_text(${JSON.stringify(values)}::jsonb)`;
 
 export interface DocumentUpsert {
   tenantId: string;
