@@ -53,7 +53,13 @@ describe('the spool CLI', () => {
   });
 
   it('a failed job exits 1 with its error; watch follows an existing job', async () => {
-    const failed = await spool(['submit', 'debug-steps', '--input', '{"steps":2,"stepMs":10,"failAt":2,"failTimes":99}', '--wait']);
+    const failed = await spool([
+      'submit',
+      'debug-steps',
+      '--input',
+      '{"steps":2,"stepMs":10,"failAt":2,"failTimes":99}',
+      '--wait',
+    ]);
     expect(failed.code).toBe(1);
     expect(failed.stderr).toMatch(/failed: \w+: /);
     expect(JSON.parse(failed.stdout).status).toBe('failed');

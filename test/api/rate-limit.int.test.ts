@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Stack, client, startStack } from '../support/stack.ts';
+import { client, type Stack, startStack } from '../support/stack.ts';
 
 describe('per-key rate limit (SPOOL_RATE_LIMIT_PER_MIN)', () => {
   let stack: Stack;

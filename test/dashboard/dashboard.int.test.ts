@@ -91,7 +91,7 @@ describe('dashboard', () => {
     expect((await get('/', `Bearer ${stack.adminToken}`)).status).toBe(200);
   });
 
-  it('serves Bull Board at /queues and its API lists every job-type queue plus webhooks', async () => {
+  it('serves Bull Board at /queues and its API lists every job-type queue plus webhooks and schedules', async () => {
     const page = await get('/queues', `Bearer ${stack.adminToken}`);
     expect(page.status).toBe(200);
     const body = await page.text();
@@ -102,7 +102,7 @@ describe('dashboard', () => {
     expect(res.status).toBe(200);
     const data = (await res.json()) as { queues: { name: string }[] };
     const names = data.queues.map((q) => q.name).sort();
-    const expected = [...stack.api.registry.list.map((d) => d.name), 'webhooks'].sort();
+    const expected = [...stack.api.registry.list.map((d) => d.name), 'webhooks', 'schedules'].sort();
     expect(names).toEqual(expected);
     expect(names).toContain('debug-steps');
   });

@@ -30,7 +30,9 @@ describe('reconciler: running in PostgreSQL, completed in BullMQ', () => {
     await new Promise<void>((resolve) => bare.once('completed', () => resolve()));
     await bare.close();
     // … while PostgreSQL says an attempt is running: the state a lost closing write leaves.
-    await stack.database.db.query(sql`UPDATE jobs SET status = 'running', attempts = 1, started_at = now() WHERE id = ${body.id}`);
+    await stack.database.db.query(
+      sql`UPDATE jobs SET status = 'running', attempts = 1, started_at = now() WHERE id = ${body.id}`,
+    );
 
     // The worker's reconciler (at start, then every 300 ms) finds it.
     await stack.startWorker();

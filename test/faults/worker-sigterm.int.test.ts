@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Child } from '../support/children.ts';
 import { REDIS_URL } from '../support/env.ts';
-import { type Stack, client, startStack } from '../support/stack.ts';
+import { client, type Stack, startStack } from '../support/stack.ts';
 import { startWorkerProcess } from '../support/worker-process.ts';
 
 describe('graceful shutdown', () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDatabase, migrate } from '@spool/core/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Stack, client, startStack } from '../support/stack.ts';
+import { client, type Stack, startStack } from '../support/stack.ts';
 
 describe('embedded PGlite', () => {
   const dir = mkdtempSync(join(tmpdir(), 'spool-pglite-'));

@@ -1,6 +1,6 @@
 /** A fresh PostgreSQL database per test file, migrated, dropped at the end. */
 import { randomBytes } from 'node:crypto';
-import { type Database, createDatabase, migrate } from '@spool/core/db';
+import { createDatabase, type Database, migrate } from '@spool/core/db';
 import postgres from 'postgres';
 import { PG_ADMIN_URL } from './env.ts';
 

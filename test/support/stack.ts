@@ -8,12 +8,12 @@ import type { ServerType } from '@hono/node-server';
 import { buildApiDeps, createApp, serveApi } from '@spool/api';
 import { budgetEnv, loadEnv, providerEnv } from '@spool/core/env';
 import { createRegistry } from '@spool/core/jobs';
+import { createLogger, type Logger } from '@spool/core/logger';
 import { modelsConfig } from '@spool/core/providers';
-import { type Logger, createLogger } from '@spool/core/logger';
 import type { WebhookWorkerOptions } from '@spool/core/webhooks';
 import { type RunningWorker, startWorker } from '@spool/worker';
+import { freshDatabase, type TestDatabase } from './database.ts';
 import { REDIS_URL } from './env.ts';
-import { type TestDatabase, freshDatabase } from './database.ts';
 
 export interface Stack {
   url: string;
@@ -127,7 +127,11 @@ export function client(url: string, apiKey: string) {
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(`${url}${path}`, {
       method,
-      headers: { authorization: `Bearer ${apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      headers: {
+        authorization: `Bearer ${apiKey}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();

@@ -3,7 +3,7 @@
  * package (not Spool's code) and answers what the test scripts: a status per request, a hang,
  * or a redirect.
  */
-import { type Server, createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 

@@ -1,6 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Stack, client, startStack } from '../support/stack.ts';
+import { client, type Stack, startStack } from '../support/stack.ts';
 import { startReceiver } from '../support/webhook-receiver.ts';
 
 describe('webhooks', () => {
@@ -57,7 +57,9 @@ describe('webhooks', () => {
   it('a failed job sends job.failed once', async () => {
     const rx = await startReceiver(() => tenant.webhookSecret);
     try {
-      const job = (await api.submit({ type: 'debug-steps', input: { steps: 1, failAt: 1, failTimes: 99 }, webhook: { url: rx.url } })).body;
+      const job = (
+        await api.submit({ type: 'debug-steps', input: { steps: 1, failAt: 1, failTimes: 99 }, webhook: { url: rx.url } })
+      ).body;
       await settle(job.id, 'succeeded');
       expect(rx.received).toHaveLength(1);
       expect(JSON.parse(rx.received[0]!.body)).toMatchObject({ type: 'job.failed', data: { status: 'failed', attempts: 3 } });
@@ -81,12 +83,15 @@ describe('webhooks', () => {
 
   it('a redirect is a failure and is never followed', async () => {
     const target = await startReceiver(() => tenant.webhookSecret);
-    const rx = await startReceiver(() => tenant.webhookSecret, [
-      { status: 302, headers: { location: target.url } },
-      { status: 302, headers: { location: target.url } },
-      { status: 302, headers: { location: target.url } },
-      { status: 302, headers: { location: target.url } },
-    ]);
+    const rx = await startReceiver(
+      () => tenant.webhookSecret,
+      [
+        { status: 302, headers: { location: target.url } },
+        { status: 302, headers: { location: target.url } },
+        { status: 302, headers: { location: target.url } },
+        { status: 302, headers: { location: target.url } },
+      ],
+    );
     try {
       const job = (await api.submit({ type: 'debug-steps', input: { steps: 0 }, webhook: { url: rx.url } })).body;
       const d = await settle(job.id, 'failed');

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Child } from '../support/children.ts';
 import { REDIS_URL } from '../support/env.ts';
-import { type Stack, client, startStack } from '../support/stack.ts';
+import { client, type Stack, startStack } from '../support/stack.ts';
 import { startReceiver } from '../support/webhook-receiver.ts';
 import { startWorkerProcess } from '../support/worker-process.ts';
 

@@ -4,7 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventBuffer, EventWriter } from '@spool/core/events';
-import { JobService, createRegistry } from '@spool/core/jobs';
+import { createRegistry, JobService } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
 import { type AnyJobDefinition, createQueues, defineJob } from '@spool/core/queue';
 import { createRedis } from '@spool/core/redis';
@@ -14,7 +14,7 @@ import { createTenant } from '@spool/core/tenants';
 import { createWebhookProducer } from '@spool/core/webhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { type TestDatabase, freshDatabase } from '../support/database.ts';
+import { freshDatabase, type TestDatabase } from '../support/database.ts';
 import { REDIS_URL } from '../support/env.ts';
 import { randomPrefix } from '../support/stack.ts';
 
@@ -39,7 +39,10 @@ describe('an attempt', () => {
     const webhooks = createWebhookProducer(redis, prefix, log);
     jobs = new JobService({ db: database.db, queues, registry, redis, buffer, webhooks, allowPrivateWebhooks: true, log });
     tenantId = (await createTenant(database.db, 't')).id;
-    close.push(() => queues.close(), () => webhooks.close());
+    close.push(
+      () => queues.close(),
+      () => webhooks.close(),
+    );
   });
   afterAll(async () => {
     for (const c of close) await c();

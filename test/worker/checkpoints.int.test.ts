@@ -3,15 +3,16 @@
  * flushed before the closing write or at the end of the event-loop turn, and every write is
  * fenced on the attempt.
  */
-import { claimJob } from '@spool/core/store/lease';
-import { createLogger } from '@spool/core/logger';
-import { createTenant } from '@spool/core/tenants';
+
 import { newId } from '@spool/core/ids';
+import { createLogger } from '@spool/core/logger';
+import { claimJob } from '@spool/core/store/lease';
+import { createTenant } from '@spool/core/tenants';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StepCheckpoints } from '../../packages/core/src/steps/checkpoints.ts';
 import { insertJobs } from '../../packages/core/src/store/jobs.ts';
-import { type TestDatabase, freshDatabase } from '../support/database.ts';
+import { freshDatabase, type TestDatabase } from '../support/database.ts';
 
 describe('step checkpoints', () => {
   let database: TestDatabase;
@@ -25,7 +26,18 @@ describe('step checkpoints', () => {
   const runningJob = async () => {
     const id = newId();
     await insertJobs(database.db, [
-      { id, tenant_id: tenantId, type: 'debug-steps', input: {}, priority: null, metadata: null, webhook_url: null, idempotency_key: null, request_hash: null, run_at: null },
+      {
+        id,
+        tenant_id: tenantId,
+        type: 'debug-steps',
+        input: {},
+        priority: null,
+        metadata: null,
+        webhook_url: null,
+        idempotency_key: null,
+        request_hash: null,
+        run_at: null,
+      },
     ]);
     const claim = await claimJob(database.db, id, 0);
     return { id, attempt: claim!.attempts };

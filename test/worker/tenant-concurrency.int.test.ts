@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Stack, client, startStack } from '../support/stack.ts';
+import { client, type Stack, startStack } from '../support/stack.ts';
 
 describe('per-tenant running-job cap (SPOOL_TENANT_CONCURRENCY)', () => {
   let stack: Stack;
@@ -19,9 +19,7 @@ describe('per-tenant running-job cap (SPOOL_TENANT_CONCURRENCY)', () => {
     const bJob = await b.waitFor(bId);
     expect([...aJobs, bJob].every((j) => j.status === 'completed' && j.attempts === 1)).toBe(true);
 
-    const spans = aJobs
-      .map((j) => [Date.parse(j.startedAt), Date.parse(j.finishedAt)] as const)
-      .sort((x, y) => x[0] - y[0]);
+    const spans = aJobs.map((j) => [Date.parse(j.startedAt), Date.parse(j.finishedAt)] as const).sort((x, y) => x[0] - y[0]);
     for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
     // B did not wait for A's queue to drain.
     expect(Date.parse(bJob.startedAt)).toBeLessThan(spans.at(-1)![0]);

@@ -11,15 +11,15 @@ import { jsonBodies } from './middleware/body.ts';
 import { errorBody, sendError } from './middleware/errors.ts';
 import { observe } from './middleware/observe.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { budgetRoutes } from './routes/budgets.ts';
+import { documentRoutes } from './routes/documents.ts';
 import { eventRoutes } from './routes/events.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { metaRoutes } from './routes/meta.ts';
-import { webhookRoutes } from './routes/webhooks.ts';
-import { budgetRoutes } from './routes/budgets.ts';
+import { scheduleRoutes } from './routes/schedules.ts';
 import { traceRoutes } from './routes/trace.ts';
 import { usageRoutes } from './routes/usage.ts';
-import { scheduleRoutes } from './routes/schedules.ts';
-import { documentRoutes } from './routes/documents.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 
 /**
  * The bound on a /v1 request. postgres.js has no query timeout: a PostgreSQL that stops

@@ -1,14 +1,14 @@
 /** Builds the API's dependencies from configuration (used by main.ts and the one-process mode). */
 import type { Database } from '@spool/core/db';
 import { EventBuffer, EventHub } from '@spool/core/events';
-import { JobService, type JobRegistry, createSubmitGuard } from '@spool/core/jobs';
-import type { BudgetDefaults } from '@spool/core/providers/budget';
+import { createSubmitGuard, type JobRegistry, JobService } from '@spool/core/jobs';
 import type { Logger } from '@spool/core/logger';
+import type { BudgetDefaults } from '@spool/core/providers/budget';
 import { createQueues } from '@spool/core/queue';
 import { createRedis } from '@spool/core/redis';
-import { ScheduleService, createScheduler } from '@spool/core/schedules';
-import { KeyStore, createKeyRateLimiter } from '@spool/core/tenants';
-import { type WebhookLookup, createWebhookProducer } from '@spool/core/webhooks';
+import { createScheduler, ScheduleService } from '@spool/core/schedules';
+import { createKeyRateLimiter, KeyStore } from '@spool/core/tenants';
+import { createWebhookProducer, type WebhookLookup } from '@spool/core/webhooks';
 import type { ApiDeps } from './deps.ts';
 
 export interface ApiBuildOptions {

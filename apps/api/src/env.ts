@@ -1,5 +1,5 @@
-import type { ApiBuildOptions } from './build.ts';
 import { apiEnv, baseEnv, budgetEnv, databaseEnv, jobsEnv, loadEnv, redisEnv } from '@spool/core/env';
+import type { ApiBuildOptions } from './build.ts';
 
 export const ApiEnvSchema = baseEnv.merge(databaseEnv).merge(redisEnv).merge(jobsEnv).merge(apiEnv).merge(budgetEnv);
 export type ApiConfig = ReturnType<typeof loadApiEnv>;

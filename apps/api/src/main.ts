@@ -15,7 +15,9 @@ const env = loadApiEnv();
 const log = createLogger(env.LOG_LEVEL);
 const db = await createDatabase({ url: env.DATABASE_URL, dataDir: env.SPOOL_DATA_DIR, poolSize: env.SPOOL_DB_POOL });
 await migrate(db);
-const deps = buildApiDeps(apiOptions(env, { db, registry: createRegistry({ enableDebugJobs: env.SPOOL_ENABLE_DEBUG_JOBS }), log }));
+const deps = buildApiDeps(
+  apiOptions(env, { db, registry: createRegistry({ enableDebugJobs: env.SPOOL_ENABLE_DEBUG_JOBS }), log }),
+);
 const server = serveApi(createApp(deps).fetch, { port: env.PORT, hostname: env.HOST }, (info) =>
   log.info({ port: info.port }, `Spool API listening on http://localhost:${info.port}`),
 );

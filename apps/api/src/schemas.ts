@@ -58,7 +58,10 @@ export const errorResponses = {
   401: { description: 'Missing, invalid or revoked API key', content: { 'application/json': { schema: ErrorBody } } },
   403: { description: 'The key lacks the scope', content: { 'application/json': { schema: ErrorBody } } },
   404: { description: 'Not found (or another tenant’s)', content: { 'application/json': { schema: ErrorBody } } },
-  503: { description: 'PostgreSQL or Redis unreachable; see Retry-After', content: { 'application/json': { schema: ErrorBody } } },
+  503: {
+    description: 'PostgreSQL or Redis unreachable; see Retry-After',
+    content: { 'application/json': { schema: ErrorBody } },
+  },
 } as const;
 
 export const json = <T extends z.ZodType>(schema: T, description: string) => ({

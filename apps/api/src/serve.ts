@@ -9,7 +9,11 @@ import { createServer, type IncomingMessage, type RequestListener, type ServerRe
 import { type ServerType, serve } from '@hono/node-server';
 
 const HEALTHY = JSON.stringify({ status: 'ok' });
-const HEALTHY_HEADERS = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(HEALTHY), 'cache-control': 'no-store' };
+const HEALTHY_HEADERS = {
+  'content-type': 'application/json',
+  'content-length': Buffer.byteLength(HEALTHY),
+  'cache-control': 'no-store',
+};
 
 export function serveApi(
   fetch: (request: Request, env: never) => Response | Promise<Response>,

@@ -6,6 +6,7 @@ import type { Logger } from '@spool/core/logger';
 import { createQueues } from '@spool/core/queue';
 import { createRedis } from '@spool/core/redis';
 import { KeyStore } from '@spool/core/tenants';
+import { createScheduler } from '@spool/core/schedules';
 import { createWebhookProducer, type WebhookProducer } from '@spool/core/webhooks';
 import type { Queue } from 'bullmq';
 import type { DashboardDeps } from './app.ts';
@@ -35,6 +36,7 @@ export function buildDashboardDeps(o: DashboardBuildOptions): DashboardDeps & { 
   for (const c of [redis, sub]) c.on('error', (err) => log.debug({ err: err.message }, 'redis error'));
   const queues = createQueues(redis, o.prefix, o.registry.list, log);
   const webhooks = createWebhookProducer(redis, o.prefix, log);
+  const scheduler = createScheduler(redis, o.prefix, log);
   const buffer = new EventBuffer(redis, o.prefix);
   // Only cancel and retry are called here: no submit, so no submit guard or SSRF settings.
   const jobs = new o.JobService({
@@ -49,7 +51,7 @@ export function buildDashboardDeps(o: DashboardBuildOptions): DashboardDeps & { 
   });
   return {
     db: o.db,
-    queues: [...queues.all(), webhooks.queue],
+    queues: [...queues.all(), webhooks.queue, scheduler.queue],
     keys: new KeyStore(o.db),
     adminToken: o.adminToken,
     jobs,
@@ -64,6 +66,7 @@ export function buildDashboardDeps(o: DashboardBuildOptions): DashboardDeps & { 
     async close() {
       await queues.close();
       await webhooks.close();
+      await scheduler.close();
       await Promise.all([redis.quit(), sub.quit()].map((p) => p.catch(() => {})));
     },
   };
@@ -74,6 +77,7 @@ export interface ApiDepsLike {
   db: Database;
   queues: { all(): Queue[] };
   webhooks: WebhookProducer;
+  schedules: { queue: Queue };
   jobs: DashboardDeps['jobs'];
   keys: KeyStore;
   hub: EventHub;
@@ -85,7 +89,7 @@ export interface ApiDepsLike {
 export function dashboardDepsFromApi(api: ApiDepsLike, basePath = '/admin'): DashboardDeps {
   return {
     db: api.db,
-    queues: [...api.queues.all(), api.webhooks.queue],
+    queues: [...api.queues.all(), api.webhooks.queue, api.schedules.queue],
     keys: api.keys,
     adminToken: api.config.adminToken,
     jobs: api.jobs,

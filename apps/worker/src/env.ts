@@ -1,9 +1,15 @@
+import { baseEnv, budgetEnv, databaseEnv, jobsEnv, loadEnv, providerEnv, redisEnv, workerEnv } from '@spool/core/env';
 import { modelsConfig } from '@spool/core/providers';
 import { DEFAULT_RETRY_DELAYS_MS } from '@spool/core/webhooks';
 import type { WorkerOptions } from './worker.ts';
-import { baseEnv, budgetEnv, databaseEnv, jobsEnv, loadEnv, providerEnv, redisEnv, workerEnv } from '@spool/core/env';
 
-export const WorkerEnvSchema = baseEnv.merge(databaseEnv).merge(redisEnv).merge(jobsEnv).merge(workerEnv).merge(providerEnv).merge(budgetEnv);
+export const WorkerEnvSchema = baseEnv
+  .merge(databaseEnv)
+  .merge(redisEnv)
+  .merge(jobsEnv)
+  .merge(workerEnv)
+  .merge(providerEnv)
+  .merge(budgetEnv);
 export type WorkerConfig = ReturnType<typeof loadWorkerEnv>;
 export const loadWorkerEnv = (source: NodeJS.ProcessEnv = process.env) => loadEnv(WorkerEnvSchema, source);
 

@@ -1,2 +1,2 @@
-export * from './worker.ts';
 export * from './env.ts';
+export * from './worker.ts';

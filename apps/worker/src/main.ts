@@ -3,9 +3,9 @@ import { createServer } from 'node:http';
 import { createDatabase, migrate } from '@spool/core/db';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
-import { onShutdown } from '@spool/core/shutdown';
 import { registry as metrics } from '@spool/core/metrics';
 import { checkEvictionPolicy, createRedis } from '@spool/core/redis';
+import { onShutdown } from '@spool/core/shutdown';
 import { loadWorkerEnv, workerOptions } from './env.ts';
 import { startWorker } from './worker.ts';
 

@@ -3,19 +3,24 @@
  * writer and the reconciler. `startWorker` is used by main.ts and by the one-process mode.
  */
 import type { Database } from '@spool/core/db';
+import { budgetEnv, loadEnv, providerEnv } from '@spool/core/env';
 import { SpoolError } from '@spool/core/errors';
-import { EventBuffer, EventWriter, cancelChannel } from '@spool/core/events';
+import { cancelChannel, EventBuffer, EventWriter } from '@spool/core/events';
 import type { JobRegistry } from '@spool/core/jobs';
 import type { Logger } from '@spool/core/logger';
-import { type ModelsConfig, createModelService, modelsConfig } from '@spool/core/providers';
-import { Reconciler, backoffDelay, createQueues, createTenantSlots } from '@spool/core/queue';
-import { type Redis, createRedis } from '@spool/core/redis';
-import { cancelRunning } from '@spool/core/steps';
-import { startScheduleWorker } from '@spool/core/schedules';
-import { Worker } from 'bullmq';
-import { DEFAULT_RETRY_DELAYS_MS, type WebhookWorkerOptions, createWebhookProducer, startWebhookWorker } from '@spool/core/webhooks';
-import { budgetEnv, loadEnv, providerEnv } from '@spool/core/env';
 import { workersRunning } from '@spool/core/metrics';
+import { createModelService, type ModelsConfig, modelsConfig } from '@spool/core/providers';
+import { backoffDelay, createQueues, createTenantSlots, Reconciler } from '@spool/core/queue';
+import { createRedis, type Redis } from '@spool/core/redis';
+import { startScheduleWorker } from '@spool/core/schedules';
+import { cancelRunning } from '@spool/core/steps';
+import {
+  createWebhookProducer,
+  DEFAULT_RETRY_DELAYS_MS,
+  startWebhookWorker,
+  type WebhookWorkerOptions,
+} from '@spool/core/webhooks';
+import { Worker } from 'bullmq';
 import { createProcessor } from './run-job.ts';
 
 export interface WorkerOptions {
@@ -72,19 +77,23 @@ export async function startWorker(
   });
 
   const workers = deps.registry.list.map((def) => {
-    const worker = new Worker(def.name, createProcessor({ db: deps.db, events, log, running, models, onDeliveries, tenantSlots }, def), {
-      connection,
-      prefix: opts.prefix,
-      concurrency: opts.concurrency[def.name] ?? def.concurrency,
-      lockDuration: opts.lockMs,
-      stalledInterval: opts.lockMs,
-      // A job whose worker died is taken over; one that kills workers three times fails.
-      maxStalledCount: 3,
-      settings: {
-        backoffStrategy: (attemptsMade: number, _type?: string, err?: Error) =>
-          backoffDelay(def.retry, attemptsMade, err instanceof SpoolError ? err.retryAfterMs : undefined),
+    const worker = new Worker(
+      def.name,
+      createProcessor({ db: deps.db, events, log, running, models, onDeliveries, tenantSlots }, def),
+      {
+        connection,
+        prefix: opts.prefix,
+        concurrency: opts.concurrency[def.name] ?? def.concurrency,
+        lockDuration: opts.lockMs,
+        stalledInterval: opts.lockMs,
+        // A job whose worker died is taken over; one that kills workers three times fails.
+        maxStalledCount: 3,
+        settings: {
+          backoffStrategy: (attemptsMade: number, _type?: string, err?: Error) =>
+            backoffDelay(def.retry, attemptsMade, err instanceof SpoolError ? err.retryAfterMs : undefined),
+        },
       },
-    });
+    );
     worker.on('error', (err) => log.warn({ err: err.message, queue: def.name }, 'worker error'));
     workersRunning.inc({ queue: def.name });
     return worker;

@@ -15,7 +15,12 @@ Either start one and point REDIS_URL at it, or install redis-server so Spool can
 then run \`pnpm start\` again.`;
 
 export async function answers(url: string, timeoutMs = 1_000): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   probe.on('error', () => {});
   try {
     await probe.connect();
@@ -51,7 +56,20 @@ export async function ensureRedis(url: string, dataDir: string): Promise<OwnRedi
   // AOF on and no eviction: the queue must survive a restart and never drop keys.
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+    ],
     { stdio: 'ignore' },
   );
   const own = `redis://127.0.0.1:${port}`;

@@ -3,19 +3,20 @@
  * with the local provider. Prints the URLs, a dev API key and the admin token, which are kept
  * in the data dir across restarts.
  */
+
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { ApiEnvSchema, apiOptions, buildApiDeps, createApp, serveApi } from '@spool/api';
-import { createDatabase, migrate, type Database } from '@spool/core/db';
+import { createDatabase, type Database, migrate } from '@spool/core/db';
 import { ConfigError, loadEnv } from '@spool/core/env';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
-import { onShutdown } from '@spool/core/shutdown';
 import { checkEvictionPolicy, createRedis } from '@spool/core/redis';
-import { KeyStore, createTenant } from '@spool/core/tenants';
-import { WorkerEnvSchema, startWorker, workerOptions } from '@spool/worker';
+import { onShutdown } from '@spool/core/shutdown';
+import { createTenant, KeyStore } from '@spool/core/tenants';
 import { createDashboard, dashboardDepsFromApi } from '@spool/dashboard';
+import { startWorker, WorkerEnvSchema, workerOptions } from '@spool/worker';
 import { ensureRedis } from './redis.ts';
 
 interface DevCredentials {
@@ -32,7 +33,11 @@ async function devCredentials(db: Database, dataDir: string, adminToken: string 
     if (await new KeyStore(db).authenticate(saved.apiKey)) return { ...saved, adminToken: adminToken ?? saved.adminToken };
   }
   const tenant = await createTenant(db, 'dev');
-  const creds = { adminToken: adminToken ?? `adm_${randomBytes(24).toString('base64url')}`, tenantId: tenant.id, apiKey: tenant.apiKey };
+  const creds = {
+    adminToken: adminToken ?? `adm_${randomBytes(24).toString('base64url')}`,
+    tenantId: tenant.id,
+    apiKey: tenant.apiKey,
+  };
   writeFileSync(file, JSON.stringify(creds, null, 2), { mode: 0o600 });
   return creds;
 }
@@ -53,10 +58,7 @@ async function main() {
   const creds = await devCredentials(db, env.SPOOL_DATA_DIR, env.SPOOL_ADMIN_TOKEN);
   const registry = createRegistry({ enableDebugJobs: env.SPOOL_ENABLE_DEBUG_JOBS });
 
-  const worker = await startWorker(
-    { db, registry, log },
-    workerOptions(env, redis.url),
-  );
+  const worker = await startWorker({ db, registry, log }, workerOptions(env, redis.url));
   const deps = buildApiDeps(apiOptions(env, { db, registry, log, redisUrl: redis.url, adminToken: creds.adminToken }));
   const app = createApp(deps);
   // The operators' dashboard (Bull Board and the job explorer) under /admin, on the API's connections.

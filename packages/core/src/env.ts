@@ -22,7 +22,10 @@ const concurrencyMap = z
   .default('')
   .transform((raw, ctx) => {
     const out: Record<string, number> = {};
-    for (const part of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const part of raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const [name, value] = part.split('=');
       const n = Number(value);
       if (!name || !Number.isInteger(n) || n < 1) {

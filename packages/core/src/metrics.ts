@@ -2,7 +2,7 @@
  * Every Prometheus metric of Spool, named once. Each process serves `registry` on its
  * own `/metrics`; the one-process mode serves the API's and the worker's series together.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'spool_process_' });
@@ -116,7 +116,7 @@ export const webhookDeliveries = new Counter({
 
 export const webhookAttemptDuration = new Histogram({
   name: 'spool_webhook_attempt_duration_seconds',
-  help: 'Time from connect to the receiver\'s answer (or the error) of one webhook attempt.',
+  help: "Time from connect to the receiver's answer (or the error) of one webhook attempt.",
   buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 30],
   registers: [registry],
 });

@@ -46,7 +46,8 @@ export function requireAdmin(deps: ApiDeps): MiddlewareHandler<AppEnv> {
     const token = bearer(c.req.header('authorization'));
     if (!token) throw unauthorized('missing admin token: send "Authorization: Bearer $SPOOL_ADMIN_TOKEN"');
     if (!isAdminToken(deps.config.adminToken, token)) {
-      if (await deps.keys.authenticate(token)) throw new SpoolError('forbidden', 'admin routes need the admin token', { status: 403 });
+      if (await deps.keys.authenticate(token))
+        throw new SpoolError('forbidden', 'admin routes need the admin token', { status: 403 });
       throw unauthorized(deps.config.adminToken ? 'invalid admin token' : 'admin routes are off: SPOOL_ADMIN_TOKEN is not set');
     }
     await next();

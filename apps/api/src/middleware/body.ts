@@ -8,7 +8,9 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 export function jsonBodies(limitBytes: number): MiddlewareHandler[] {
   const contentType: MiddlewareHandler = async (c, next) => {
     if (hasBody(c) && !JSON_TYPE.test(c.req.header('content-type') ?? '')) {
-      throw new SpoolError('unsupported_media_type', 'request bodies must be JSON (Content-Type: application/json)', { status: 415 });
+      throw new SpoolError('unsupported_media_type', 'request bodies must be JSON (Content-Type: application/json)', {
+        status: 415,
+      });
     }
     await next();
   };

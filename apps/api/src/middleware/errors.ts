@@ -3,7 +3,7 @@
  * right status. Never a stack trace; never a 500 for bad input; 503 + Retry-After when
  * PostgreSQL or Redis is down.
  */
-import { SpoolError, isDataException, isUnavailable } from '@spool/core/errors';
+import { isDataException, isUnavailable, SpoolError } from '@spool/core/errors';
 import type { Logger } from '@spool/core/logger';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -19,7 +19,11 @@ export function toHttpError(err: unknown): SpoolError {
     const status = err.status;
     if (status === 400) {
       const malformed = /JSON/i.test(err.message);
-      return new SpoolError(malformed ? 'invalid_json' : 'bad_request', malformed ? 'the request body is not valid JSON' : err.message, { status });
+      return new SpoolError(
+        malformed ? 'invalid_json' : 'bad_request',
+        malformed ? 'the request body is not valid JSON' : err.message,
+        { status },
+      );
     }
     // 503 comes from the request deadline (app.ts): a dependency that never answered.
     if (status === 503) return new SpoolError('service_unavailable', err.message, { status, retryAfterMs: 5_000 });

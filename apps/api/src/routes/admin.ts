@@ -1,7 +1,7 @@
 /** /v1/admin: tenants and API keys. The admin token only. */
-import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { SpoolError } from '@spool/core/errors';
-import { SCOPES, createApiKey, createTenant } from '@spool/core/tenants';
+import { createApiKey, createTenant, SCOPES } from '@spool/core/tenants';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireAdmin } from '../middleware/auth.ts';
 import { errorResponses, json } from '../schemas.ts';
@@ -10,14 +10,23 @@ const TenantCreated = z
   .object({ id: z.string(), name: z.string(), apiKey: z.string(), webhookSecret: z.string() })
   .openapi('TenantCreated');
 const ApiKeyCreated = z
-  .object({ id: z.string(), tenantId: z.string(), name: z.string().nullable(), scopes: z.array(z.enum(SCOPES)), apiKey: z.string(), createdAt: z.string() })
+  .object({
+    id: z.string(),
+    tenantId: z.string(),
+    name: z.string().nullable(),
+    scopes: z.array(z.enum(SCOPES)),
+    apiKey: z.string(),
+    createdAt: z.string(),
+  })
   .openapi('ApiKeyCreated');
 
 const createTenantRoute = createRoute({
   method: 'post',
   path: '/v1/admin/tenants',
   summary: 'Create a tenant (its API key and webhook secret are shown once)',
-  request: { body: { content: { 'application/json': { schema: z.object({ name: z.string().min(1).max(200) }) } }, required: true } },
+  request: {
+    body: { content: { 'application/json': { schema: z.object({ name: z.string().min(1).max(200) }) } }, required: true },
+  },
   responses: { 201: json(TenantCreated, 'The tenant'), ...errorResponses },
 });
 
@@ -30,7 +39,13 @@ const createKeyRoute = createRoute({
     body: {
       content: {
         'application/json': {
-          schema: z.object({ name: z.string().max(200).optional(), scopes: z.array(z.enum(SCOPES)).min(1).default([...SCOPES]) }),
+          schema: z.object({
+            name: z.string().max(200).optional(),
+            scopes: z
+              .array(z.enum(SCOPES))
+              .min(1)
+              .default([...SCOPES]),
+          }),
         },
       },
       required: false,

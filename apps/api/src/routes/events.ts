@@ -17,7 +17,8 @@ const TERMINAL = new Set(['completed', 'failed', 'canceled']);
 
 function parseSeq(raw: string | undefined): number {
   if (raw === undefined || raw === '') return 0;
-  if (!/^\d{1,9}$/.test(raw)) throw new SpoolError('invalid_event_id', 'Last-Event-ID and after must be event seq numbers', { status: 400 });
+  if (!/^\d{1,9}$/.test(raw))
+    throw new SpoolError('invalid_event_id', 'Last-Event-ID and after must be event seq numbers', { status: 400 });
   return Number(raw);
 }
 
@@ -40,7 +41,10 @@ export function eventRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
       const aborted = new AbortController();
       stream.onAbort(() => aborted.abort());
       sseSubscribers.inc();
-      const heartbeat = setInterval(() => void stream.write(': heartbeat\n\n').catch(() => aborted.abort()), deps.config.sseHeartbeatMs);
+      const heartbeat = setInterval(
+        () => void stream.write(': heartbeat\n\n').catch(() => aborted.abort()),
+        deps.config.sseHeartbeatMs,
+      );
       let writing = false;
       let slow = false;
       try {

@@ -1,8 +1,8 @@
 /** /v1/jobs: submit, batch, get, list, cancel, retry. */
-import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
-import { BatchRequest, ErrorBody, Job, JobIdParam, JobList, ListQuery, SubmitRequest, errorResponses, json } from '../schemas.ts';
+import { BatchRequest, ErrorBody, errorResponses, Job, JobIdParam, JobList, json, ListQuery, SubmitRequest } from '../schemas.ts';
 
 const conflict = { 409: json(ErrorBody, 'Conflict (idempotency key reused with another body, or wrong state)') };
 const invalid = { 422: json(ErrorBody, 'Unknown job type or input that fails its schema') };
@@ -11,7 +11,8 @@ const submit = createRoute({
   method: 'post',
   path: '/v1/jobs',
   summary: 'Submit a job',
-  description: 'Commits the job to PostgreSQL, then enqueues it; answers 202 once the job is durable. The `Idempotency-Key` header works like `idempotencyKey`.',
+  description:
+    'Commits the job to PostgreSQL, then enqueues it; answers 202 once the job is durable. The `Idempotency-Key` header works like `idempotencyKey`.',
   request: {
     body: { content: { 'application/json': { schema: SubmitRequest } }, required: true },
     // Held to the body field's rules (and documented): unchecked, any length reached PostgreSQL.
@@ -25,7 +26,12 @@ const batch = createRoute({
   path: '/v1/jobs/batch',
   summary: 'Submit up to 1,000 jobs at once',
   request: { body: { content: { 'application/json': { schema: BatchRequest } }, required: true } },
-  responses: { 202: json(z.object({ data: z.array(Job) }), 'Accepted: the jobs, in request order'), ...errorResponses, ...conflict, ...invalid },
+  responses: {
+    202: json(z.object({ data: z.array(Job) }), 'Accepted: the jobs, in request order'),
+    ...errorResponses,
+    ...conflict,
+    ...invalid,
+  },
 });
 
 const get = createRoute({
@@ -48,7 +54,8 @@ const cancel = createRoute({
   method: 'post',
   path: '/v1/jobs/{id}/cancel',
   summary: 'Cancel a job',
-  description: 'A queued job is canceled at once (200). A running job is told to stop (202, `cancelRequested: true`); its `canceled` event follows.',
+  description:
+    'A queued job is canceled at once (200). A running job is told to stop (202, `cancelRequested: true`); its `canceled` event follows.',
   request: { params: JobIdParam },
   responses: { 200: json(Job, 'Canceled'), 202: json(Job, 'Cancel requested'), ...errorResponses, ...conflict },
 });

@@ -1,16 +1,20 @@
 /** Health, readiness, metrics, job types, and the OpenAPI document with its docs page. */
-import type { OpenAPIHono } from '@hono/zod-openapi';
+
 import { swaggerUI } from '@hono/swagger-ui';
+import type { OpenAPIHono } from '@hono/zod-openapi';
 import { registry as metrics, webhooksPending } from '@spool/core/metrics';
 import { createDepthSampler } from '@spool/core/queue';
 import { countPendingDeliveries } from '@spool/core/store/webhooks';
 import { z } from 'zod';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
-import { JobIdParam, errorResponses, json } from '../schemas.ts';
+import { errorResponses, JobIdParam, json } from '../schemas.ts';
 
 const within = <T>(ms: number, p: Promise<T>) =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
+  Promise.race([
+    p,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref()),
+  ]);
 
 async function check(p: Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
   try {
@@ -36,7 +40,10 @@ export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   const sampleDepth = createDepthSampler(() => [...deps.queues.all(), deps.webhooks.queue]);
   app.get('/metrics', async (c) => {
     await sampleDepth();
-    await within(2_000, countPendingDeliveries(deps.db).then((n) => webhooksPending.set(n))).catch(() => {});
+    await within(
+      2_000,
+      countPendingDeliveries(deps.db).then((n) => webhooksPending.set(n)),
+    ).catch(() => {});
     return c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType });
   });
 

@@ -30,11 +30,17 @@ export function webhookRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
     if (!id) throw new SpoolError('not_found', `job ${job.id} has no webhook delivery to redeliver`, { status: 404 });
     await deps.webhooks.requeue(id);
     const deliveries = await listDeliveries(deps.db, c.get('tenantId'), job.id);
-    return c.json(deliveries.find((d) => d.id === id), 202);
+    return c.json(
+      deliveries.find((d) => d.id === id),
+      202,
+    );
   });
 
   app.get('/v1/webhook', read, async (c) => {
-    const [row] = await deps.db.orm.select({ url: tenants.defaultWebhookUrl }).from(tenants).where(eq(tenants.id, c.get('tenantId')));
+    const [row] = await deps.db.orm
+      .select({ url: tenants.defaultWebhookUrl })
+      .from(tenants)
+      .where(eq(tenants.id, c.get('tenantId')));
     return c.json({ url: row?.url ?? null });
   });
 
@@ -43,14 +49,21 @@ export function webhookRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
       throw new SpoolError('invalid_json', 'the request body is not valid JSON', { status: 400 });
     });
     const parsed = DefaultWebhook.safeParse(body);
-    if (!parsed.success) throw new SpoolError('validation_failed', z.prettifyError(parsed.error), { status: 422, details: parsed.error.issues });
+    if (!parsed.success)
+      throw new SpoolError('validation_failed', z.prettifyError(parsed.error), { status: 422, details: parsed.error.issues });
     if (parsed.data.url) await checkWebhookTarget(parsed.data.url, deps.config.allowPrivateWebhooks);
-    await deps.db.orm.update(tenants).set({ defaultWebhookUrl: parsed.data.url }).where(eq(tenants.id, c.get('tenantId')));
+    await deps.db.orm
+      .update(tenants)
+      .set({ defaultWebhookUrl: parsed.data.url })
+      .where(eq(tenants.id, c.get('tenantId')));
     return c.json({ url: parsed.data.url });
   });
 
   app.post('/v1/admin/tenants/:id/webhook-secret/rotate', requireAdmin(deps), async (c) => {
-    const [current] = await deps.db.orm.select().from(tenants).where(eq(tenants.id, c.req.param('id')));
+    const [current] = await deps.db.orm
+      .select()
+      .from(tenants)
+      .where(eq(tenants.id, c.req.param('id')));
     if (!current) throw new SpoolError('not_found', 'tenant not found', { status: 404 });
     const webhookSecret = newWebhookSecret();
     const previousSecretExpiresAt = new Date(Date.now() + deps.config.webhookSecretOverlapMs);

@@ -28,7 +28,11 @@ export async function call<T>(config: CliConfig, method: string, path: string, b
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
-    throw new ApiError(0, 'unreachable', `cannot reach the Spool API at ${config.url}: ${(err as Error).cause ?? (err as Error).message}`);
+    throw new ApiError(
+      0,
+      'unreachable',
+      `cannot reach the Spool API at ${config.url}: ${(err as Error).cause ?? (err as Error).message}`,
+    );
   }
   const text = await res.text();
   const parsed = text ? safeJson(text) : undefined;

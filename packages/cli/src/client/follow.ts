@@ -12,7 +12,12 @@ export interface JobEvent {
 
 const TERMINAL = new Set(['completed', 'failed', 'canceled']);
 
-export async function follow(config: CliConfig, jobId: string, onEvent: (e: JobEvent) => void, signal?: AbortSignal): Promise<JobEvent> {
+export async function follow(
+  config: CliConfig,
+  jobId: string,
+  onEvent: (e: JobEvent) => void,
+  signal?: AbortSignal,
+): Promise<JobEvent> {
   let lastId: number | undefined;
   for (let failures = 0; ; ) {
     try {
@@ -44,8 +49,7 @@ async function* frames(body: ReadableStream<Uint8Array>): AsyncGenerator<JobEven
   let pending = '';
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
     pending += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = pending.search(/\r?\n\r?\n/)) >= 0) {
+    for (let end = pending.search(/\r?\n\r?\n/); end >= 0; end = pending.search(/\r?\n\r?\n/)) {
       const block = pending.slice(0, end);
       pending = pending.slice(end).replace(/^\r?\n\r?\n/, '');
       let id: string | undefined;

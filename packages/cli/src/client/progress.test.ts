@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProgressView, bar } from './progress.ts';
+import { bar, ProgressView } from './progress.ts';
 
 const capture = (isTTY: boolean) => {
   let text = '';

@@ -218,7 +218,9 @@ const toDocumentInfo = (r: DocumentRow): DocumentInfo => ({
 });
 
 export async function getDocument(db: Database, tenantId: string, id: string): Promise<DocumentInfo | undefined> {
-  const rows = await db.query<DocumentRow>(sql`SELECT ${documentColumns} FROM documents d WHERE d.tenant_id = ${tenantId} AND d.id = ${id}`);
+  const rows = await db.query<DocumentRow>(
+    sql`SELECT ${documentColumns} FROM documents d WHERE d.tenant_id = ${tenantId} AND d.id = ${id}`,
+  );
   return rows[0] && toDocumentInfo(rows[0]);
 }
 
@@ -234,7 +236,13 @@ const encodeCursor = (createdAt: string, id: string) => Buffer.from(JSON.stringi
 function decodeCursor(cursor: string): [string, string] {
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' && !Number.isNaN(Date.parse(v[0]))) {
+    if (
+      Array.isArray(v) &&
+      v.length === 2 &&
+      typeof v[0] === 'string' &&
+      typeof v[1] === 'string' &&
+      !Number.isNaN(Date.parse(v[0]))
+    ) {
       return [v[0], v[1]];
     }
   } catch {}
@@ -256,7 +264,10 @@ export async function listDocuments(
     ORDER BY d.created_at DESC, d.id DESC LIMIT ${f.limit + 1}`);
   const page = rows.slice(0, f.limit);
   const last = page.at(-1);
-  return { data: page.map(toDocumentInfo), nextCursor: rows.length > f.limit && last ? encodeCursor(last.created_at, last.id) : null };
+  return {
+    data: page.map(toDocumentInfo),
+    nextCursor: rows.length > f.limit && last ? encodeCursor(last.created_at, last.id) : null,
+  };
 }
 
 /** Deletes the document and (in the same statement) its chunks; undefined when the tenant has no such document. */

@@ -9,7 +9,7 @@ import { SpoolError } from '../errors.ts';
 import { eventsAfter } from '../store/events.ts';
 import type { EventHub } from './hub.ts';
 import type { EventBuffer } from './redis-buffer.ts';
-import { type JobEvent, isTerminalEvent } from './types.ts';
+import { isTerminalEvent, type JobEvent } from './types.ts';
 
 export interface FollowOptions {
   db: Database;

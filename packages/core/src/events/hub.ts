@@ -4,7 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
-import { type JobEvent, eventKey } from './types.ts';
+import { eventKey, type JobEvent } from './types.ts';
 
 type Listener = (event: JobEvent) => void;
 

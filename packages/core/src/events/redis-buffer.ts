@@ -4,7 +4,7 @@
  * short per-job buffer, so a replay includes what is published but not yet batched.
  */
 import type { Redis } from 'ioredis';
-import { type JobEvent, eventKey } from './types.ts';
+import { eventKey, type JobEvent } from './types.ts';
 
 // An hour is far longer than a batch flush takes; the cap bounds a runaway token stream.
 const BUFFER_TTL_S = 3_600;

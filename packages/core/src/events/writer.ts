@@ -7,7 +7,7 @@
 import type { Database } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import { eventsFlushed } from '../metrics.ts';
-import { type PendingEvent, flushEvents } from '../store/events.ts';
+import { flushEvents, type PendingEvent } from '../store/events.ts';
 import type { EventBuffer } from './redis-buffer.ts';
 import type { JobEvent } from './types.ts';
 

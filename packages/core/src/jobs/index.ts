@@ -1,10 +1,10 @@
+export { ChatInput, ChatOutput, chat } from './chat.job.ts';
+export { debugSteps } from './debug-steps.job.ts';
+export { EmbedRefreshInput, EmbedRefreshOutput, embedRefresh } from './embed-refresh.job.ts';
+export { IngestInput, IngestOutput, ingest } from './ingest.job.ts';
+export { RagQueryInput, RagQueryOutput, ragQuery } from './rag-query.job.ts';
 export * from './registry.ts';
 export * from './serialize.ts';
 export * from './service.ts';
-export { debugSteps } from './debug-steps.job.ts';
-export { chat, ChatInput, ChatOutput } from './chat.job.ts';
 export { createSubmitGuard, type SubmitGuard } from './submit-guard.ts';
-export { ingest, IngestInput, IngestOutput } from './ingest.job.ts';
-export { embedRefresh, EmbedRefreshInput, EmbedRefreshOutput } from './embed-refresh.job.ts';
-export { ragQuery, RagQueryInput, RagQueryOutput } from './rag-query.job.ts';
-export { summarize, SummarizeInput, SummarizeOutput } from './summarize.job.ts';
+export { SummarizeInput, SummarizeOutput, summarize } from './summarize.job.ts';

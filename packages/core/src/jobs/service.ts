@@ -5,22 +5,22 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Database } from '../db/client.ts';
-import { SpoolError, isUnavailable } from '../errors.ts';
-import { cancelChannel, type JobEvent } from '../events/types.ts';
+import { GroupCommit } from '../db/group-commit.ts';
+import { assertVectors } from '../documents/store.ts';
+import { isUnavailable, SpoolError } from '../errors.ts';
 import type { EventBuffer } from '../events/redis-buffer.ts';
+import { cancelChannel, type JobEvent } from '../events/types.ts';
 import { hashJson, newId } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 import { enqueueFailures, jobsSubmitted } from '../metrics.ts';
-import { type Queues, enqueue } from '../queue/queues.ts';
+import { enqueue, type Queues } from '../queue/queues.ts';
 import * as store from '../store/jobs.ts';
 import type { WebhookProducer } from '../webhooks/queue.ts';
-import { type WebhookLookup, checkWebhookTarget } from '../webhooks/ssrf.ts';
-import { GroupCommit } from '../db/group-commit.ts';
+import { checkWebhookTarget, type WebhookLookup } from '../webhooks/ssrf.ts';
 import type { JobRegistry } from './registry.ts';
-import type { SubmitGuard } from './submit-guard.ts';
-import { unstorableJson } from './storable-json.ts';
-import { assertVectors } from '../documents/store.ts';
 import { type Job, toJob } from './serialize.ts';
+import { unstorableJson } from './storable-json.ts';
+import type { SubmitGuard } from './submit-guard.ts';
 
 export const SubmitRequest = z.object({
   type: z.string().min(1).max(100),
@@ -28,7 +28,12 @@ export const SubmitRequest = z.object({
   idempotencyKey: z.string().min(1).max(255).optional(),
   /** BullMQ's convention: 1 runs first; omitted means plain FIFO (which runs before any prioritized job). */
   priority: z.number().int().min(1).max(2_097_152).optional(),
-  delayMs: z.number().int().min(0).max(365 * 24 * 3_600_000).optional(),
+  delayMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(365 * 24 * 3_600_000)
+    .optional(),
   webhook: z.object({ url: z.string().url().max(2048) }).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
 });
@@ -84,7 +89,8 @@ export class JobService {
       }
       const parsed = def.input.safeParse(req.input);
       if (!parsed.success) {
-        for (const i of parsed.error.issues) issues.push({ index, path: ['input', ...(i.path as (string | number)[])], message: i.message });
+        for (const i of parsed.error.issues)
+          issues.push({ index, path: ['input', ...(i.path as (string | number)[])], message: i.message });
         return undefined as never;
       }
       if (typeof def.needsVectors === 'function' && def.needsVectors(parsed.data)) assertVectors(db);
@@ -110,7 +116,10 @@ export class JobService {
       });
     }
     assertNoConflictingKeys(rows);
-    await this.deps.guard?.check(tenantId, rows.map((r) => ({ def: registry.get(r.type)!, input: r.input })));
+    await this.deps.guard?.check(
+      tenantId,
+      rows.map((r) => ({ def: registry.get(r.type)!, input: r.input })),
+    );
     await this.checkWebhookUrls(rows);
 
     // Committed and added to Redis together with concurrent submissions (see group-commit.ts).
@@ -120,7 +129,15 @@ export class JobService {
     const byId = new Map(inserted.map((r) => [r.id, r]));
     const missing = rows.filter((r) => !byId.has(r.id));
     const existing = missing.length
-      ? new Map((await store.findByIdempotencyKeys(db, tenantId, missing.map((r) => r.idempotency_key!))).map((r) => [r.idempotency_key, r]))
+      ? new Map(
+          (
+            await store.findByIdempotencyKeys(
+              db,
+              tenantId,
+              missing.map((r) => r.idempotency_key!),
+            )
+          ).map((r) => [r.idempotency_key, r]),
+        )
       : new Map<string | null, store.JobRecord>();
 
     const out = rows.map((row): Submitted => {
@@ -145,7 +162,9 @@ export class JobService {
     async (rows) => {
       const inserted = await store.insertJobs(this.deps.db, rows);
       for (const r of inserted) jobsSubmitted.inc({ type: r.type });
-      await this.enqueueDurable(inserted.map((r) => ({ id: r.id, type: r.type, tenantId: r.tenant_id, priority: r.priority, runAt: r.run_at })));
+      await this.enqueueDurable(
+        inserted.map((r) => ({ id: r.id, type: r.type, tenantId: r.tenant_id, priority: r.priority, runAt: r.run_at })),
+      );
       return inserted;
     },
     // 4 writes in flight keep the pool busy; 1,000 rows is the batch route's own limit.
@@ -175,7 +194,10 @@ export class JobService {
     if (canceled) {
       const job = await this.get(tenantId, id);
       // Best effort: a queued job left in Redis is skipped by the worker (its row says canceled).
-      await queues.get(job.type).remove(id).catch((err) => log.debug({ err, id }, 'remove from queue failed'));
+      await queues
+        .get(job.type)
+        .remove(id)
+        .catch((err) => log.debug({ err, id }, 'remove from queue failed'));
       await this.publish(id, { seq: canceled.lastSeq, type: 'canceled', data: {} });
       await this.deps.webhooks.enqueue(canceled.deliveries).catch((err) => log.warn({ err, id }, 'webhook enqueue failed'));
       return job;
@@ -206,7 +228,10 @@ export class JobService {
       });
     }
     // BullMQ still holds the finished job under this id; an add with that id would be a no-op.
-    await queues.get(row.type).remove(id).catch((err) => log.debug({ err, id }, 'remove of finished job failed'));
+    await queues
+      .get(row.type)
+      .remove(id)
+      .catch((err) => log.debug({ err, id }, 'remove of finished job failed'));
     // Event and answer before the add: once added, a worker may start it at once, and its
     // `running` event (the next seq) and state must not come before the `queued` ones.
     await this.publish(id, { seq: row.last_seq, type: 'status', data: { status: 'queued', retried: true } });
@@ -235,7 +260,10 @@ export class JobService {
       ]);
     } catch (err) {
       enqueueFailures.inc(rows.length);
-      log.warn({ err: isUnavailable(err) ? String(err) : err, jobs: rows.length }, 'enqueue failed; the reconciler will add these jobs');
+      log.warn(
+        { err: isUnavailable(err) ? String(err) : err, jobs: rows.length },
+        'enqueue failed; the reconciler will add these jobs',
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -252,7 +280,11 @@ function assertNoConflictingKeys(rows: store.NewJob[]) {
     if (!r.idempotency_key) continue;
     const prior = seen.get(r.idempotency_key);
     if (prior !== undefined && prior !== r.request_hash) {
-      throw new SpoolError('idempotency_conflict', `idempotency key "${r.idempotency_key}" is used twice with different requests`, { status: 409 });
+      throw new SpoolError(
+        'idempotency_conflict',
+        `idempotency key "${r.idempotency_key}" is used twice with different requests`,
+        { status: 409 },
+      );
     }
     seen.set(r.idempotency_key, r.request_hash);
   }

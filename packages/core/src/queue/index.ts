@@ -1,5 +1,5 @@
 export * from './define-job.ts';
+export * from './depth.ts';
 export * from './queues.ts';
 export * from './reconciler.ts';
 export * from './tenant-slots.ts';
-export * from './depth.ts';

@@ -2,7 +2,7 @@
  * BullMQ queues, one per job type, named after the type. The BullMQ job id is the Spool job
  * id, so Redis and PostgreSQL can always be compared one to one.
  */
-import { Queue, type JobsOptions } from 'bullmq';
+import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import type { AnyJobDefinition } from './define-job.ts';

@@ -6,14 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { outboxInsert } from '../store/webhooks.ts';
 import type { Redis } from 'ioredis';
 import type { Database } from '../db/client.ts';
 import type { EventBuffer } from '../events/redis-buffer.ts';
 import type { JobRegistry } from '../jobs/registry.ts';
 import type { Logger } from '../logger.ts';
 import { reconcilerRepairs } from '../metrics.ts';
-import { type Queues, enqueue } from './queues.ts';
+import { outboxInsert } from '../store/webhooks.ts';
+import { enqueue, type Queues } from './queues.ts';
 
 export interface ReconcilerOptions {
   intervalMs: number;
@@ -109,7 +109,10 @@ export class Reconciler {
       if (rows.length === 0) break;
       after = rows.at(-1)!.id;
       report.scanned += rows.length;
-      await this.repair(rows.filter((r) => this.deps.registry.get(r.type)), report);
+      await this.repair(
+        rows.filter((r) => this.deps.registry.get(r.type)),
+        report,
+      );
     }
     if (report.readded + report.requeued + report.failed > 0) this.deps.log.info(report, 'reconciler repaired jobs');
     for (const sweep of this.deps.sweeps ?? []) await sweep();
@@ -135,7 +138,10 @@ export class Reconciler {
       if (row.status === 'queued') {
         if (exists && finished) {
           // A retry whose add failed: BullMQ still holds the old finished job under this id.
-          await queues.get(row.type).remove(row.id).catch(() => {});
+          await queues
+            .get(row.type)
+            .remove(row.id)
+            .catch(() => {});
         }
         if (!exists || finished) {
           toAdd.push(row);
@@ -149,7 +155,11 @@ export class Reconciler {
         // closing write was lost; nobody will run it again): queue it again, unless it finished
         // meanwhile. The update is fenced on the attempt read above, so a worker's closing write
         // that lands between the two reads wins.
-        if (exists) await queues.get(row.type).remove(row.id).catch(() => {});
+        if (exists)
+          await queues
+            .get(row.type)
+            .remove(row.id)
+            .catch(() => {});
         const moved = await db.query<{ last_seq: number }>(sql`
           WITH upd AS (
             UPDATE jobs SET status = 'queued', queued_at = now(), last_seq = last_seq + 1
@@ -164,7 +174,9 @@ export class Reconciler {
         if (moved[0]) {
           report.requeued++;
           reconcilerRepairs.inc({ kind: 'running_requeued' });
-          await buffer.publish(row.id, { seq: moved[0].last_seq, type: 'status', data: { status: 'queued', reason: 'reconciled' } }).catch(() => {});
+          await buffer
+            .publish(row.id, { seq: moved[0].last_seq, type: 'status', data: { status: 'queued', reason: 'reconciled' } })
+            .catch(() => {});
           toAdd.push(row);
         }
       } else if (finished && failedReason !== null) {
@@ -187,13 +199,21 @@ export class Reconciler {
           report.failed++;
           reconcilerRepairs.inc({ kind: 'stalled_failed' });
           await buffer
-            .publish(row.id, { seq: failed[0].last_seq, type: 'failed', data: { error: { code: 'stalled', message: failedReason, retryable: false } } })
+            .publish(row.id, {
+              seq: failed[0].last_seq,
+              type: 'failed',
+              data: { error: { code: 'stalled', message: failedReason, retryable: false } },
+            })
             .catch(() => {});
         }
       }
     }
     if (toAdd.length > 0) {
-      await enqueue(queues, registry, toAdd.map((r) => ({ id: r.id, type: r.type, tenantId: r.tenant_id, priority: r.priority, runAt: r.run_at })));
+      await enqueue(
+        queues,
+        registry,
+        toAdd.map((r) => ({ id: r.id, type: r.type, tenantId: r.tenant_id, priority: r.priority, runAt: r.run_at })),
+      );
       report.readded += readded;
       if (readded > 0) reconcilerRepairs.inc({ kind: 'readded' }, readded);
     }

@@ -67,6 +67,11 @@ export interface ScheduleServiceDeps {
 export class ScheduleService {
   constructor(private readonly deps: ScheduleServiceDeps) {}
 
+  /** The BullMQ queue of ticks (for Bull Board and queue depth). */
+  get queue() {
+    return this.deps.scheduler.queue;
+  }
+
   /** Validates as a submit would, commits the row, then upserts the scheduler (best effort). */
   async create(tenantId: string, req: CreateScheduleRequest): Promise<Schedule> {
     const { db, scheduler, log } = this.deps;

@@ -8,7 +8,7 @@
 import type { Database } from '../db/client.ts';
 import type { JobError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { type Checkpoint, type StepEnd, checkpoint } from '../store/steps.ts';
+import { type Checkpoint, checkpoint, type StepEnd } from '../store/steps.ts';
 
 export class StepCheckpoints {
   private pending: StepEnd[] = [];
@@ -34,7 +34,8 @@ export class StepCheckpoints {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      if (this.pending.length > 0) void this.write(undefined).catch((err) => this.log.debug({ err }, 'step checkpoint failed; retried with the next'));
+      if (this.pending.length > 0)
+        void this.write(undefined).catch((err) => this.log.debug({ err }, 'step checkpoint failed; retried with the next'));
     });
   }
 

@@ -4,8 +4,8 @@
  */
 import type { Database } from '../db/client.ts';
 import { SpoolError, toSpoolError } from '../errors.ts';
-import type { EventWriter } from '../events/writer.ts';
 import type { JobEvent } from '../events/types.ts';
+import type { EventWriter } from '../events/writer.ts';
 import type { Logger } from '../logger.ts';
 import type { JobScope, ModelClient } from '../providers/models.ts';
 import { type Tokens, tokens } from '../providers/tokens.ts';
@@ -48,8 +48,7 @@ export interface StepRun {
 }
 
 export const canceledError = () => new SpoolError('canceled', 'the job was canceled', { retryable: false });
-export const leaseLostError = () =>
-  new SpoolError('lease_lost', 'another worker has taken this job over', { retryable: false });
+export const leaseLostError = () => new SpoolError('lease_lost', 'another worker has taken this job over', { retryable: false });
 
 export interface AttemptState {
   jobId: string;
@@ -133,7 +132,12 @@ export function createContext(
       emit('progress', message === undefined ? { pct: clamped } : { pct: clamped, message });
     },
     emit(delta: { text: string; restart?: boolean }) {
-      emit('delta', delta.restart ? { text: delta.text, attempt: state.attempt, restart: true } : { text: delta.text, attempt: state.attempt });
+      emit(
+        'delta',
+        delta.restart
+          ? { text: delta.text, attempt: state.attempt, restart: true }
+          : { text: delta.text, attempt: state.attempt },
+      );
     },
     idempotencyKey: (stepName: string) => `${state.jobId}:${stepName}`,
     tokens,

@@ -5,14 +5,14 @@
 import { z } from 'zod';
 import type { Database } from '../db/client.ts';
 import { SpoolError, toSpoolError } from '../errors.ts';
-import type { EventWriter } from '../events/writer.ts';
 import type { JobEvent } from '../events/types.ts';
+import type { EventWriter } from '../events/writer.ts';
 import type { Logger } from '../logger.ts';
 import { activeJobs, jobDuration, jobExecutions, jobsFinished, queueWait } from '../metrics.ts';
 import type { AnyJobDefinition } from '../queue/define-job.ts';
 import { claimJob, endAttempt } from '../store/lease.ts';
 import { StepCheckpoints } from './checkpoints.ts';
-import { type AttemptState, type ModelLayer, canceledError, createContext } from './context.ts';
+import { type AttemptState, canceledError, createContext, type ModelLayer } from './context.ts';
 
 export interface ExecuteDeps {
   db: Database;
@@ -68,7 +68,11 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
           ? { seq: ++state.seq, type: 'failed', data: { error: body.error!.toJobError() } }
           : status === 'canceled'
             ? { seq: ++state.seq, type: 'canceled', data: {} }
-            : { seq: ++state.seq, type: 'status', data: { status: 'queued', attempt: state.attempt, error: body.error!.toJobError() } };
+            : {
+                seq: ++state.seq,
+                type: 'status',
+                data: { status: 'queued', attempt: state.attempt, error: body.error!.toJobError() },
+              };
     await state.checkpoints.flush();
     const { ok, deliveries } = await endAttempt(db, {
       jobId,
@@ -80,7 +84,8 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
     });
     if (ok) {
       void events.buffer.publish(jobId, closing).catch(() => {});
-      if (deliveries.length > 0) void deps.onDeliveries?.(deliveries).catch((err) => log.warn({ err, jobId }, 'webhook enqueue failed'));
+      if (deliveries.length > 0)
+        void deps.onDeliveries?.(deliveries).catch((err) => log.warn({ err, jobId }, 'webhook enqueue failed'));
       if (status !== 'queued') jobsFinished.inc({ type: def.name, status });
       log.info(
         { jobId, type: def.name, attempt: state.attempt, status },

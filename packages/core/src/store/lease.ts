@@ -7,9 +7,9 @@ import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
 import { GroupCommit } from '../db/group-commit.ts';
 import type { JobError } from '../errors.ts';
+import type { JobEvent } from '../events/types.ts';
 import { eventRecordset, eventRowsJson } from './events.ts';
 import { outboxInsert } from './webhooks.ts';
-import type { JobEvent } from '../events/types.ts';
 
 export interface Claim {
   id: string;

@@ -77,7 +77,14 @@ export interface DeliveryView {
   url: string;
   eventType: string;
   status: string;
-  attempts: { attempt: number; at: string; statusCode: number | null; latencyMs: number; error: string | null; nextRetryAt: string | null }[];
+  attempts: {
+    attempt: number;
+    at: string;
+    statusCode: number | null;
+    latencyMs: number;
+    error: string | null;
+    nextRetryAt: string | null;
+  }[];
   nextAttemptAt: string | null;
   createdAt: string;
   finishedAt: string | null;

@@ -14,7 +14,12 @@ export interface PostResult {
   error?: string;
 }
 
-export function postWebhook(target: CheckedTarget, headers: Record<string, string>, body: string, timeoutMs: number): Promise<PostResult> {
+export function postWebhook(
+  target: CheckedTarget,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+): Promise<PostResult> {
   const started = performance.now();
   const pinned: LookupFunction = (_hostname, options, callback) => {
     if ((options as { all?: boolean }).all) (callback as any)(null, [{ address: target.address, family: target.family }]);
@@ -28,7 +33,12 @@ export function postWebhook(target: CheckedTarget, headers: Record<string, strin
       {
         method: 'POST',
         lookup: pinned,
-        headers: { 'content-type': 'application/json', 'user-agent': 'Spool-Webhooks/1', 'content-length': Buffer.byteLength(body), ...headers },
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Spool-Webhooks/1',
+          'content-length': Buffer.byteLength(body),
+          ...headers,
+        },
         timeout: timeoutMs,
       },
       (res) => {

@@ -1,7 +1,9 @@
 /** When to try a webhook delivery again, and what a receiver's answer means. */
 
 /** Immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h: about three days in all. */
-export const DEFAULT_RETRY_DELAYS_MS = [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000, 86_400_000];
+export const DEFAULT_RETRY_DELAYS_MS = [
+  0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000, 86_400_000,
+];
 
 export type Verdict =
   | { kind: 'success' }

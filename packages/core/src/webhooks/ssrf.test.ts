@@ -1,10 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { type WebhookLookup, checkWebhookTarget, isPrivateAddress } from './ssrf.ts';
+import { checkWebhookTarget, isPrivateAddress, type WebhookLookup } from './ssrf.ts';
 
 describe('isPrivateAddress', () => {
   it.each([
-    '127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0',
-    '224.0.0.1', '255.255.255.255', '::1', '::', 'fc00::1', 'fd12::1', 'fe80::1', '::ffff:10.0.0.1', '::ffff:127.0.0.1', 'ff02::1',
+    '127.0.0.1',
+    '10.1.2.3',
+    '172.16.0.1',
+    '192.168.1.1',
+    '169.254.169.254',
+    '100.64.0.1',
+    '0.0.0.0',
+    '224.0.0.1',
+    '255.255.255.255',
+    '::1',
+    '::',
+    'fc00::1',
+    'fd12::1',
+    'fe80::1',
+    '::ffff:10.0.0.1',
+    '::ffff:127.0.0.1',
+    'ff02::1',
   ])('refuses %s', (ip) => expect(isPrivateAddress(ip)).toBe(true));
 
   it.each(['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])('allows %s', (ip) =>
@@ -16,13 +31,19 @@ describe('checkWebhookTarget', () => {
   it('refuses non-http schemes and credentials', async () => {
     await expect(checkWebhookTarget('file:///etc/passwd', true)).rejects.toMatchObject({ code: 'webhook_url_forbidden' });
     await expect(checkWebhookTarget('ftp://example.com/x', true)).rejects.toMatchObject({ code: 'webhook_url_forbidden' });
-    await expect(checkWebhookTarget('http://user:pw@example.com/', true)).rejects.toMatchObject({ code: 'webhook_url_forbidden' });
+    await expect(checkWebhookTarget('http://user:pw@example.com/', true)).rejects.toMatchObject({
+      code: 'webhook_url_forbidden',
+    });
   });
 
   it('resolves names like the connection will (/etc/hosts: localhost) and refuses loopback', async () => {
-    await expect(checkWebhookTarget('http://localhost:8080/hook', false)).rejects.toMatchObject({ code: 'webhook_url_forbidden' });
+    await expect(checkWebhookTarget('http://localhost:8080/hook', false)).rejects.toMatchObject({
+      code: 'webhook_url_forbidden',
+    });
     await expect(checkWebhookTarget('http://0x7f000001/', false)).rejects.toMatchObject({ code: 'webhook_url_forbidden' });
-    await expect(checkWebhookTarget('http://[::ffff:127.0.0.1]/', false)).rejects.toMatchObject({ code: 'webhook_url_forbidden' });
+    await expect(checkWebhookTarget('http://[::ffff:127.0.0.1]/', false)).rejects.toMatchObject({
+      code: 'webhook_url_forbidden',
+    });
     await expect(checkWebhookTarget('http://169.254.169.254/latest/meta-data', false)).rejects.toMatchObject({
       code: 'webhook_url_forbidden',
     });
@@ -57,7 +78,10 @@ describe('checkWebhookTarget with a resolver (no DNS server of ours: the answers
   });
 
   it('refuses a name with one public and one private address, whichever comes first', async () => {
-    for (const order of [['93.184.216.34', '10.0.0.1'], ['10.0.0.1', '93.184.216.34']]) {
+    for (const order of [
+      ['93.184.216.34', '10.0.0.1'],
+      ['10.0.0.1', '93.184.216.34'],
+    ]) {
       await expect(checkWebhookTarget('http://mixed.example.com/', false, resolver(...order).lookup)).rejects.toMatchObject({
         code: 'webhook_url_forbidden',
       });
@@ -68,13 +92,19 @@ describe('checkWebhookTarget with a resolver (no DNS server of ours: the answers
   });
 
   it("refuses a name resolving to '::ffff:10.0.0.1' (IPv4-mapped IPv6)", async () => {
-    await expect(checkWebhookTarget('http://mapped.example.com/', false, resolver('::ffff:10.0.0.1').lookup)).rejects.toMatchObject({
+    await expect(
+      checkWebhookTarget('http://mapped.example.com/', false, resolver('::ffff:10.0.0.1').lookup),
+    ).rejects.toMatchObject({
       code: 'webhook_url_forbidden',
     });
   });
 
   it('accepts a name resolving to public addresses only and pins the connection to the first', async () => {
-    const t = await checkWebhookTarget('https://hooks.example.com/x', false, resolver('93.184.216.34', '2606:2800:220:1::1').lookup);
+    const t = await checkWebhookTarget(
+      'https://hooks.example.com/x',
+      false,
+      resolver('93.184.216.34', '2606:2800:220:1::1').lookup,
+    );
     expect(t).toMatchObject({ address: '93.184.216.34', family: 4 });
     expect(t.url.hostname).toBe('hooks.example.com');
   });
@@ -88,7 +118,9 @@ describe('checkWebhookTarget with a resolver (no DNS server of ours: the answers
 
   it('IP literals are judged as written, without asking the resolver', async () => {
     const r = resolver('93.184.216.34');
-    await expect(checkWebhookTarget('http://10.0.0.1/', false, r.lookup)).rejects.toMatchObject({ code: 'webhook_url_forbidden' });
+    await expect(checkWebhookTarget('http://10.0.0.1/', false, r.lookup)).rejects.toMatchObject({
+      code: 'webhook_url_forbidden',
+    });
     expect(r.calls).toHaveLength(0);
   });
 });

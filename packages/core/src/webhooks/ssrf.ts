@@ -21,7 +21,10 @@ export interface CheckedTarget {
  * resolver that answers, say, 10.0.0.1, to prove a name is refused for its address, not for its
  * spelling. Production always uses node's resolver (the default), the one the connection uses.
  */
-export type WebhookLookup = (hostname: string, options: { all: true; verbatim: boolean }) => Promise<{ address: string; family: number }[]>;
+export type WebhookLookup = (
+  hostname: string,
+  options: { all: true; verbatim: boolean },
+) => Promise<{ address: string; family: number }[]>;
 
 const forbidden = (message: string) => new SpoolError('webhook_url_forbidden', message, { status: 422, retryable: false });
 
@@ -45,7 +48,8 @@ export function parseWebhookUrl(raw: string): URL {
   } catch {
     throw forbidden(`not a URL: ${raw}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw forbidden(`webhook URLs must be http or https, not ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw forbidden(`webhook URLs must be http or https, not ${url.protocol}`);
   if (url.username || url.password) throw forbidden('webhook URLs must not carry credentials');
   return url;
 }
@@ -54,16 +58,23 @@ export function parseWebhookUrl(raw: string): URL {
  * Parses and resolves a webhook URL and refuses it (422 `webhook_url_forbidden`) unless every
  * address it resolves to is public, or `allowPrivate` is on. Returns the address to connect to.
  */
-export async function checkWebhookTarget(raw: string, allowPrivate: boolean, lookup: WebhookLookup = dnsLookup): Promise<CheckedTarget> {
+export async function checkWebhookTarget(
+  raw: string,
+  allowPrivate: boolean,
+  lookup: WebhookLookup = dnsLookup,
+): Promise<CheckedTarget> {
   const url = parseWebhookUrl(raw);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   let addresses: { address: string; family: number }[];
   try {
-    addresses = ipaddr.isValid(host) ? [{ address: host, family: host.includes(':') ? 6 : 4 }] : await lookup(host, { all: true, verbatim: true });
+    addresses = ipaddr.isValid(host)
+      ? [{ address: host, family: host.includes(':') ? 6 : 4 }]
+      : await lookup(host, { all: true, verbatim: true });
   } catch (err) {
     throw new SpoolError('webhook_url_unresolvable', `cannot resolve ${host}`, { status: 422, retryable: true, cause: err });
   }
-  if (addresses.length === 0) throw new SpoolError('webhook_url_unresolvable', `cannot resolve ${host}`, { status: 422, retryable: true });
+  if (addresses.length === 0)
+    throw new SpoolError('webhook_url_unresolvable', `cannot resolve ${host}`, { status: 422, retryable: true });
   if (!allowPrivate) {
     const bad = addresses.find((a) => isPrivateAddress(a.address));
     if (bad) throw forbidden(`${host} resolves to ${bad.address}, a private, loopback or reserved address`);

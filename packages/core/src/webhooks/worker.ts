@@ -12,10 +12,10 @@ import { webhookAttemptDuration, webhookDeliveries } from '../metrics.ts';
 import { getDelivery, pendingDeliveries, recordAttempt } from '../store/webhooks.ts';
 import { webhookBody } from './body.ts';
 import { postWebhook } from './post.ts';
+import { WEBHOOK_QUEUE, type WebhookProducer } from './queue.ts';
 import { judge, nextDelay } from './schedule.ts';
 import { signatureHeaders } from './sign.ts';
-import { type WebhookLookup, checkWebhookTarget } from './ssrf.ts';
-import { WEBHOOK_QUEUE, type WebhookProducer } from './queue.ts';
+import { checkWebhookTarget, type WebhookLookup } from './ssrf.ts';
 
 export interface WebhookWorkerOptions {
   retryDelaysMs: number[];
