@@ -3,24 +3,12 @@
  * (never silently ignored, so an operator does not read an unfiltered list as a filtered one).
  */
 import { SpoolError } from '@spool/core/errors';
-import { JOB_STATUSES, type JobStatus } from './queries.ts';
+import { type AdminListFilter, JOB_STATUSES, type JobStatus } from './queries.ts';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export interface ListQuery {
-  status?: JobStatus | undefined;
-  type?: string | undefined;
-  /** A tenant id or a tenant name. */
-  tenant?: string | undefined;
-  /** Created at or after (inclusive). */
-  from?: Date | undefined;
-  /** Created before (exclusive). */
-  to?: Date | undefined;
-  /** The last id of the previous page. */
-  cursor?: string | undefined;
-  /** Rows per page. */
-  limit: number;
-}
+/** The explorer's list filter: the query string, parsed (see parseListQuery). */
+export type ListQuery = AdminListFilter;
 
 export const DEFAULT_PAGE = 50;
 const MAX_PAGE = 500;

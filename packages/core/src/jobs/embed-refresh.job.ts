@@ -22,12 +22,7 @@ import {
 } from '../documents/refresh.ts';
 import { defineJob } from '../queue/define-job.ts';
 import type { JobContext } from '../steps/context.ts';
-
-const Label = z
-  .string()
-  .min(1)
-  .max(100)
-  .regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : - only');
+import { Label } from './ingest.job.ts';
 
 export const EmbedRefreshInput = z.object({
   collection: Label.default('default'),

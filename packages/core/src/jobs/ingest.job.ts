@@ -15,7 +15,8 @@ export const INGEST_MAX_DOCUMENTS = 500;
 export const INGEST_MAX_DOCUMENT_CHARS = 2_000_000;
 const EMBED_BATCH = 64;
 
-const Label = z
+/** A document id, collection or access level. */
+export const Label = z
   .string()
   .min(1)
   .max(100)
