@@ -3,15 +3,13 @@
  * Resumes after `Last-Event-ID` (or `?after=`), closes after the terminal event, sends a
  * comment heartbeat, and drops a subscriber whose unsent events pass the buffer cap.
  */
-import type { HttpBindings } from '@hono/node-server';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { SpoolError } from '@spool/core/errors';
 import { followJob } from '@spool/core/events';
 import { sseDisconnectsSlow, sseSubscribers } from '@spool/core/metrics';
-import type { Context } from 'hono';
-import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
+import { respondWithSse, sseFrame } from '../sse-sink.ts';
 
 const TERMINAL = new Set(['completed', 'failed', 'canceled']);
 
@@ -22,13 +20,6 @@ function parseSeq(raw: string | undefined): number {
   return Number(raw);
 }
 
-/** Closes the client's connection at once (on Node the socket; elsewhere the stream). */
-function dropConnection(c: Context<AppEnv>, stream: SSEStreamingApi): void {
-  const outgoing = (c.env as Partial<HttpBindings> | undefined)?.outgoing;
-  if (outgoing) outgoing.destroy();
-  else stream.abort();
-}
-
 export function eventRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   app.get('/v1/jobs/:id/events', requireScope(deps, 'jobs:read'), async (c) => {
     const id = c.req.param('id');
@@ -36,15 +27,10 @@ export function eventRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
     const job = await deps.jobs.record(c.get('tenantId'), id);
     if (TERMINAL.has(job.status) && after >= job.last_seq) return c.body(null, 204);
 
-    c.header('X-Accel-Buffering', 'no');
-    return streamSSE(c, async (stream) => {
-      const aborted = new AbortController();
-      stream.onAbort(() => aborted.abort());
+    const headers = { 'x-accel-buffering': 'no', 'x-request-id': c.get('requestId') };
+    return respondWithSse(c, headers, async (sink) => {
       sseSubscribers.inc();
-      const heartbeat = setInterval(
-        () => void stream.write(': heartbeat\n\n').catch(() => aborted.abort()),
-        deps.config.sseHeartbeatMs,
-      );
+      const heartbeat = setInterval(() => void sink.write(': heartbeat\n\n'), deps.config.sseHeartbeatMs);
       let writing = false;
       let slow = false;
       try {
@@ -55,24 +41,24 @@ export function eventRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
           jobId: id,
           after,
           maxBuffered: deps.config.sseBufferEvents,
-          signal: aborted.signal,
+          signal: sink.closed,
           onOverflow: () => {
             slow = true;
             // A write is stuck because the client stopped reading: it cannot be told anything,
             // and waiting would hold the socket forever, so drop the connection now. Otherwise
             // the loop below is free: it gets the slow_subscriber error, says so and closes.
-            if (writing) dropConnection(c, stream);
+            if (writing) sink.drop();
           },
         });
         for await (const e of events) {
           writing = true;
-          await stream.writeSSE({ id: String(e.seq), event: e.type, data: JSON.stringify(e.data) });
+          await sink.write(sseFrame(String(e.seq), e.type, JSON.stringify(e.data)));
           writing = false;
         }
       } catch (err) {
         if (err instanceof SpoolError && err.code === 'slow_subscriber') {
-          if (!aborted.signal.aborted) await stream.write(`: ${err.message}\n\n`).catch(() => {});
-        } else if (!aborted.signal.aborted) {
+          if (!sink.closed.aborted) await sink.write(`: ${err.message}\n\n`);
+        } else if (!sink.closed.aborted) {
           deps.log.warn({ err, jobId: id }, 'event stream failed');
         }
       } finally {
