@@ -2,9 +2,9 @@
  * `pnpm bench` — Spool against raw Redis, raw node:http and raw BullMQ, in one run on this
  * machine, so ratios mean something where absolute numbers would not.
  *
- *   pnpm bench             full run (about 5 minutes); writes bench/results/<date>.{json,md,svg}
+ *   pnpm bench             full run (about 12 minutes); writes bench/results/<date>.{json,md,svg}
  *                          and bench/results/latest.{md,svg}
- *   pnpm bench --quick     smoke run (about a minute); writes bench/results/<date>-quick.*
+ *   pnpm bench --quick     smoke run (about 2 minutes); writes bench/results/<date>-quick.*
  *   pnpm bench --label x   adds "-x" to the file names (e.g. before/after a change)
  *   pnpm bench --profile d Spool's API and worker processes write V8 CPU profiles into d
  *
