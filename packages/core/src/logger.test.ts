@@ -1,7 +1,7 @@
 /** Redaction by default: what a tenant sent or a credential never reaches a log line. */
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from './logger.ts';
+import { createLogger, redact } from './logger.ts';
 
 function capture() {
   const lines: Record<string, any>[] = [];
@@ -51,5 +51,21 @@ describe('logger redaction', () => {
     log.child({ jobId: 'j2', type: 'chat', attempt: 2 }).warn({ code: 'timeout' }, 'attempt failed');
     expect(lines[0]).toMatchObject({ jobId: 'j2', type: 'chat', attempt: 2, code: 'timeout', msg: 'attempt failed' });
     expect(typeof lines[0]!.time).toBe('string');
+  });
+
+  it('redacts inside arrays, three levels down and in a child logger’s bindings', () => {
+    const { log, text } = capture();
+    log
+      .child({ job: { input: 'bound-input-1' } })
+      .info({ batch: [{ input: 'arr-input-2' }], a: { b: { headers: { authorization: 'Bearer deep-3' } } } }, 'deep');
+    for (const leaked of ['bound-input-1', 'arr-input-2', 'deep-3']) expect(text(), leaked).not.toContain(leaked);
+  });
+
+  it('leaves a line with nothing sensitive as it is (no copy), and copies the one it censors', () => {
+    const clean = { jobId: 'j3', type: 'chat', ms: 4, nested: { route: '/v1/jobs' } };
+    expect(redact(clean)).toBe(clean);
+    const dirty = { jobId: 'j4', nested: { input: 'x' } };
+    expect(redact(dirty)).toEqual({ jobId: 'j4', nested: { input: '[redacted]' } });
+    expect(dirty.nested.input).toBe('x');
   });
 });

@@ -1,6 +1,7 @@
 /** SQL for job events: the batched insert of worker events, and replay. */
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
+import { idArray } from '../db/params.ts';
 import type { JobEvent } from '../events/types.ts';
 
 export interface PendingEvent {
@@ -32,7 +33,7 @@ export async function flushEvents(db: Database, items: PendingEvent[]): Promise<
     prog AS (SELECT DISTINCT ON (job_id) job_id, data FROM x WHERE type = 'progress' ORDER BY job_id, seq DESC)
     UPDATE jobs j SET last_seq = GREATEST(j.last_seq, l.seq), progress = COALESCE(p.data, j.progress)
     FROM latest l LEFT JOIN prog p ON p.job_id = l.job_id
-    WHERE j.id = l.job_id`);
+    WHERE j.id = l.job_id AND j.id = ANY(${idArray([...new Set(items.map((i) => i.jobId))])})`);
 }
 
 export async function eventsAfter(db: Database, jobId: string, afterSeq: number): Promise<JobEvent[]> {

@@ -6,6 +6,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
 import { GroupCommit } from '../db/group-commit.ts';
+import { idArray } from '../db/params.ts';
 import type { JobError } from '../errors.ts';
 import type { JobEvent } from '../events/types.ts';
 import { eventRecordset, eventRowsJson } from './events.ts';
@@ -62,7 +63,7 @@ async function claimJobs(db: Database, requests: ClaimRequest[]): Promise<Claim[
         result = CASE WHEN j.status = 'failed' THEN NULL ELSE j.result END,
         cancel_requested_at = CASE WHEN j.status = 'failed' THEN NULL ELSE j.cancel_requested_at END
       FROM jsonb_to_recordset(${input}::jsonb) AS i(id text, seq_floor int)
-      WHERE j.id = i.id AND j.status IN ('queued', 'running', 'failed')
+      WHERE j.id = i.id AND j.id = ANY(${idArray(requests.map((r) => r.jobId))}) AND j.status IN ('queued', 'running', 'failed')
       RETURNING j.id, j.tenant_id, j.type, j.input, j.attempts, j.last_seq, j.cancel_requested_at, j.queued_at, j.webhook_url
     ),
     ev AS (
@@ -125,7 +126,7 @@ async function endAttempts(db: Database, ends: AttemptEnd[]): Promise<{ id: stri
         progress = COALESCE(i.progress::jsonb, j.progress)
       FROM jsonb_to_recordset(${input}::jsonb)
         AS i(id text, attempt int, status text, terminal boolean, last_seq int, result text, error text, progress text)
-      WHERE j.id = i.id AND j.attempts = i.attempt AND j.status = 'running'
+      WHERE j.id = i.id AND j.id = ANY(${idArray(ends.map((e) => e.jobId))}) AND j.attempts = i.attempt AND j.status = 'running'
       RETURNING j.*
     ),
     ev AS (
@@ -175,8 +176,10 @@ function grouped<I extends { jobId: string }, T extends { id: string }>(
           return results;
         }
       },
-      // 4 statements in flight per kind keep a 10-connection pool busy; 200 jobs bound a statement.
-      { maxInFlight: 4, maxItems: 200 },
+      // One statement in flight per kind: the claims (or ends) that arrive meanwhile ride the
+      // next one. Draining no-op jobs, this beat 2 and 4 in flight by 10–15 % (fewer, fuller
+      // statements); a lone caller is still written at once. 200 jobs bound a statement.
+      { maxInFlight: 1, maxItems: 200 },
     );
     groups.set(db, group);
   }
