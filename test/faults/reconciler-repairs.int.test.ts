@@ -2,6 +2,8 @@
  * The reconciler's repair of a job PostgreSQL says is running while BullMQ has already
  * finished it without a failure (the closing write was lost): nobody would ever run it again.
  */
+import type { Database } from '@spool/core/db';
+import { Reconciler } from '@spool/core/queue';
 import { Worker } from 'bullmq';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,20 +21,46 @@ describe('reconciler: running in PostgreSQL, completed in BullMQ', () => {
     await stack?.database.drop();
   });
 
-  it('queues the job again, and a Spool worker runs it to completed', async () => {
+  /** A job BullMQ completed without Spool's handler (so without its closing write), while PostgreSQL says attempt 1 runs. */
+  async function lostClosingWrite() {
     const api = client(stack.url, (await stack.tenant()).apiKey);
     const { body } = await api.submit({ type: 'debug-steps', input: { steps: 2, stepMs: 10 } });
-    // BullMQ completes the job without Spool's handler (so without its closing write) …
     const bare = new Worker('debug-steps', async () => 'not spool', {
       connection: { url: REDIS_URL },
       prefix: stack.prefix,
     });
     await new Promise<void>((resolve) => bare.once('completed', () => resolve()));
     await bare.close();
-    // … while PostgreSQL says an attempt is running: the state a lost closing write leaves.
     await stack.database.db.query(
       sql`UPDATE jobs SET status = 'running', attempts = 1, started_at = now() WHERE id = ${body.id}`,
     );
+    return { api, id: body.id as string };
+  }
+
+  it('leaves alone a job whose closing write lands during the pass, its BullMQ record included', async () => {
+    const { id } = await lostClosingWrite();
+    const { db } = stack.database;
+    // The reconciler reads the row as running; the worker's closing write lands right after.
+    let reads = 0;
+    const racing: Database = Object.assign(Object.create(db), {
+      query: async (q: Parameters<Database['query']>[0]) => {
+        const rows = await db.query(q);
+        if (reads++ === 0) await db.query(sql`UPDATE jobs SET status = 'completed', finished_at = now() WHERE id = ${id}`);
+        return rows;
+      },
+    });
+    const { redis, queues, registry, buffer, log } = stack.api;
+    const reconciler = new Reconciler({ db: racing, redis, queues, registry, buffer, log }, { intervalMs: 60_000, graceMs: 0 });
+    const report = await reconciler.runOnce();
+    expect(report).toMatchObject({ requeued: 0 });
+    expect(await (await queues.get('debug-steps').getJob(id))?.getState()).toBe('completed');
+    const [row] = await db.query<{ status: string; attempts: number }>(sql`SELECT status, attempts FROM jobs WHERE id = ${id}`);
+    expect(row).toEqual({ status: 'completed', attempts: 1 });
+  });
+
+  it('queues the job again, and a Spool worker runs it to completed', async () => {
+    const { api, id } = await lostClosingWrite();
+    const body = { id };
 
     // The worker's reconciler (at start, then every 300 ms) finds it.
     await stack.startWorker();
