@@ -154,9 +154,8 @@ export class Reconciler {
         // Redis lost it (restart, flush), or BullMQ completed it while the row says running (the
         // closing write was lost; nobody will run it again): queue it again, unless it finished
         // meanwhile. The update is fenced on the attempt read above, so a worker's closing write
-        // that lands between the two reads wins, and only a row that really moved has its
-        // finished BullMQ job removed (removed first, a job completing during the pass lost its
-        // BullMQ record: the dashboard's Bull Board retry test caught it under load).
+        // that lands between the two reads wins. BullMQ's finished job is removed only once the
+        // row has moved: removed before, a job that completed during the pass lost its record.
         const moved = await db.query<{ last_seq: number }>(sql`
           WITH upd AS (
             UPDATE jobs SET status = 'queued', queued_at = now(), last_seq = last_seq + 1
