@@ -1,6 +1,7 @@
 /**
  * The reconciler's repair of a job PostgreSQL says is running while BullMQ has already
  * finished it without a failure (the closing write was lost): nobody would ever run it again.
+ * And what it must not repair: a job whose closing write lands while a pass is looking at it.
  */
 import type { Database } from '@spool/core/db';
 import { Reconciler } from '@spool/core/queue';
@@ -37,10 +38,9 @@ describe('reconciler: running in PostgreSQL, completed in BullMQ', () => {
     return { api, id: body.id as string };
   }
 
-  it('leaves alone a job whose closing write lands during the pass, its BullMQ record included', async () => {
-    const { id } = await lostClosingWrite();
+  /** One reconciler pass during which the job's closing write lands, right after the pass read the row. */
+  async function passRacingClosingWrite(id: string) {
     const { db } = stack.database;
-    // The reconciler reads the row as running; the worker's closing write lands right after.
     let reads = 0;
     const racing: Database = Object.assign(Object.create(db), {
       query: async (q: Parameters<Database['query']>[0]) => {
@@ -52,10 +52,26 @@ describe('reconciler: running in PostgreSQL, completed in BullMQ', () => {
     const { redis, queues, registry, buffer, log } = stack.api;
     const reconciler = new Reconciler({ db: racing, redis, queues, registry, buffer, log }, { intervalMs: 60_000, graceMs: 0 });
     const report = await reconciler.runOnce();
-    expect(report).toMatchObject({ requeued: 0 });
-    expect(await (await queues.get('debug-steps').getJob(id))?.getState()).toBe('completed');
-    const [row] = await db.query<{ status: string; attempts: number }>(sql`SELECT status, attempts FROM jobs WHERE id = ${id}`);
-    expect(row).toEqual({ status: 'completed', attempts: 1 });
+    const state = await (await queues.get('debug-steps').getJob(id))?.getState();
+    const [row] = await db.query<{ status: string }>(sql`SELECT status FROM jobs WHERE id = ${id}`);
+    return { report, state, status: row?.status };
+  }
+
+  it('leaves alone a running job whose closing write lands during the pass, its BullMQ record included', async () => {
+    const { id } = await lostClosingWrite();
+    const { report, state, status } = await passRacingClosingWrite(id);
+    expect(report).toMatchObject({ requeued: 0, readded: 0 });
+    expect(state).toBe('completed');
+    expect(status).toBe('completed');
+  });
+
+  it('leaves alone a queued job that is claimed and finished during the pass', async () => {
+    const { id } = await lostClosingWrite();
+    await stack.database.db.query(sql`UPDATE jobs SET status = 'queued', queued_at = now() - interval '1 hour' WHERE id = ${id}`);
+    const { report, state, status } = await passRacingClosingWrite(id);
+    expect(report).toMatchObject({ requeued: 0, readded: 0 });
+    expect(state).toBe('completed');
+    expect(status).toBe('completed');
   });
 
   it('queues the job again, and a Spool worker runs it to completed', async () => {

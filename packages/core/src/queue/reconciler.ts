@@ -137,7 +137,10 @@ export class Reconciler {
 
       if (row.status === 'queued') {
         if (exists && finished) {
-          // A retry whose add failed: BullMQ still holds the old finished job under this id.
+          // A retry whose add failed: BullMQ still holds the old finished job under this id. Or
+          // the job was claimed and finished since the read above: then leave it alone (no
+          // worker can take a finished BullMQ job, so a row still queued now stays queued).
+          if (!(await stillQueued(db, row))) continue;
           await queues
             .get(row.type)
             .remove(row.id)
@@ -219,4 +222,9 @@ export class Reconciler {
       if (readded > 0) reconcilerRepairs.inc({ kind: 'readded' }, readded);
     }
   }
+}
+
+async function stillQueued(db: Database, row: LiveRow): Promise<boolean> {
+  const rows = await db.query(sql`SELECT 1 FROM jobs WHERE id = ${row.id} AND status = 'queued' AND attempts = ${row.attempts}`);
+  return rows.length > 0;
 }
