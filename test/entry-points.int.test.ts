@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Child, spawnChild } from './support/children.ts';
 import { freshDatabase, type TestDatabase } from './support/database.ts';
 import { REDIS_URL, ROOT } from './support/env.ts';
-import { freePort, waitUntil } from './support/ports.ts';
+import { freePort, waitHealthy } from './support/ports.ts';
 import { randomPrefix } from './support/stack.ts';
 
 describe('pnpm --filter @spool/api start', () => {
@@ -33,14 +33,7 @@ describe('pnpm --filter @spool/api start', () => {
       },
     });
     const base = `http://127.0.0.1:${port}`;
-    await waitUntil(
-      'the API to answer',
-      async () => ((await fetch(`${base}/healthz`).catch(() => undefined))?.ok ? true : undefined),
-      45_000,
-      200,
-    ).catch((err) => {
-      throw new Error(`${err.message}\n${api!.output()}`);
-    });
+    await waitHealthy(base, 45_000, api);
     const doc = await (await fetch(`${base}/openapi.json`)).json();
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.components.schemas)).toContain('DebugStepsInput');

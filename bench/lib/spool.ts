@@ -2,7 +2,7 @@
  * Spool under test, through its real entry points: `apps/api/src/main.ts` and
  * `apps/worker/src/main.ts` under tsx, configured by environment variables only.
  */
-import { freePort, waitUntil } from '../../test/support/ports.ts';
+import { freePort, waitHealthy, waitUntil } from '../../test/support/ports.ts';
 import { type NodeChild, startNode } from './proc.ts';
 
 export interface SpoolConfig {
@@ -38,18 +38,10 @@ export async function startApi(c: SpoolConfig): Promise<SpoolApi> {
   );
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitUntil(
-      'the Spool API to answer /healthz',
-      async () => {
-        if (child.proc.exitCode !== null) throw new Error(`API exited with ${child.proc.exitCode}`);
-        return (await fetch(`${url}/healthz`)).ok ? true : undefined;
-      },
-      60_000,
-      100,
-    );
+    await waitHealthy(url, 60_000, child);
   } catch (err) {
     await child.stop('SIGKILL');
-    throw new Error(`${(err as Error).message}\n--- API output ---\n${child.output()}`);
+    throw err;
   }
   return { child, url };
 }

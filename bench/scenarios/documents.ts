@@ -19,7 +19,7 @@ import { localEmbedding } from '@spool/core/providers';
 import { countTokens } from '@spool/core/providers/tokens';
 import { sql } from 'drizzle-orm';
 import { ensureCollection } from '../../packages/core/src/documents/collections.ts';
-import { freePort, waitUntil } from '../../test/support/ports.ts';
+import { freePort, waitHealthy } from '../../test/support/ports.ts';
 import type { Ctx } from '../lib/context.ts';
 import { type NodeChild, startNode } from '../lib/proc.ts';
 import { spoolClient } from '../lib/spool.ts';
@@ -126,15 +126,7 @@ async function startOneProcess(env: Record<string, string>, dataDir: string): Pr
   const port = await freePort();
   const child = startNode('packages/cli/src/start.ts', { ...env, PORT: String(port) }, { profile: true });
   const url = `http://127.0.0.1:${port}`;
-  await waitUntil(
-    'one-process Spool to answer /healthz',
-    async () => {
-      if (child.proc.exitCode !== null) throw new Error(`exited with ${child.proc.exitCode}\n${child.output()}`);
-      return (await fetch(`${url}/healthz`).catch(() => undefined))?.ok ? true : undefined;
-    },
-    120_000,
-    100,
-  );
+  await waitHealthy(url, 120_000, child);
   const creds = JSON.parse(readFileSync(join(dataDir, 'dev-credentials.json'), 'utf8')) as { apiKey: string };
   return { child, url, client: spoolClient(url, creds.apiKey) };
 }

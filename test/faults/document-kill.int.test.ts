@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Child, spawnChild } from '../support/children.ts';
 import { REDIS_URL, ROOT } from '../support/env.ts';
 import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.ts';
-import { freePort, waitUntil } from '../support/ports.ts';
+import { freePort, waitHealthy, waitUntil } from '../support/ports.ts';
 import { client, randomPrefix } from '../support/stack.ts';
 
 const MODEL = 'openai:text-embedding-3-small';
@@ -58,14 +58,7 @@ describe('fault: kill -9 during document embedding batches (PGlite)', () => {
       },
     });
     const base = `http://127.0.0.1:${port}`;
-    await waitUntil(
-      'Spool to answer',
-      async () => ((await fetch(`${base}/healthz`).catch(() => undefined))?.ok ? true : undefined),
-      60_000,
-      200,
-    ).catch((err) => {
-      throw new Error(`${err.message}\n${proc?.output()}`);
-    });
+    await waitHealthy(base, 60_000, proc);
     const creds = JSON.parse(readFileSync(join(dataDir, 'dev-credentials.json'), 'utf8')) as { apiKey: string };
     api = client(base, creds.apiKey);
   };

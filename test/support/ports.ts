@@ -37,3 +37,25 @@ export async function waitUntil<T>(
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * Waits until the server at `base` answers `GET /healthz` with 2xx. With `child`, a process
+ * that exits first fails the wait at once; either way the error carries the process's output.
+ */
+export async function waitHealthy(
+  base: string,
+  timeoutMs: number,
+  child?: { proc: { exitCode: number | null }; output(): string },
+): Promise<void> {
+  await waitUntil(
+    `${base}/healthz to answer`,
+    async () => {
+      if (child && child.proc.exitCode !== null) throw new Error(`the process exited with ${child.proc.exitCode}`);
+      return (await fetch(`${base}/healthz`).catch(() => undefined))?.ok ? true : undefined;
+    },
+    timeoutMs,
+    100,
+  ).catch((err: Error) => {
+    throw new Error(child ? `${err.message}\n--- process output ---\n${child.output()}` : err.message);
+  });
+}

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Child, spawnChild } from '../support/children.ts';
 import { freshDatabase, type TestDatabase } from '../support/database.ts';
 import { REDIS_URL, ROOT } from '../support/env.ts';
-import { freePort, waitUntil } from '../support/ports.ts';
+import { freePort, waitHealthy, waitUntil } from '../support/ports.ts';
 import { client, randomPrefix } from '../support/stack.ts';
 import { startReceiver } from '../support/webhook-receiver.ts';
 import { startWorkerProcess } from '../support/worker-process.ts';
@@ -71,14 +71,7 @@ describe('webhook secrets never reach the logs', () => {
     });
     // The start-up lines are in output() already; capture the rest from here (same tick).
     workerLogs = capture(workerProc, workerProc.output());
-    await waitUntil(
-      'the API to answer',
-      async () => ((await fetch(`${base}/healthz`).catch(() => undefined))?.ok ? true : undefined),
-      45_000,
-      200,
-    ).catch((err) => {
-      throw new Error(`${err.message}\n${apiProc!.output()}`);
-    });
+    await waitHealthy(base, 45_000, apiProc);
   }, 120_000);
 
   afterAll(async () => {
