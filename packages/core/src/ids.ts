@@ -1,9 +1,26 @@
 /** Identifiers and secrets: time-ordered job ids, API keys (stored hashed), webhook secrets. */
-import { createHash, randomBytes } from 'node:crypto';
-import { uuidv7 } from 'uuidv7';
+import { createHash, getRandomValues, randomBytes } from 'node:crypto';
+import { V7Generator } from 'uuidv7';
 
-/** Time-ordered ids keep PostgreSQL's btree indexes hot and make `id` a keyset cursor. */
-export const newId = (): string => uuidv7();
+// The package's default generator refills 8 random words at a time: one call into the CSPRNG
+// per three ids, a visible cost in the API's submit profile. A 4 KiB pool makes it one per 340.
+const pool = new Uint32Array(1_024);
+let cursor = pool.length;
+const ids = new V7Generator({
+  nextUint32() {
+    if (cursor === pool.length) {
+      getRandomValues(pool);
+      cursor = 0;
+    }
+    return pool[cursor++]!;
+  },
+});
+
+/**
+ * Time-ordered ids keep PostgreSQL's btree indexes hot and make `id` a keyset cursor; ids made
+ * in the same millisecond by one process still increase (the generator's counter).
+ */
+export const newId = (): string => ids.generate().toString();
 
 export const API_KEY_PREFIX = 'sk_spool_';
 

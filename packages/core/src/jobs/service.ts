@@ -122,10 +122,15 @@ export class JobService {
     );
     await this.checkWebhookUrls(rows);
 
-    // Committed and added to Redis together with concurrent submissions (see group-commit.ts).
-    const batch = await this.writes.run(rows);
+    // Committed, then added to Redis, each together with concurrent submissions (see group-commit.ts).
+    const batch = await this.inserts.run(rows);
     const mine = new Set(rows.map((r) => r.id));
     const inserted = batch.length === rows.length ? batch : batch.filter((r) => mine.has(r.id));
+    if (inserted.length > 0) {
+      await this.enqueues.run(
+        inserted.map((r) => ({ id: r.id, type: r.type, tenantId: r.tenant_id, priority: r.priority, runAt: r.run_at })),
+      );
+    }
     const byId = new Map(inserted.map((r) => [r.id, r]));
     const missing = rows.filter((r) => !byId.has(r.id));
     const existing = missing.length
@@ -157,19 +162,27 @@ export class JobService {
     return out;
   }
 
-  /** One statement for the rows of every waiting submission, then one bulk add for those inserted. */
-  private readonly writes = new GroupCommit<store.NewJob, store.JobRecord[]>(
+  /**
+   * Submissions go through two stages, one batch in flight in each: one INSERT for the rows of
+   * every waiting submission, then one bulk add for the rows inserted. The stages overlap (the
+   * next INSERT runs while the last batch is added to Redis), and callers that arrive meanwhile
+   * ride the next batch. One in flight per stage, not 4 writes of both: on the submit benchmark
+   * PostgreSQL's CPU per job fell by about a third (fewer, fuller statements). 1,000 rows is the
+   * batch route's own limit.
+   */
+  private readonly inserts = new GroupCommit<store.NewJob, store.JobRecord[]>(
     async (rows) => {
       const inserted = await store.insertJobs(this.deps.db, rows);
       for (const r of inserted) jobsSubmitted.inc({ type: r.type });
-      await this.enqueueDurable(
-        inserted.map((r) => ({ id: r.id, type: r.type, tenantId: r.tenant_id, priority: r.priority, runAt: r.run_at })),
-      );
       return inserted;
     },
-    // 4 writes in flight keep the pool busy; 1,000 rows is the batch route's own limit.
-    { maxInFlight: 4, maxItems: 1_000 },
+    { maxInFlight: 1, maxItems: 1_000 },
   );
+
+  private readonly enqueues = new GroupCommit<Parameters<typeof enqueue>[2][number], void>((rows) => this.enqueueDurable(rows), {
+    maxInFlight: 1,
+    maxItems: 1_000,
+  });
 
   async get(tenantId: string, id: string): Promise<Job> {
     return toJob(await this.record(tenantId, id));
@@ -189,7 +202,7 @@ export class JobService {
 
   /** queued → canceled at once; running → the worker running it is told and aborts. */
   async cancel(tenantId: string, id: string): Promise<Job> {
-    const { db, queues, redis, buffer, log } = this.deps;
+    const { db, queues, redis, log } = this.deps;
     const canceled = await store.cancelQueued(db, tenantId, id);
     if (canceled) {
       const job = await this.get(tenantId, id);

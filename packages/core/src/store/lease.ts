@@ -7,6 +7,7 @@ import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
 import { GroupCommit } from '../db/group-commit.ts';
 import { idArray } from '../db/params.ts';
+import { relaxedCommit } from '../db/relaxed-commit.ts';
 import type { JobError } from '../errors.ts';
 import type { JobEvent } from '../events/types.ts';
 import { eventRecordset, eventRowsJson } from './events.ts';
@@ -42,6 +43,10 @@ export interface Claim {
  *
  * Claims of concurrent attempts in this process share one statement (group commit, see
  * db/group-commit.ts): a lone claim is written at once, and under load one commit serves many.
+ * The commit does not wait for the WAL flush (db/relaxed-commit.ts): a claim that a crash of
+ * PostgreSQL drops leaves the row as it was, the attempt's fenced closing write then matches no
+ * row (`lease_lost`), and the reconciler queues the job again — the job runs again, as when a
+ * worker dies.
  */
 export async function claimJob(db: Database, jobId: string, seqFloor: number): Promise<Claim | undefined> {
   const results = await grouped(claimGroups, db, claimJobs).run([{ jobId, seqFloor }]);
@@ -73,7 +78,7 @@ async function claimJobs(db: Database, requests: ClaimRequest[]): Promise<Claim[
     SELECT c.*, COALESCE((
       SELECT jsonb_agg(jsonb_build_object('name', s.name, 'output', s.output))
       FROM job_steps s WHERE s.job_id = c.id AND s.status = 'completed'
-    ), '[]'::jsonb) AS done_steps
+    ), '[]'::jsonb) AS done_steps ${relaxedCommit(db)}
     FROM claimed c`);
 }
 

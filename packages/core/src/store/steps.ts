@@ -4,6 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
+import { relaxedCommit } from '../db/relaxed-commit.ts';
 import type { JobError } from '../errors.ts';
 
 export type StepOutcome = { output: unknown } | { error: JobError };
@@ -22,15 +23,11 @@ export interface StepEnd {
 }
 
 /**
- * On a PostgreSQL server the commit does not wait for the WAL flush (`synchronous_commit = off`
- * for this statement's transaction only): a checkpoint costs a round trip, not a round trip and
- * an fsync. Nothing is lost when a worker dies (PostgreSQL has the commit). Only a crash of
- * PostgreSQL itself can drop the last checkpoints (the WAL writer flushes within a few hundred
- * ms), and then those steps run again on the retry, as the steps of a worker that died do:
- * steps are at-least-once either way. Every later synchronous commit (the attempt's closing
- * write, a claim) flushes the WAL up to it, so a job's terminal status never outlives its
- * steps' records. Embedded PGlite lives in the worker's process, where a killed worker is a
- * crashed database: it commits synchronously.
+ * A checkpoint commits without waiting for the WAL flush (db/relaxed-commit.ts): a round trip,
+ * not a round trip and an fsync. Nothing is lost when a worker dies (PostgreSQL has the
+ * commit). Only a crash of PostgreSQL itself can drop the last checkpoints, and then those
+ * steps run again on the retry, as the steps of a worker that died do: steps are at-least-once
+ * either way.
  *
  * Ends the steps in `finish` with their outputs or errors and/or starts step `start`
  * (`runs + 1`), in one round trip. Either part may be empty.
@@ -67,6 +64,6 @@ export async function checkpoint(
       RETURNING runs
     )
     SELECT EXISTS (SELECT 1 FROM j) AS leased, (SELECT cancel_requested_at IS NOT NULL FROM j) AS cancel_requested,
-      (SELECT runs FROM s) AS runs ${db.kind === 'postgres' ? sql`, set_config('synchronous_commit', 'off', true) AS relaxed` : sql``}`);
+      (SELECT runs FROM s) AS runs ${relaxedCommit(db)}`);
   return rows[0]!;
 }
