@@ -52,6 +52,22 @@ describe('API batch submit', () => {
     }
   });
 
+  it('each job of the 202 is the job a GET then returns (the answer is built without reading rows back)', async () => {
+    const jobs = [
+      { type: 'debug-steps', input: { steps: 2, stepMs: 5 }, delayMs: 600_000, priority: 3, metadata: { a: [1, { b: 'x' }] } },
+      { type: 'debug-steps', input: { steps: 1 }, delayMs: 600_000, webhook: { url: 'http://127.0.0.1:9/hook' } },
+    ];
+    const res = await batch(jobs);
+    expect(res.status).toBe(202);
+    for (const accepted of res.body.data) {
+      const { body } = await api.get(accepted.id);
+      expect(accepted).toEqual(body);
+    }
+    expect(res.body.data[1]).toMatchObject({ input: { steps: 1, stepMs: 0 }, webhook: { url: 'http://127.0.0.1:9/hook' } });
+    // Later cases wait for the tenant's queue to empty.
+    for (const j of res.body.data) expect((await api.call('POST', `/v1/jobs/${j.id}/cancel`)).status).toBe(200);
+  });
+
   it('exactly 1,000 jobs is accepted', async () => {
     const before = await count();
     // No steps: the jobs finish at once, so the worker does not hold the rest of the file up.

@@ -63,9 +63,13 @@ const withSteps = sql`COALESCE((
 /**
  * Inserts jobs (status `queued`, event seq 1) in one statement. Rows whose idempotency key
  * already exists for the tenant are skipped and not returned.
+ *
+ * The rows returned are built from what was sent plus what PostgreSQL set (`created_at`):
+ * reading every column back made PostgreSQL serialize each input and the API parse it again,
+ * only to answer with what it had just validated.
  */
 export async function insertJobs(db: Database, jobs: NewJob[]): Promise<JobRecord[]> {
-  return db.query<JobRecord>(sql`
+  const inserted = await db.query<{ id: string; created_at: string | Date }>(sql`
     WITH x AS (
       SELECT * FROM jsonb_to_recordset(${JSON.stringify(jobs)}::jsonb) AS x(id text, tenant_id text, type text,
         input jsonb, priority int, metadata jsonb, webhook_url text, idempotency_key text, request_hash text,
@@ -77,13 +81,43 @@ export async function insertJobs(db: Database, jobs: NewJob[]): Promise<JobRecor
       SELECT id, tenant_id, type, 'queued', input, priority, metadata, webhook_url, idempotency_key,
         request_hash, run_at, 1 FROM x
       ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-      RETURNING *
+      RETURNING id, created_at
     ),
     ev AS (
       INSERT INTO job_events (job_id, seq, type, data)
       SELECT id, 1, 'status', '{"status":"queued"}'::jsonb FROM ins
     )
     SELECT * FROM ins`);
+  const sent = new Map(jobs.map((j) => [j.id, j]));
+  // A literal of every column, not `{ ...j, status, ... }`: that spread cost 13 µs per row in
+  // the batch profile (the API's CPU per batch rose by a third), this costs next to nothing.
+  return inserted.map((row): JobRecord => {
+    const j = sent.get(row.id)!;
+    return {
+      id: j.id,
+      tenant_id: j.tenant_id,
+      type: j.type,
+      status: 'queued',
+      input: j.input,
+      result: null,
+      error: null,
+      progress: null,
+      attempts: 0,
+      priority: j.priority,
+      metadata: j.metadata,
+      usage: null,
+      webhook_url: j.webhook_url,
+      idempotency_key: j.idempotency_key,
+      request_hash: j.request_hash,
+      last_seq: 1,
+      cancel_requested_at: null,
+      run_at: j.run_at,
+      created_at: row.created_at,
+      queued_at: row.created_at,
+      started_at: null,
+      finished_at: null,
+    };
+  });
 }
 
 export async function findByIdempotencyKeys(db: Database, tenantId: string, keys: string[]): Promise<JobRecord[]> {
