@@ -167,7 +167,7 @@ export class JobService {
    * every waiting submission, then one bulk add for the rows inserted. The stages overlap (the
    * next INSERT runs while the last batch is added to Redis), and callers that arrive meanwhile
    * ride the next batch. One in flight per stage, not 4 writes of both: on the submit benchmark
-   * PostgreSQL's CPU per job fell by about a third (fewer, fuller statements). 1,000 rows is the
+   * PostgreSQL's CPU per job fell by about a quarter (fewer, fuller statements). 1,000 rows is the
    * batch route's own limit.
    */
   private readonly inserts = new GroupCommit<store.NewJob, store.JobRecord[]>(
