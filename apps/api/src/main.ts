@@ -2,7 +2,7 @@
 // First: @hono/zod-openapi extends zod's prototype, and the job schemas core creates on import
 // must already have `.openapi()` when the OpenAPI document is built.
 import '@hono/zod-openapi';
-import { createDatabase, migrate } from '@spool/core/db';
+import { createDatabase, databaseOptions, migrate } from '@spool/core/db';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
 import { onShutdown } from '@spool/core/shutdown';
@@ -13,7 +13,7 @@ import { serveApi } from './serve.ts';
 
 const env = loadApiEnv();
 const log = createLogger(env.LOG_LEVEL);
-const db = await createDatabase({ url: env.DATABASE_URL, dataDir: env.SPOOL_DATA_DIR, poolSize: env.SPOOL_DB_POOL });
+const db = await createDatabase(databaseOptions(env));
 await migrate(db);
 const deps = buildApiDeps(
   apiOptions(env, { db, registry: createRegistry({ enableDebugJobs: env.SPOOL_ENABLE_DEBUG_JOBS }), log }),

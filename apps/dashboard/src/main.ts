@@ -1,6 +1,6 @@
 /** `pnpm --filter @spool/dashboard start`: the dashboard alone, on DASHBOARD_PORT (3001). */
 import { serve } from '@hono/node-server';
-import { createDatabase, migrate } from '@spool/core/db';
+import { createDatabase, databaseOptions, migrate } from '@spool/core/db';
 import { apiEnv, baseEnv, databaseEnv, jobsEnv, loadEnv, redisEnv } from '@spool/core/env';
 import { createRegistry, JobService } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
@@ -19,7 +19,7 @@ const DashboardEnvSchema = baseEnv
 const env = loadEnv(DashboardEnvSchema);
 const log = createLogger(env.LOG_LEVEL);
 if (!env.SPOOL_ADMIN_TOKEN) log.warn('SPOOL_ADMIN_TOKEN is not set: every dashboard request will get 401');
-const db = await createDatabase({ url: env.DATABASE_URL, dataDir: env.SPOOL_DATA_DIR, poolSize: env.SPOOL_DB_POOL });
+const db = await createDatabase(databaseOptions(env));
 await migrate(db); // safe to run twice, under a lock
 const deps = buildDashboardDeps({
   db,

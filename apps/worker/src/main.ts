@@ -1,6 +1,6 @@
 /** `pnpm --filter @spool/worker start`: a worker process for a multi-process deployment. */
 import { createServer } from 'node:http';
-import { createDatabase, migrate } from '@spool/core/db';
+import { createDatabase, databaseOptions, migrate } from '@spool/core/db';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
 import { registry as metrics } from '@spool/core/metrics';
@@ -11,7 +11,7 @@ import { startWorker } from './worker.ts';
 
 const env = loadWorkerEnv();
 const log = createLogger(env.LOG_LEVEL);
-const db = await createDatabase({ url: env.DATABASE_URL, dataDir: env.SPOOL_DATA_DIR, poolSize: env.SPOOL_DB_POOL });
+const db = await createDatabase(databaseOptions(env));
 await migrate(db);
 const probe = createRedis(env.REDIS_URL, 'worker');
 await checkEvictionPolicy(probe, (msg) => log.warn(msg));

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiEnvSchema, apiOptions, buildApiDeps, createApp, serveApi } from '@spool/api';
-import { createDatabase, type Database, migrate } from '@spool/core/db';
+import { createDatabase, type Database, databaseOptions, migrate } from '@spool/core/db';
 import { ConfigError, loadEnv } from '@spool/core/env';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
@@ -53,7 +53,7 @@ async function main() {
   await checkEvictionPolicy(probe, (msg) => log.warn(msg));
   await probe.quit();
 
-  const db = await createDatabase({ url: env.DATABASE_URL, dataDir: env.SPOOL_DATA_DIR, poolSize: env.SPOOL_DB_POOL });
+  const db = await createDatabase(databaseOptions(env));
   await migrate(db);
   const creds = await devCredentials(db, env.SPOOL_DATA_DIR, env.SPOOL_ADMIN_TOKEN);
   const registry = createRegistry({ enableDebugJobs: env.SPOOL_ENABLE_DEBUG_JOBS });

@@ -59,6 +59,11 @@ export const databaseEnv = z.object({
   /** Unset → embedded PGlite in `$SPOOL_DATA_DIR/pg`. */
   DATABASE_URL: z.string().url().optional(),
   SPOOL_DB_POOL: int(10, 1),
+  /**
+   * pgvector's `hnsw.ef_search` for retrieval: candidates an HNSW search keeps (and the most
+   * rows one index scan returns). Higher: better recall, slower search. pgvector's range.
+   */
+  SPOOL_VECTOR_EF_SEARCH: z.coerce.number().int().min(1).max(1_000).default(40),
 });
 
 export const redisEnv = z.object({

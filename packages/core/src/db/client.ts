@@ -33,13 +33,35 @@ export interface DatabaseOptions {
   url?: string | undefined;
   dataDir: string;
   poolSize?: number;
+  /** pgvector's `hnsw.ef_search` for every connection (SPOOL_VECTOR_EF_SEARCH); unset: pgvector's 40. */
+  efSearch?: number | undefined;
+}
+
+/** The options every Spool process opens its database with, from its parsed environment. */
+export function databaseOptions(env: {
+  DATABASE_URL?: string | undefined;
+  SPOOL_DATA_DIR: string;
+  SPOOL_DB_POOL: number;
+  SPOOL_VECTOR_EF_SEARCH: number;
+}): DatabaseOptions {
+  return {
+    url: env.DATABASE_URL,
+    dataDir: env.SPOOL_DATA_DIR,
+    poolSize: env.SPOOL_DB_POOL,
+    efSearch: env.SPOOL_VECTOR_EF_SEARCH,
+  };
 }
 
 export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
-  return opts.url ? createPostgres(opts.url, opts.poolSize ?? 10) : createPglite(join(opts.dataDir, 'pg'));
+  if (opts.efSearch !== undefined && !(Number.isInteger(opts.efSearch) && opts.efSearch >= 1 && opts.efSearch <= 1_000)) {
+    throw new Error(`efSearch must be an integer from 1 to 1000, got ${opts.efSearch}`);
+  }
+  return opts.url
+    ? createPostgres(opts.url, opts.poolSize ?? 10, opts.efSearch)
+    : createPglite(join(opts.dataDir, 'pg'), opts.efSearch);
 }
 
-async function createPostgres(url: string, max: number): Promise<Database> {
+async function createPostgres(url: string, max: number, efSearch: number | undefined): Promise<Database> {
   const { default: postgres } = await import('postgres');
   const { drizzle } = await import('drizzle-orm/postgres-js');
   let count = 0;
@@ -54,6 +76,9 @@ async function createPostgres(url: string, max: number): Promise<Database> {
     // jittered curve, capped at 2 s: fast 503s during an outage, recovery within seconds.
     backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(0.05 * 2 ** retries, 2),
     idle_timeout: 60,
+    // A startup parameter of every connection: PostgreSQL keeps it as a placeholder until
+    // pgvector loads (and without pgvector it is never read).
+    ...(efSearch !== undefined ? { connection: { 'hnsw.ef_search': String(efSearch) } } : {}),
     debug: () => {
       count++;
     },
@@ -83,13 +108,15 @@ async function createPostgres(url: string, max: number): Promise<Database> {
   };
 }
 
-async function createPglite(dir: string): Promise<Database> {
+async function createPglite(dir: string, efSearch: number | undefined): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
   mkdirSync(dir, { recursive: true });
   // pgvector ships as its own package for PGlite; without it the document job types are off.
   const vector = await import('@electric-sql/pglite-pgvector').then((m) => m.vector).catch(() => undefined);
   const client = await PGlite.create(dir, vector ? { extensions: { vector } } : {});
+  // One session for the whole process, so a session setting holds for every query.
+  if (efSearch !== undefined) await client.exec(`SET hnsw.ef_search = ${efSearch}`);
   const orm = drizzle(client, { schema }) as unknown as Orm;
   return {
     kind: 'pglite',

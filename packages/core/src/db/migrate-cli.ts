@@ -1,10 +1,10 @@
 /** `pnpm db:migrate`: applies drizzle/ to DATABASE_URL (or the embedded database). */
 import { baseEnv, databaseEnv, loadEnv } from '../env.ts';
-import { createDatabase } from './client.ts';
+import { createDatabase, databaseOptions } from './client.ts';
 import { migrate } from './migrate.ts';
 
 const env = loadEnv(baseEnv.merge(databaseEnv));
-const db = await createDatabase({ url: env.DATABASE_URL, dataDir: env.SPOOL_DATA_DIR, poolSize: 1 });
+const db = await createDatabase({ ...databaseOptions(env), poolSize: 1 });
 try {
   await migrate(db);
   console.log(`migrations applied (${env.DATABASE_URL ? 'PostgreSQL' : `embedded PGlite in ${env.SPOOL_DATA_DIR}/pg`})`);
