@@ -182,6 +182,38 @@ describe('embed-refresh on PGlite', () => {
     expect(await chunkModels('guard')).toEqual([['local', 2]]);
   }, 30_000);
 
+  it('a batch for a document deleted during its ingest skips that document and fails nothing', async () => {
+    await run('ingest', {
+      collection: 'gone',
+      documents: [
+        { id: 'stays', text: 'This one stays.' },
+        { id: 'deleted', text: 'This one is deleted.' },
+      ],
+    });
+    expect((await api.call('DELETE', '/v1/documents/deleted')).status).toBe(200);
+    const row = (documentId: string, index: number) => ({
+      tenantId,
+      collection: 'gone',
+      documentId,
+      index,
+      text: `late chunk of ${documentId}`,
+      tokens: 4,
+      hash: `h${index}`,
+      metadata: null,
+      accessLevel: 'public',
+      model: 'local',
+      embedding: new Array(384).fill(0.2),
+    });
+    // What a later embed step writes once the delete has landed: no foreign-key error, the
+    // document stays deleted, and the other document's chunk is written.
+    expect(await upsertChunks(stack.database.db, [row('stays', 7), row('deleted', 7)])).toBe(true);
+    expect((await api.call('GET', '/v1/documents/deleted')).status).toBe(404);
+    const chunks = await stack.database.db.query<{ document_id: string }>(
+      sql`SELECT document_id FROM chunks WHERE tenant_id = ${tenantId} AND collection = 'gone' AND chunk_index = 7`,
+    );
+    expect(chunks.map((c) => c.document_id)).toEqual(['stays']);
+  }, 30_000);
+
   it('an unknown collection is refused with not_found; the type and its schema are listed', async () => {
     const types = await api.call('GET', '/v1/job-types');
     const type = types.body.data.find((t: any) => t.name === 'embed-refresh');

@@ -82,6 +82,8 @@ export interface ChunkUpsert {
  * while their model is still the collection's active model, checked under a share lock on the
  * collection row (which embed-refresh's switch updates): false, with nothing written, when the
  * model changed meanwhile, so a batch embedded with the old model never lands after the switch.
+ * Rows of a document deleted meanwhile (DELETE /v1/documents/:id during its ingest) are
+ * skipped: the delete stands, and the ingest goes on with the other documents.
  */
 export async function upsertChunks(db: Database, rows: ChunkUpsert[]): Promise<boolean> {
   const first = rows[0];
@@ -94,22 +96,25 @@ export async function upsertChunks(db: Database, rows: ChunkUpsert[]): Promise<b
       ${r.tokens}::int, ${r.hash}, ${r.metadata === null ? null : JSON.stringify(r.metadata)}::jsonb, ${r.accessLevel}, ${r.model}, ${r.embedding.length}::int,
       ${vectorLiteral(r.embedding)}::vector)`,
   );
-  const written = await db.query<{ n: number | string }>(sql`
+  const written = await db.query<{ active: boolean }>(sql`
     WITH active AS (
       SELECT 1 FROM collections WHERE tenant_id = ${first.tenantId} AND name = ${first.collection}
         AND embedding_model = ${first.model} FOR SHARE
     ), ins AS (
       INSERT INTO chunks (id, tenant_id, collection, document_id, chunk_index, text, token_count, content_hash, metadata,
         access_level, embedding_model, embedding_dims, embedding)
-      SELECT * FROM (VALUES ${sql.join(values, sql`, `)}) AS v WHERE EXISTS (SELECT 1 FROM active)
+      SELECT * FROM (VALUES ${sql.join(values, sql`, `)}) AS v(id, tenant_id, collection, document_id, chunk_index, text,
+        token_count, content_hash, metadata, access_level, embedding_model, embedding_dims, embedding)
+      WHERE EXISTS (SELECT 1 FROM active)
+        AND EXISTS (SELECT 1 FROM documents d WHERE d.tenant_id = v.tenant_id AND d.id = v.document_id)
       ON CONFLICT (tenant_id, document_id, chunk_index) DO UPDATE SET text = excluded.text, token_count = excluded.token_count,
         content_hash = excluded.content_hash, metadata = excluded.metadata, access_level = excluded.access_level,
         collection = excluded.collection, embedding_model = excluded.embedding_model,
         embedding_dims = excluded.embedding_dims, embedding = excluded.embedding, updated_at = now()
       RETURNING 1
     )
-    SELECT count(*) AS n FROM ins`);
-  return Number(written[0]?.n ?? 0) === rows.length;
+    SELECT EXISTS (SELECT 1 FROM active) AS active`);
+  return written[0]?.active === true;
 }
 
 export interface SearchQuery {
