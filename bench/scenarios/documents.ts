@@ -45,6 +45,8 @@ export interface RetrievalAt {
    */
   recall: number;
   rawRecall: number;
+  /** The raw index query again with `hnsw.ef_search` raised (what SPOOL_VECTOR_EF_SEARCH sets). */
+  rawWide: { efSearch: number; ms: Latency; recall: number };
   /** Seconds the harness took to grow the corpus to this size and rebuild the index (not Spool). */
   loadSeconds: number;
 }
@@ -104,7 +106,7 @@ export async function runDocuments(ctx: Ctx): Promise<DocumentResults> {
       spool = await startOneProcess(env, dataDir);
       log(`documents: ${questions.length} rag-query jobs one at a time at ${chunks.toLocaleString('en-US')} chunks`);
       const spoolSide = await measureRetrieval(spool, questions, raw.exact);
-      retrieval.push({ chunks, ...spoolSide, rawMs: raw.ms, rawRecall: raw.recall, loadSeconds });
+      retrieval.push({ chunks, ...spoolSide, rawMs: raw.ms, rawRecall: raw.recall, rawWide: raw.wide, loadSeconds });
     }
     return { ingest, retrieval, pgvector };
   } finally {
@@ -230,20 +232,36 @@ async function rawSearch(db: Database, questions: Question[]) {
       ORDER BY embedding::vector(384) <=> ${v}::vector(384) LIMIT ${TOP_K}`);
   const vectors = questions.map((q) => `[${localEmbedding(q.question).join(',')}]`);
   await top(vectors[0]!);
-  const samples: number[] = [];
-  const approximate: string[][] = [];
-  for (const v of vectors) {
-    const started = performance.now();
-    const rows = await top(v);
-    samples.push(performance.now() - started);
-    approximate.push(rows.map((r) => r.id));
-  }
+  const timed = async () => {
+    const samples: number[] = [];
+    const found: string[][] = [];
+    for (const v of vectors) {
+      const started = performance.now();
+      const rows = await top(v);
+      samples.push(performance.now() - started);
+      found.push(rows.map((r) => r.id));
+    }
+    return { samples, found };
+  };
+  const approximate = await timed();
+  await db.query(sql.raw(`SET hnsw.ef_search = ${WIDE_EF_SEARCH}`));
+  const wide = await timed();
+  await db.query(sql`RESET hnsw.ef_search`);
   await db.query(sql`SET enable_indexscan = off`);
   const exact: string[][] = [];
   for (const v of vectors) exact.push((await top(v)).map((r) => r.id));
   await db.query(sql`RESET enable_indexscan`);
-  return { ms: latency(samples), exact, recall: mean(approximate.map((ids, i) => overlap(ids, exact[i]!))) };
+  const recall = (found: string[][]) => mean(found.map((ids, i) => overlap(ids, exact[i]!)));
+  return {
+    ms: latency(approximate.samples),
+    exact,
+    recall: recall(approximate.found),
+    wide: { efSearch: WIDE_EF_SEARCH, ms: latency(wide.samples), recall: recall(wide.found) },
+  };
 }
+
+/** A wider HNSW search than pgvector's default 40, to show what SPOOL_VECTOR_EF_SEARCH trades. */
+const WIDE_EF_SEARCH = 200;
 
 async function pgvectorVersion(db: Database): Promise<string> {
   const [row] = await db.query<{ extversion: string }>(sql`SELECT extversion FROM pg_extension WHERE extname = 'vector'`);
