@@ -33,7 +33,7 @@ export interface DatabaseOptions {
   url?: string | undefined;
   dataDir: string;
   poolSize?: number;
-  /** pgvector's `hnsw.ef_search` for every connection (SPOOL_VECTOR_EF_SEARCH); unset: pgvector's 40. */
+  /** pgvector's `hnsw.ef_search` for every connection (SPOOL_VECTOR_EF_SEARCH, validated there); unset: pgvector's 40. */
   efSearch?: number | undefined;
 }
 
@@ -53,9 +53,6 @@ export function databaseOptions(env: {
 }
 
 export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
-  if (opts.efSearch !== undefined && !(Number.isInteger(opts.efSearch) && opts.efSearch >= 1 && opts.efSearch <= 1_000)) {
-    throw new Error(`efSearch must be an integer from 1 to 1000, got ${opts.efSearch}`);
-  }
   return opts.url
     ? createPostgres(opts.url, opts.poolSize ?? 10, opts.efSearch)
     : createPglite(join(opts.dataDir, 'pg'), opts.efSearch);
@@ -116,7 +113,7 @@ async function createPglite(dir: string, efSearch: number | undefined): Promise<
   const vector = await import('@electric-sql/pglite-pgvector').then((m) => m.vector).catch(() => undefined);
   const client = await PGlite.create(dir, vector ? { extensions: { vector } } : {});
   // One session for the whole process, so a session setting holds for every query.
-  if (efSearch !== undefined) await client.exec(`SET hnsw.ef_search = ${efSearch}`);
+  if (efSearch !== undefined) await client.query(`SELECT set_config('hnsw.ef_search', $1, false)`, [String(efSearch)]);
   const orm = drizzle(client, { schema }) as unknown as Orm;
   return {
     kind: 'pglite',

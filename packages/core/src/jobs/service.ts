@@ -13,7 +13,7 @@ import { cancelChannel, type JobEvent } from '../events/types.ts';
 import { hashJson, newId } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 import { enqueueFailures, jobsSubmitted } from '../metrics.ts';
-import { enqueue, type Queues } from '../queue/queues.ts';
+import { type EnqueueRow, enqueue, enqueueRow, type Queues } from '../queue/queues.ts';
 import * as store from '../store/jobs.ts';
 import type { WebhookProducer } from '../webhooks/queue.ts';
 import { checkWebhookTarget, type WebhookLookup } from '../webhooks/ssrf.ts';
@@ -126,11 +126,7 @@ export class JobService {
     const batch = await this.inserts.run(rows);
     const mine = new Set(rows.map((r) => r.id));
     const inserted = batch.length === rows.length ? batch : batch.filter((r) => mine.has(r.id));
-    if (inserted.length > 0) {
-      await this.enqueues.run(
-        inserted.map((r) => ({ id: r.id, type: r.type, tenantId: r.tenant_id, priority: r.priority, runAt: r.run_at })),
-      );
-    }
+    if (inserted.length > 0) await this.enqueues.run(inserted.map(enqueueRow));
     const byId = new Map(inserted.map((r) => [r.id, r]));
     const missing = rows.filter((r) => !byId.has(r.id));
     const existing = missing.length
@@ -179,7 +175,7 @@ export class JobService {
     { maxInFlight: 1, maxItems: 1_000 },
   );
 
-  private readonly enqueues = new GroupCommit<Parameters<typeof enqueue>[2][number], void>((rows) => this.enqueueDurable(rows), {
+  private readonly enqueues = new GroupCommit<EnqueueRow, void>((rows) => this.enqueueDurable(rows), {
     maxInFlight: 1,
     maxItems: 1_000,
   });
@@ -249,7 +245,8 @@ export class JobService {
     // `running` event (the next seq) and state must not come before the `queued` ones.
     await this.publish(id, { seq: row.last_seq, type: 'status', data: { status: 'queued', retried: true } });
     const job = await this.get(tenantId, id);
-    await this.enqueueDurable([{ id: row.id, type: row.type, tenantId: row.tenant_id, priority: row.priority, runAt: null }]);
+    // A retry runs now, whatever delay the first submit asked for.
+    await this.enqueueDurable([{ ...enqueueRow(row), runAt: null }]);
     return job;
   }
 
@@ -260,7 +257,7 @@ export class JobService {
   }
 
   /** The row is committed already: a failed add is logged and left to the reconciler. */
-  private async enqueueDurable(rows: Parameters<typeof enqueue>[2]): Promise<void> {
+  private async enqueueDurable(rows: EnqueueRow[]): Promise<void> {
     if (rows.length === 0) return;
     const { queues, registry, log } = this.deps;
     let timer: NodeJS.Timeout | undefined;

@@ -49,6 +49,17 @@ export interface EnqueueRow {
   runAt: string | Date | null;
 }
 
+/** A jobs row as enqueueing needs it. */
+export function enqueueRow(r: {
+  id: string;
+  type: string;
+  tenant_id: string;
+  priority: number | null;
+  run_at: string | Date | null;
+}): EnqueueRow {
+  return { id: r.id, type: r.type, tenantId: r.tenant_id, priority: r.priority, runAt: r.run_at };
+}
+
 /** The options every Spool job is added with. */
 export function jobOptions(def: AnyJobDefinition, row: EnqueueRow): JobsOptions {
   const delay = row.runAt ? Math.max(0, new Date(row.runAt).getTime() - Date.now()) : 0;

@@ -13,7 +13,7 @@ import type { JobRegistry } from '../jobs/registry.ts';
 import type { Logger } from '../logger.ts';
 import { reconcilerRepairs } from '../metrics.ts';
 import { outboxInsert } from '../store/webhooks.ts';
-import { enqueue, type Queues } from './queues.ts';
+import { enqueue, enqueueRow, type Queues } from './queues.ts';
 
 export interface ReconcilerOptions {
   intervalMs: number;
@@ -213,11 +213,7 @@ export class Reconciler {
       }
     }
     if (toAdd.length > 0) {
-      await enqueue(
-        queues,
-        registry,
-        toAdd.map((r) => ({ id: r.id, type: r.type, tenantId: r.tenant_id, priority: r.priority, runAt: r.run_at })),
-      );
+      await enqueue(queues, registry, toAdd.map(enqueueRow));
       report.readded += readded;
       if (readded > 0) reconcilerRepairs.inc({ kind: 'readded' }, readded);
     }
