@@ -309,7 +309,7 @@ export function markdown(r: RunResults, rows: GoalRow[], chartFile: string): str
 function documentLines(d: DocumentResults): string[] {
   const i = d.ingest;
   return [
-    '## Documents (embedded PGlite with pgvector ' + d.pgvector + ', local embedder)',
+    `## Documents (embedded PGlite with pgvector ${d.pgvector}, local embedder)`,
     '',
     `- Ingest: ${fmt(i.chunksPerSec)} chunks/s — ${i.chunks.toLocaleString('en-US')} chunks of ${i.documents} Markdown documents in ${i.jobs} \`ingest\` jobs, ` +
       `${fmt(i.seconds)} s from the first job's start to the last one's end (chunking, embedding, upserts into the HNSW-indexed table, step checkpoints).`,

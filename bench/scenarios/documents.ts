@@ -13,7 +13,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDatabase, type Database, migrate } from '@spool/core/db';
+import { createDatabase, type Database } from '@spool/core/db';
 import { type ChunkUpsert, upsertChunks, upsertDocument } from '@spool/core/documents/store';
 import { localEmbedding } from '@spool/core/providers';
 import { countTokens } from '@spool/core/providers/tokens';

@@ -50,7 +50,13 @@ describe('step checkpoints', () => {
     let statements = 0;
     const query = database.db.query.bind(database.db);
     return {
-      db: { ...database.db, query: ((q: Parameters<typeof query>[0]) => (statements++, query(q))) as typeof query },
+      db: {
+        ...database.db,
+        query: ((q: Parameters<typeof query>[0]) => {
+          statements++;
+          return query(q);
+        }) as typeof query,
+      },
       count: () => statements,
     };
   };

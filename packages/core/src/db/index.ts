@@ -1,6 +1,6 @@
 export * from './client.ts';
 export * from './migrate.ts';
-export type { ApiKeyRow, JobEventRow, JobRow, JobStepRow, TenantRow } from './schema.ts';
-export * as schema from './schema.ts';
 export * from './params.ts';
 export * from './relaxed-commit.ts';
+export type { ApiKeyRow, JobEventRow, JobRow, JobStepRow, TenantRow } from './schema.ts';
+export * as schema from './schema.ts';

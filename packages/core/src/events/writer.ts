@@ -46,7 +46,11 @@ export class EventWriter {
   /** Removes and returns a job's events still waiting for a batch (its closing write takes them). */
   take(jobId: string): JobEvent[] {
     const mine: JobEvent[] = [];
-    this.pending = this.pending.filter((p) => (p.jobId === jobId ? (mine.push(p.event), false) : true));
+    this.pending = this.pending.filter((p) => {
+      if (p.jobId !== jobId) return true;
+      mine.push(p.event);
+      return false;
+    });
     return mine;
   }
 

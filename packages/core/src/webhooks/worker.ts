@@ -52,7 +52,7 @@ export function startWebhookWorker(
 
   async function deliver(job: Job, token?: string): Promise<void> {
     const d = await getDelivery(db, job.data.deliveryId as string);
-    if (!d || d.status !== 'pending') return;
+    if (d?.status !== 'pending') return;
 
     const slot = slotKey(d.tenant_id);
     const inFlight = await connection.incr(slot);
