@@ -110,5 +110,21 @@ export async function cpuMs(pid: number): Promise<number> {
   return (ticks * 1000) / CLOCK_TICKS;
 }
 
+/** Whole-machine CPU counters (ticks) from the first line of /proc/stat (Linux). */
+export interface MachineCpu {
+  busy: number;
+  /** Time the hypervisor gave this VM's cores to someone else. */
+  steal: number;
+  total: number;
+}
+
+export async function machineCpu(): Promise<MachineCpu> {
+  const { readFile } = await import('node:fs/promises');
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map(Number) as number[];
+  const total = user! + nice! + system! + idle! + iowait! + irq! + softirq! + steal!;
+  return { busy: total - idle! - iowait!, steal: steal!, total };
+}
+
 // USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK).
 const CLOCK_TICKS = 100;

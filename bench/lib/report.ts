@@ -6,7 +6,7 @@ import type { BaselineResults } from '../scenarios/baselines.ts';
 import type { CostResults } from '../scenarios/cost.ts';
 import type { DocumentResults } from '../scenarios/documents.ts';
 import type { SpoolResults } from '../scenarios/spool.ts';
-import type { SseResults } from '../scenarios/sse.ts';
+import type { ProbeLoad, SseResults, SseRound } from '../scenarios/sse.ts';
 
 export interface GoalRow {
   id: string;
@@ -210,6 +210,13 @@ export function goals(r: RunResults): GoalRow[] {
   return rows;
 }
 
+const pct = (share: number) => `${Math.round(share * 100)} %`;
+
+/** "x / y": one measure of the load during the SSE probe, without and with subscribers. */
+function probeLoad(without: SseRound, withSubs: SseRound, show: (l: ProbeLoad) => string): string {
+  return `${show(without.probeLoad)} / ${show(withSubs.probeLoad)}`;
+}
+
 export function fmt(n: number | null | undefined): string {
   if (n === null || n === undefined || Number.isNaN(n)) return '—';
   const abs = Math.abs(n);
@@ -285,6 +292,10 @@ export function markdown(r: RunResults, rows: GoalRow[], chartFile: string): str
     `- SSE submit (saturating, jobs delayed an hour): ${fmt(sse.without.submit.rps)} req/s without subscribers, ${fmt(sse.with.submit.rps)} req/s with.`,
     `- SSE event hop over raw pub/sub, probe jobs while submitting ${sse.without.steadyRate}/s: without subscribers p50 ${fmt(sse.without.hopMs.p50)} / p99 ${fmt(sse.without.hopMs.p99)} ms (${sse.without.events.paired} events); ` +
       `with p50 ${fmt(sse.with.hopMs.p50)} / p99 ${fmt(sse.with.hopMs.p99)} ms (${sse.with.events.paired} events). Raw pub/sub p99: ${fmt(sse.without.pubsubMs.p99)} ms without, ${fmt(sse.with.pubsubMs.p99)} ms with.`,
+    `- Meanwhile (without / with subscribers): both cores ${probeLoad(sse.without, sse.with, (l) => pct(l.machineBusy))} busy ` +
+      `(${probeLoad(sse.without, sse.with, (l) => pct(l.machineSteal))} stolen by the hypervisor); the API used ${probeLoad(sse.without, sse.with, (l) => pct(l.apiCpu))} of a core, ` +
+      `and its 10 ms event-loop timer fired after p99 ${probeLoad(sse.without, sse.with, (l) => fmt(l.apiLoopDelayP99Ms))} ms, at most ${probeLoad(sse.without, sse.with, (l) => fmt(l.apiLoopDelayMaxMs))} ms. ` +
+      'A late timer in an API that is mostly idle was waiting for a core.',
     `- PostgreSQL statements per no-op job: ${fmt(c.statementsPerJob.total)} (API ${fmt(c.statementsPerJob.api)}, worker ${fmt(c.statementsPerJob.worker)}), over ${c.jobs} jobs.`,
     `- Jobs of ${c.steps.stepsPerJob} steps: ${fmt(c.steps.statementsPerStep)} statements per step beyond a no-op job; event batches: ${fmt(c.steps.eventStatementsPerProgressEvent)} statements per progress event.`,
     '',

@@ -6,7 +6,7 @@
  */
 import { type LoadResult, load } from '../lib/autocannon.ts';
 import { type Ctx, NOOP_JOB } from '../lib/context.ts';
-import { rssBytes, startNode } from '../lib/proc.ts';
+import { cpuMs, machineCpu, rssBytes, startNode } from '../lib/proc.ts';
 import { spoolClient } from '../lib/spool.ts';
 import { nowMs, type Summary, sleep } from '../lib/stats.ts';
 import type { SpoolSession } from './spool.ts';
@@ -20,6 +20,23 @@ export interface SseRound {
   hopMs: Summary;
   pubsubMs: Summary;
   events: { raw: number; sse: number; paired: number };
+  /** What the cores were doing meanwhile: event hops wait on a busy API or on a busy machine. */
+  probeLoad: ProbeLoad;
+}
+
+export interface ProbeLoad {
+  /** Share of both cores busy (any process), and of their time stolen by the hypervisor. */
+  machineBusy: number;
+  machineSteal: number;
+  /** CPU the API used, as a share of one core. */
+  apiCpu: number;
+  /**
+   * The API's event-loop delay (prom-client's, reset at each /metrics scrape): how late a
+   * 10 ms timer fired, the 10 ms included. A high delay with a low `apiCpu` means the API
+   * was waiting for a core, not working.
+   */
+  apiLoopDelayP99Ms: number;
+  apiLoopDelayMaxMs: number;
 }
 
 export interface SseResults {
@@ -93,6 +110,9 @@ export async function runSse(ctx: Ctx, session: SpoolSession): Promise<SseResult
         await sleep(10);
       }
     })();
+    const scrape = () => fetch(`${api.url}/metrics`).then((r) => r.text());
+    await scrape(); // resets the API's event-loop delay histogram
+    const [machine0, api0, t0] = [await machineCpu(), await cpuMs(api.child.pid), nowMs()];
     const steady = await load({
       url: `${api.url}/v1/jobs`,
       method: 'POST',
@@ -102,12 +122,32 @@ export async function runSse(ctx: Ctx, session: SpoolSession): Promise<SseResult
       overallRate: steadyRate,
       seconds: s.sseSeconds,
     });
+    const [metrics, machine1, api1, t1] = [await scrape(), await machineCpu(), await cpuMs(api.child.pid), nowMs()];
+    const delayMs = (stat: string) =>
+      1000 *
+      Number(new RegExp(`^spool_process_nodejs_eventloop_lag_${stat}_seconds(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics)?.[1]);
+    const ticks = machine1.total - machine0.total;
+    const probeLoad: ProbeLoad = {
+      machineBusy: (machine1.busy - machine0.busy) / ticks,
+      machineSteal: (machine1.steal - machine0.steal) / ticks,
+      apiCpu: (api1 - api0) / (t1 - t0),
+      apiLoopDelayP99Ms: delayMs('p99'),
+      apiLoopDelayMaxMs: delayMs('max'),
+    };
     pinging = false;
     await pinger;
     holder.send({ type: 'report' });
     const report = await holder.next('report', 60_000);
     await Promise.all(probes.map((id) => client.cancel(id)));
-    return { submit, steadyRate, steadyRps: steady.rps, hopMs: report.hopMs, pubsubMs: report.pubsubMs, events: report.events };
+    return {
+      submit,
+      steadyRate,
+      steadyRps: steady.rps,
+      hopMs: report.hopMs,
+      pubsubMs: report.pubsubMs,
+      events: report.events,
+      probeLoad,
+    };
   };
 
   const without = await round('without subscribers');
