@@ -1,14 +1,12 @@
 /** Builds the API's dependencies from configuration (used by main.ts and the one-process mode). */
 import type { Database } from '@spool/core/db';
-import { EventBuffer, EventHub } from '@spool/core/events';
 import { createSubmitGuard, type JobRegistry, JobService } from '@spool/core/jobs';
 import type { Logger } from '@spool/core/logger';
+import { openProducer } from '@spool/core/producer';
 import type { BudgetDefaults } from '@spool/core/providers/budget';
-import { createQueues } from '@spool/core/queue';
-import { createRedis } from '@spool/core/redis';
-import { createScheduler, ScheduleService } from '@spool/core/schedules';
+import { ScheduleService } from '@spool/core/schedules';
 import { createKeyRateLimiter, KeyStore } from '@spool/core/tenants';
-import { createWebhookProducer, type WebhookLookup } from '@spool/core/webhooks';
+import type { WebhookLookup } from '@spool/core/webhooks';
 import type { ApiDeps } from './deps.ts';
 
 export interface ApiBuildOptions {
@@ -34,13 +32,8 @@ export interface ApiBuildOptions {
 
 export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<void> } {
   const log = o.log.child({ module: 'api' });
-  const redis = createRedis(o.redisUrl, 'producer');
-  const sub = createRedis(o.redisUrl, 'subscriber');
-  for (const c of [redis, sub]) c.on('error', (err) => log.debug({ err: err.message }, 'redis error'));
-  const queues = createQueues(redis, o.prefix, o.registry.list, log);
-  const buffer = new EventBuffer(redis, o.prefix);
-  const hub = new EventHub(sub, o.prefix, log);
-  const webhooks = createWebhookProducer(redis, o.prefix, log);
+  const producer = openProducer({ redisUrl: o.redisUrl, prefix: o.prefix, types: o.registry.list, log });
+  const { redis, queues, buffer, hub, webhooks, scheduler } = producer;
   const jobs = new JobService({
     db: o.db,
     queues,
@@ -53,7 +46,6 @@ export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<v
     webhookLookup: o.webhooks?.lookup,
     guard: createSubmitGuard({ db: o.db, budgets: o.budgets ?? { dailyUsd: 0, monthlyUsd: 0 } }),
   });
-  const scheduler = createScheduler(redis, o.prefix, log);
   const schedules = new ScheduleService({
     db: o.db,
     registry: o.registry,
@@ -82,11 +74,6 @@ export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<v
       allowPrivateWebhooks: o.webhooks?.allowPrivate ?? false,
       webhookSecretOverlapMs: o.webhooks?.secretOverlapMs ?? 86_400_000,
     },
-    async close() {
-      await queues.close();
-      await webhooks.close();
-      await scheduler.close();
-      await Promise.all([redis.quit(), sub.quit()].map((p) => p.catch(() => {})));
-    },
+    close: producer.close,
   };
 }

@@ -1,13 +1,11 @@
 /** Builds the dashboard's dependencies for a process of its own (main.ts). */
 import type { Database } from '@spool/core/db';
-import { EventBuffer, EventHub } from '@spool/core/events';
+import type { EventBuffer, EventHub } from '@spool/core/events';
 import type { JobRegistry, JobService } from '@spool/core/jobs';
 import type { Logger } from '@spool/core/logger';
-import { createQueues } from '@spool/core/queue';
-import { createRedis } from '@spool/core/redis';
-import { createScheduler } from '@spool/core/schedules';
+import { openProducer } from '@spool/core/producer';
 import { KeyStore } from '@spool/core/tenants';
-import { createWebhookProducer, type WebhookProducer } from '@spool/core/webhooks';
+import type { WebhookProducer } from '@spool/core/webhooks';
 import type { Queue } from 'bullmq';
 import type { DashboardDeps } from './app.ts';
 
@@ -31,13 +29,8 @@ export interface DashboardBuildOptions {
 
 export function buildDashboardDeps(o: DashboardBuildOptions): DashboardDeps & { close(): Promise<void> } {
   const log = o.log.child({ module: 'dashboard' });
-  const redis = createRedis(o.redisUrl, 'producer');
-  const sub = createRedis(o.redisUrl, 'subscriber');
-  for (const c of [redis, sub]) c.on('error', (err) => log.debug({ err: err.message }, 'redis error'));
-  const queues = createQueues(redis, o.prefix, o.registry.list, log);
-  const webhooks = createWebhookProducer(redis, o.prefix, log);
-  const scheduler = createScheduler(redis, o.prefix, log);
-  const buffer = new EventBuffer(redis, o.prefix);
+  const producer = openProducer({ redisUrl: o.redisUrl, prefix: o.prefix, types: o.registry.list, log });
+  const { redis, queues, webhooks, scheduler, buffer } = producer;
   // Only cancel and retry are called here: no submit, so no submit guard or SSRF settings.
   const jobs = new o.JobService({
     db: o.db,
@@ -58,17 +51,12 @@ export function buildDashboardDeps(o: DashboardBuildOptions): DashboardDeps & { 
     webhooks,
     ...(o.basePath !== undefined ? { basePath: o.basePath } : {}),
     events: {
-      hub: new EventHub(sub, o.prefix, log),
+      hub: producer.hub,
       buffer,
       maxBuffered: o.sseBufferEvents ?? 1_000,
       heartbeatMs: o.sseHeartbeatMs ?? 15_000,
     },
-    async close() {
-      await queues.close();
-      await webhooks.close();
-      await scheduler.close();
-      await Promise.all([redis.quit(), sub.quit()].map((p) => p.catch(() => {})));
-    },
+    close: producer.close,
   };
 }
 
