@@ -10,6 +10,14 @@ export const RAW_PREFIX = 'rawbench';
  */
 export const RAW_JOB_OPTIONS: JobsOptions = { removeOnComplete: { count: 1_000 }, removeOnFail: { count: 5_000 } };
 
+/**
+ * The table of the naive durable baselines (DATABASE_URL set): a row per job, inserted before
+ * the add and marked completed by the processor, one autocommitted statement per job.
+ */
+export const RAW_JOBS_TABLE = `CREATE TABLE IF NOT EXISTS raw_jobs (
+  id text PRIMARY KEY, type text NOT NULL, input jsonb NOT NULL, status text NOT NULL DEFAULT 'queued',
+  created_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)`;
+
 export function send(message: Record<string, unknown>): void {
   process.send?.(message);
 }

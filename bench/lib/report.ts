@@ -211,6 +211,7 @@ export function goals(r: RunResults): GoalRow[] {
 }
 
 const pct = (share: number) => `${Math.round(share * 100)} %`;
+const times = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 
 /** "x / y": one measure of the load during the SSE probe, without and with subscribers. */
 function probeLoad(without: SseRound, withSubs: SseRound, show: (l: ProbeLoad) => string): string {
@@ -271,6 +272,13 @@ export function markdown(r: RunResults, rows: GoalRow[], chartFile: string): str
     `| raw addBulk of 100, ${b.addBulk.concurrency} in flight | ${fmt(b.addBulk.jobsPerSec)} jobs/s |`,
     `| raw worker, concurrency 50 | ${fmt(b.drain.jobsPerSec)} jobs/s |`,
     `| raw add → process | p50 ${fmt(b.pickupMs.p50)} ms, p99 ${fmt(b.pickupMs.p99)} ms |`,
+    `| naive durable front door (+ one INSERT per job) | ${fmt(b.durable.frontDoor.rps)} req/s (p99 ${fmt(b.durable.frontDoor.latencyMs.p99)} ms) |`,
+    `| naive durable worker (+ one UPDATE per job), concurrency 50 | ${fmt(b.durable.drain.jobsPerSec)} jobs/s |`,
+    '',
+    'The naive durable pair writes a PostgreSQL row per job the obvious way (one autocommitted ' +
+      'statement per job, no batching): what durability alone costs without design. Against it, ' +
+      `Spool's submit is ${times(r.spool.submit.rps, b.durable.frontDoor.rps)} and its drain ${times(r.spool.drain.jobsPerSec, b.durable.drain.jobsPerSec)}, ` +
+      'with fenced claims, events, auth and validation on top. The goals stay against raw BullMQ.',
     '',
   );
   const s = r.spool;

@@ -1,11 +1,13 @@
 /**
  * The raw engines, measured in the same run as Spool: redis-benchmark, raw node:http, a
- * minimal front door, raw addBulk, a raw worker (drain, pickup, Redis commands per job).
+ * minimal front door, raw addBulk, a raw worker (drain, pickup, Redis commands per job), and
+ * for context the naive durable front door and worker (one autocommitted statement per job).
  */
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
-import { RAW_JOB_OPTIONS, RAW_PREFIX, RAW_QUEUE } from '../baselines/common.ts';
+import { RAW_JOB_OPTIONS, RAW_JOBS_TABLE, RAW_PREFIX, RAW_QUEUE } from '../baselines/common.ts';
 import { type LoadResult, load } from '../lib/autocannon.ts';
 import { type Ctx, NOOP_JOB } from '../lib/context.ts';
 import { commandDelta, commandStats } from '../lib/infra.ts';
@@ -22,7 +24,11 @@ export interface BaselineResults {
   drain: { jobs: number; jobsPerSec: number; workerCpuMsPerJob: number };
   pickupMs: Summary;
   redisCommandsPerJob: { perJob: number; byCommand: Record<string, number> };
+  /** The same front door and worker writing a PostgreSQL row per job the obvious way. */
+  durable: { frontDoor: LoadResult; drain: DrainResult };
 }
+
+type DrainResult = BaselineResults['drain'];
 
 async function redisBenchmark(ctx: Ctx, pipeline: number): Promise<number> {
   const { stdout } = await run('redis-benchmark', [
@@ -101,25 +107,42 @@ export async function runBaselines(ctx: Ctx): Promise<BaselineResults> {
   await bulk.stop();
   await reset();
 
+  /** Queues `s.drainJobs` no-op jobs while paused (with their rows when `rows`), then times `worker` draining them. */
+  const measureDrain = async (worker: NodeChild, rows: boolean): Promise<DrainResult> => {
+    await worker.next('ready', 60_000);
+    await queue.pause();
+    for (let i = 0; i < s.drainJobs; i += 1_000) {
+      // Ids of our own only with rows: the raw drain keeps BullMQ's own ids, as it always did.
+      const ids = Array.from({ length: Math.min(1_000, s.drainJobs - i) }, () => (rows ? randomUUID() : undefined));
+      if (rows) {
+        const values = ids.map((id) => ({ id, type: NOOP_JOB.type, input: NOOP_JOB.input }));
+        await ctx.database.sql`INSERT INTO raw_jobs ${ctx.database.sql(values as never, 'id', 'type', 'input')}`;
+      }
+      await queue.addBulk(
+        ids.map((jobId) => ({
+          name: NOOP_JOB.type,
+          data: NOOP_JOB.input,
+          opts: jobId ? { ...RAW_JOB_OPTIONS, jobId } : RAW_JOB_OPTIONS,
+        })),
+      );
+    }
+    worker.send({ type: 'expect', n: s.drainJobs });
+    const cpuBefore = await cpuMs(worker.pid);
+    const resumedAt = nowMs();
+    await queue.resume();
+    const drained = await worker.next<{ lastCompleted: number }>('done', 300_000);
+    const result = {
+      jobs: s.drainJobs,
+      jobsPerSec: s.drainJobs / ((drained.lastCompleted - resumedAt) / 1000),
+      workerCpuMsPerJob: ((await cpuMs(worker.pid)) - cpuBefore) / s.drainJobs,
+    };
+    await reset();
+    return result;
+  };
+
   ctx.log(`raw worker draining ${s.drainJobs} no-op jobs`);
   const worker = startNode('bench/baselines/raw-worker.ts', { ...env, CONCURRENCY: '50' });
-  await worker.next('ready', 60_000);
-  await queue.pause();
-  for (let i = 0; i < s.drainJobs; i += 1_000) {
-    const n = Math.min(1_000, s.drainJobs - i);
-    await queue.addBulk(Array.from({ length: n }, () => ({ name: NOOP_JOB.type, data: NOOP_JOB.input, opts: RAW_JOB_OPTIONS })));
-  }
-  worker.send({ type: 'expect', n: s.drainJobs });
-  const cpuBefore = await cpuMs(worker.pid);
-  const resumedAt = nowMs();
-  await queue.resume();
-  const drained = await worker.next<{ lastCompleted: number }>('done', 300_000);
-  const drain = {
-    jobs: s.drainJobs,
-    jobsPerSec: s.drainJobs / ((drained.lastCompleted - resumedAt) / 1000),
-    workerCpuMsPerJob: ((await cpuMs(worker.pid)) - cpuBefore) / s.drainJobs,
-  };
-  await reset();
+  const drain = await measureDrain(worker, false);
 
   ctx.log('raw add → process latency');
   const n = s.pickupRate * s.pickupSeconds;
@@ -151,6 +174,27 @@ export async function runBaselines(ctx: Ctx): Promise<BaselineResults> {
 
   await Promise.all([worker.stop(), front.child.stop()]);
   await reset();
+
+  ctx.log('naive durable front door (+ one INSERT per job) and worker (+ one UPDATE per job)');
+  await ctx.database.sql.unsafe(RAW_JOBS_TABLE);
+  const durableEnv = { ...env, DATABASE_URL: ctx.database.url };
+  const durableFront = await startServer('bench/baselines/front-door.ts', durableEnv);
+  const durableFrontDoor = await load({
+    url: durableFront.url,
+    serverPid: durableFront.child.pid,
+    method: 'POST',
+    body: NOOP_JOB,
+    connections: s.connections,
+    seconds: s.httpSeconds,
+    warmupSeconds: s.warmupSeconds,
+  });
+  await durableFront.child.stop();
+  await reset();
+  await ctx.database.sql`TRUNCATE raw_jobs`;
+  const durableWorker = startNode('bench/baselines/raw-worker.ts', { ...durableEnv, CONCURRENCY: '50' });
+  const durableDrain = await measureDrain(durableWorker, true);
+  await durableWorker.stop();
+  await ctx.database.sql`DROP TABLE raw_jobs`;
   await queue.close();
   return {
     redisSet: { noPipeline, pipeline16 },
@@ -160,6 +204,7 @@ export async function runBaselines(ctx: Ctx): Promise<BaselineResults> {
     drain,
     pickupMs,
     redisCommandsPerJob: { perJob: delta.total / s.costJobs, byCommand: perJob(delta.byCommand, s.costJobs) },
+    durable: { frontDoor: durableFrontDoor, drain: durableDrain },
   };
 }
 
