@@ -1,7 +1,9 @@
 /**
- * Holds many idle SSE subscribers open against the Spool API, in a process of its own (one
- * process runs out of file descriptors and event-loop time long before 10,000 streams), and
- * measures event latency on a few "probe" jobs.
+ * A client process of the SSE scenario, in one of two roles (the harness runs one of each):
+ * it holds many idle SSE subscribers open against the Spool API (one process runs out of file
+ * descriptors and event-loop time long before 10,000 streams), or it measures event latency on
+ * a few "probe" jobs. The roles are kept apart so that latency is not read by a process busy
+ * with 10,000 sockets.
  *
  * Event latency is taken against raw Redis pub/sub in this same process: a plain ioredis
  * subscriber listens on the probe jobs' channels, and for every event (job, seq) the hop is

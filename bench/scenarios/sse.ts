@@ -63,12 +63,19 @@ export async function runSse(ctx: Ctx, session: SpoolSession): Promise<SseResult
   const client = spoolClient(api.url, session.apiKey);
   const pingChannel = `${config.prefix}:bench-ping`;
 
-  const holder = startNode(
-    'bench/clients/sse-holder.ts',
-    { API_URL: api.url, API_KEY: session.apiKey, REDIS_URL: ctx.redis.url, PREFIX: config.prefix },
-    { raiseFdLimit: true },
-  );
-  await holder.next('ready', 60_000);
+  // Two client processes: `holder` keeps the N idle streams, `prober` follows the probe jobs
+  // over SSE and their raw channels. The hop is the difference of two arrival times in the
+  // prober: a prober that also served 10,000 sockets added its own stalls (collections, waits
+  // for a core) to the hops of the streams it read late, and measured itself.
+  const startClient = () =>
+    startNode(
+      'bench/clients/sse-holder.ts',
+      { API_URL: api.url, API_KEY: session.apiKey, REDIS_URL: ctx.redis.url, PREFIX: config.prefix },
+      { raiseFdLimit: true },
+    );
+  const holder = startClient();
+  const prober = startClient();
+  await Promise.all([holder.next('ready', 60_000), prober.next('ready', 60_000)]);
 
   /**
    * Throughput first (saturating submit load); then event latency while submissions arrive at
@@ -100,8 +107,8 @@ export async function runSse(ctx: Ctx, session: SpoolSession): Promise<SseResult
       probes.push(job.id);
     }
     const submittedAt = Date.now();
-    holder.send({ type: 'probe', ids: probes, pingChannel });
-    await holder.next('probing', 60_000);
+    prober.send({ type: 'probe', ids: probes, pingChannel });
+    await prober.next('probing', 60_000);
     await sleep(Math.max(0, submittedAt + PROBE_DELAY_MS + 200 - Date.now()));
     let pinging = true;
     const pinger = (async () => {
@@ -136,8 +143,8 @@ export async function runSse(ctx: Ctx, session: SpoolSession): Promise<SseResult
     };
     pinging = false;
     await pinger;
-    holder.send({ type: 'report' });
-    const report = await holder.next('report', 60_000);
+    prober.send({ type: 'report' });
+    const report = await prober.next('report', 60_000);
     await Promise.all(probes.map((id) => client.cancel(id)));
     return {
       submit,
@@ -171,9 +178,9 @@ export async function runSse(ctx: Ctx, session: SpoolSession): Promise<SseResult
   const withSubs = await round(`with ${opened.open} subscribers`, without.steadyRate);
   const after = await holderReport();
 
-  holder.send({ type: 'close' });
-  await holder.next('closed', 60_000).catch(() => {});
-  await holder.stop();
+  for (const c of [holder, prober]) c.send({ type: 'close' });
+  await Promise.all([holder, prober].map((c) => c.next('closed', 60_000).catch(() => {})));
+  await Promise.all([holder.stop(), prober.stop()]);
   return {
     subscribers: s.sseSubscribers,
     opened: opened.open,
