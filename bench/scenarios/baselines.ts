@@ -84,16 +84,19 @@ export async function runBaselines(ctx: Ctx): Promise<BaselineResults> {
   await hello.child.stop();
 
   ctx.log('minimal front door (node:http + one BullMQ add)');
+  /** Saturating no-op submits to a front door, as Spool's POST /v1/jobs gets them. */
+  const submitLoad = (server: { child: NodeChild; url: string }) =>
+    load({
+      url: server.url,
+      serverPid: server.child.pid,
+      method: 'POST',
+      body: NOOP_JOB,
+      connections: s.connections,
+      seconds: s.httpSeconds,
+      warmupSeconds: s.warmupSeconds,
+    });
   const front = await startServer('bench/baselines/front-door.ts', env);
-  const frontDoor = await load({
-    url: front.url,
-    serverPid: front.child.pid,
-    method: 'POST',
-    body: NOOP_JOB,
-    connections: s.connections,
-    seconds: s.httpSeconds,
-    warmupSeconds: s.warmupSeconds,
-  });
+  const frontDoor = await submitLoad(front);
   await reset();
 
   ctx.log('raw addBulk of 100');
@@ -179,15 +182,7 @@ export async function runBaselines(ctx: Ctx): Promise<BaselineResults> {
   await ctx.database.sql.unsafe(RAW_JOBS_TABLE);
   const durableEnv = { ...env, DATABASE_URL: ctx.database.url };
   const durableFront = await startServer('bench/baselines/front-door.ts', durableEnv);
-  const durableFrontDoor = await load({
-    url: durableFront.url,
-    serverPid: durableFront.child.pid,
-    method: 'POST',
-    body: NOOP_JOB,
-    connections: s.connections,
-    seconds: s.httpSeconds,
-    warmupSeconds: s.warmupSeconds,
-  });
+  const durableFrontDoor = await submitLoad(durableFront);
   await durableFront.child.stop();
   await reset();
   await ctx.database.sql`TRUNCATE raw_jobs`;
