@@ -72,10 +72,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /**
  * Stdout, written asynchronously: lines logged while a write is in flight go out together in
  * the next one, so a busy worker makes one write per batch of lines instead of one blocking
- * write per line (bench/: ~10% more no-op jobs drained per second, ~8% less CPU per job). pino
- * flushes what is waiting when the process exits, by `process.exit` or an uncaught error; only
- * a SIGKILL can lose the last lines. A stdout that nobody reads cannot stall the process
- * either: past `MAX_WAITING_LOG_BYTES` waiting, lines are dropped.
+ * write per line (A/B drains of a profiling script: ~10% more no-op jobs per second, ~8% less
+ * worker CPU per job). pino flushes what is waiting when the process exits, by `process.exit`
+ * or an uncaught error; only a SIGKILL can lose the last lines. A stdout that nobody reads
+ * cannot stall the process either: past `MAX_WAITING_LOG_BYTES` waiting, lines are dropped.
  */
 const MAX_WAITING_LOG_BYTES = 16 * 1024 * 1024;
 const stdout = () => pino.destination({ dest: 1, sync: false, maxLength: MAX_WAITING_LOG_BYTES });
