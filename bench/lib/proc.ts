@@ -121,9 +121,11 @@ export interface MachineCpu {
 export async function machineCpu(): Promise<MachineCpu> {
   const { readFile } = await import('node:fs/promises');
   const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!;
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map(Number) as number[];
-  const total = user! + nice! + system! + idle! + iowait! + irq! + softirq! + steal!;
-  return { busy: total - idle! - iowait!, steal: steal!, total };
+  // cpu  user nice system idle iowait irq softirq steal …
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const [idle, iowait, steal] = [ticks[3]!, ticks[4]!, ticks[7]!];
+  const total = ticks.reduce((a, b) => a + b, 0);
+  return { busy: total - idle - iowait, steal, total };
 }
 
 // USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK).

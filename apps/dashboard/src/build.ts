@@ -30,7 +30,7 @@ export interface DashboardBuildOptions {
 export function buildDashboardDeps(o: DashboardBuildOptions): DashboardDeps & { close(): Promise<void> } {
   const log = o.log.child({ module: 'dashboard' });
   const producer = openProducer({ redisUrl: o.redisUrl, prefix: o.prefix, types: o.registry.list, log });
-  const { redis, queues, webhooks, scheduler, buffer } = producer;
+  const { redis, queues, webhooks, scheduler, buffer, hub } = producer;
   // Only cancel and retry are called here: no submit, so no submit guard or SSRF settings.
   const jobs = new o.JobService({
     db: o.db,
@@ -51,7 +51,7 @@ export function buildDashboardDeps(o: DashboardBuildOptions): DashboardDeps & { 
     webhooks,
     ...(o.basePath !== undefined ? { basePath: o.basePath } : {}),
     events: {
-      hub: producer.hub,
+      hub,
       buffer,
       maxBuffered: o.sseBufferEvents ?? 1_000,
       heartbeatMs: o.sseHeartbeatMs ?? 15_000,

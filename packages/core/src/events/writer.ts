@@ -45,6 +45,8 @@ export class EventWriter {
 
   /** Removes and returns a job's events still waiting for a batch (its closing write takes them). */
   take(jobId: string): JobEvent[] {
+    // Per closing write: most jobs (no progress events) find nothing waiting, so skip the copy.
+    if (this.pending.length === 0) return [];
     const mine: JobEvent[] = [];
     this.pending = this.pending.filter((p) => {
       if (p.jobId !== jobId) return true;
