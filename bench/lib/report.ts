@@ -5,6 +5,7 @@
 import type { BaselineResults } from '../scenarios/baselines.ts';
 import type { CostResults } from '../scenarios/cost.ts';
 import type { DocumentResults } from '../scenarios/documents.ts';
+import type { HttpResults } from '../scenarios/http.ts';
 import type { SpoolResults } from '../scenarios/spool.ts';
 import type { ProbeLoad, SseResults, SseRound } from '../scenarios/sse.ts';
 
@@ -26,11 +27,14 @@ export interface GoalRow {
    * throughput ratio would be if both were CPU-bound on an otherwise idle machine.
    */
   cpuRatio?: number | null;
+  /** Each interleaved round's ratio (HTTP goals, scenarios/http.ts). */
+  rounds?: number[];
 }
 
 export interface RunResults {
   meta: Record<string, unknown>;
   baselines: BaselineResults;
+  http: HttpResults;
   spool: SpoolResults;
   sse: SseResults;
   cost: CostResults;
@@ -40,7 +44,7 @@ export interface RunResults {
 const ratio = (a: number, b: number) => (b > 0 ? a / b : null);
 
 export function goals(r: RunResults): GoalRow[] {
-  const { baselines: b, spool: s, sse, cost } = r;
+  const { baselines: b, http: h, spool: s, sse, cost } = r;
   const rows: GoalRow[] = [];
   const higher = (
     id: string,
@@ -71,24 +75,26 @@ export function goals(r: RunResults): GoalRow[] {
       'submit',
       'HTTP submit `POST /v1/jobs`',
       'req/s',
-      s.submit.rps,
-      b.frontDoor.rps,
+      h.submit.spool.rps,
+      h.submit.baseline.rps,
       'minimal front door (node:http + 1 BullMQ add)',
       0.5,
     ),
-    cpuRatio: cpu(b.frontDoor.serverCpuMsPerRequest, s.submit.serverCpuMsPerRequest),
+    cpuRatio: cpu(h.submit.baseline.serverCpuMsPerRequest, h.submit.spool.serverCpuMsPerRequest),
+    rounds: h.submit.ratios,
   });
-  rows.push(
-    higher(
+  rows.push({
+    ...higher(
       'batch',
       'Batch submit, 100 jobs/request',
       'jobs/s',
-      s.batch.jobsPerSec,
-      b.addBulk.jobsPerSec,
+      h.batch.spool.jobsPerSec,
+      h.batch.baseline.jobsPerSec,
       'raw `addBulk` of 100',
       0.6,
     ),
-  );
+    rounds: h.batch.ratios,
+  });
   rows.push({
     ...higher(
       'drain',
@@ -204,8 +210,17 @@ export function goals(r: RunResults): GoalRow[] {
     pass: s.steps.medianGapMs <= 1,
   });
   rows.push({
-    ...higher('healthz', '`GET /healthz`', 'req/s', s.healthz.rps, b.hello.rps, 'raw node:http hello-world', 0.8),
-    cpuRatio: cpu(b.hello.serverCpuMsPerRequest, s.healthz.serverCpuMsPerRequest),
+    ...higher(
+      'healthz',
+      '`GET /healthz`',
+      'req/s',
+      h.healthz.spool.rps,
+      h.healthz.baseline.rps,
+      'raw node:http hello-world',
+      0.8,
+    ),
+    cpuRatio: cpu(h.healthz.baseline.serverCpuMsPerRequest, h.healthz.spool.serverCpuMsPerRequest),
+    rounds: h.healthz.ratios,
   });
   return rows;
 }
@@ -232,13 +247,17 @@ const verdict = (p: boolean | null) => (p === null ? '—' : p ? '✅ pass' : '�
 export function markdown(r: RunResults, rows: GoalRow[], chartFile: string): string {
   const m = r.meta as any;
   const b = r.baselines;
+  const h = r.http;
   const lines = [
     `# Spool benchmark — ${m.date}${m.quick ? ' (quick)' : ''}${m.label ? ` — ${m.label}` : ''}`,
     '',
     `${m.cpu} · ${m.cores} cores · Node ${m.node} · Redis ${m.redis} (private, no persistence) · ${m.postgres} · commit ${m.commit}${m.dirty ? ' (uncommitted changes)' : ''} · load average at start ${m.loadStart}`,
     '',
     'Ratios are Spool ÷ its baseline measured in this run. HTTP load: autocannon in its own process, ' +
-      `${m.settings.connections} connections (batches: ${m.settings.batchConnections}), ${m.settings.httpSeconds} s after ${m.settings.warmupSeconds} s of warm-up.`,
+      `${m.settings.connections} connections (batches: ${m.settings.batchConnections}), ${m.settings.httpSeconds} s after ${m.settings.warmupSeconds} s of warm-up` +
+      (h.rounds > 1
+        ? `; the three HTTP goals in ${h.rounds} rounds of ${m.settings.httpSeconds} s per side, interleaved with their baselines (B S, S B, …), each round's ratio shown under the pooled one.`
+        : '.'),
     '',
     '| Scenario | Spool | Baseline | Ratio | Goal | Result | CPU ratio |',
     '| --- | ---: | ---: | ---: | --- | --- | ---: |',
@@ -246,8 +265,9 @@ export function markdown(r: RunResults, rows: GoalRow[], chartFile: string): str
   for (const g of rows) {
     const base = g.baseline === null ? g.baselineLabel || '—' : `${fmt(g.baseline)} ${g.unit}<br><sub>${g.baselineLabel}</sub>`;
     const cpuRatio = g.cpuRatio ? `${fmt(g.cpuRatio)}×` : '';
+    const rounds = g.rounds && g.rounds.length > 1 ? `<br><sub>${g.rounds.map((q) => fmt(q)).join(' · ')}</sub>` : '';
     lines.push(
-      `| ${g.scenario} | ${fmt(g.spool)} ${g.unit} | ${base} | ${g.ratio === null ? '—' : `${fmt(g.ratio)}×`} | ${g.goal} | ${verdict(g.pass)} | ${cpuRatio} |`,
+      `| ${g.scenario} | ${fmt(g.spool)} ${g.unit} | ${base} | ${g.ratio === null ? '—' : `${fmt(g.ratio)}×`}${rounds} | ${g.goal} | ${verdict(g.pass)} | ${cpuRatio} |`,
     );
   }
   const passed = rows.filter((g) => g.pass === true).length;
@@ -267,9 +287,9 @@ export function markdown(r: RunResults, rows: GoalRow[], chartFile: string): str
     '| --- | ---: |',
     `| redis-benchmark SET, no pipeline, 50 clients | ${fmt(b.redisSet.noPipeline)} ops/s |`,
     `| redis-benchmark SET, -P 16, 50 clients | ${fmt(b.redisSet.pipeline16)} ops/s |`,
-    `| raw node:http hello-world | ${fmt(b.hello.rps)} req/s (p99 ${fmt(b.hello.latencyMs.p99)} ms) |`,
-    `| minimal front door | ${fmt(b.frontDoor.rps)} req/s (p99 ${fmt(b.frontDoor.latencyMs.p99)} ms) |`,
-    `| raw addBulk of 100, ${b.addBulk.concurrency} in flight | ${fmt(b.addBulk.jobsPerSec)} jobs/s |`,
+    `| raw node:http hello-world | ${fmt(h.healthz.baseline.rps)} req/s (p99 ${fmt(h.healthz.baseline.latencyMs.p99)} ms) |`,
+    `| minimal front door | ${fmt(h.submit.baseline.rps)} req/s (p99 ${fmt(h.submit.baseline.latencyMs.p99)} ms) |`,
+    `| raw addBulk of 100, ${m.settings.batchConnections} in flight | ${fmt(h.batch.baseline.jobsPerSec)} jobs/s |`,
     `| raw worker, concurrency 50 | ${fmt(b.drain.jobsPerSec)} jobs/s |`,
     `| raw add → process | p50 ${fmt(b.pickupMs.p50)} ms, p99 ${fmt(b.pickupMs.p99)} ms |`,
     `| naive durable front door (+ one INSERT per job) | ${fmt(b.durable.frontDoor.rps)} req/s (p99 ${fmt(b.durable.frontDoor.latencyMs.p99)} ms) |`,
@@ -277,7 +297,7 @@ export function markdown(r: RunResults, rows: GoalRow[], chartFile: string): str
     '',
     'The naive durable pair writes a PostgreSQL row per job the obvious way (one autocommitted ' +
       'statement per job, no batching): what durability alone costs without design. Against it, ' +
-      `Spool's submit is ${times(r.spool.submit.rps, b.durable.frontDoor.rps)} and its drain ${times(r.spool.drain.jobsPerSec, b.durable.drain.jobsPerSec)}, ` +
+      `Spool's submit is ${times(h.submit.spool.rps, b.durable.frontDoor.rps)} and its drain ${times(r.spool.drain.jobsPerSec, b.durable.drain.jobsPerSec)}, ` +
       'with fenced claims, events, auth and validation on top. The goals stay against raw BullMQ.',
     '',
   );
@@ -287,11 +307,11 @@ export function markdown(r: RunResults, rows: GoalRow[], chartFile: string): str
   lines.push(
     '## Spool details',
     '',
-    `- HTTP submit: ${fmt(s.submit.rps)} req/s, latency p50 ${fmt(s.submit.latencyMs.p50)} ms / p99 ${fmt(s.submit.latencyMs.p99)} ms` +
-      ` (front door: p50 ${fmt(b.frontDoor.latencyMs.p50)} / p99 ${fmt(b.frontDoor.latencyMs.p99)} ms); non-2xx ${s.submit.non2xx}, errors ${s.submit.errors}.`,
-    `- Batch submit: ${fmt(s.batch.rps)} requests/s of 100 jobs, p99 ${fmt(s.batch.latencyMs.p99)} ms.`,
-    `- Server CPU per operation: POST /v1/jobs ${fmt(s.submit.serverCpuMsPerRequest)} ms (front door ${fmt(b.frontDoor.serverCpuMsPerRequest)} ms); ` +
-      `batch ${fmt((s.batch.serverCpuMsPerRequest ?? Number.NaN) / 100)} ms per job; /healthz ${fmt(s.healthz.serverCpuMsPerRequest)} ms (hello-world ${fmt(b.hello.serverCpuMsPerRequest)} ms); ` +
+    `- HTTP submit: ${fmt(h.submit.spool.rps)} req/s, latency p50 ${fmt(h.submit.spool.latencyMs.p50)} ms / p99 ${fmt(h.submit.spool.latencyMs.p99)} ms` +
+      ` (front door: p50 ${fmt(h.submit.baseline.latencyMs.p50)} / p99 ${fmt(h.submit.baseline.latencyMs.p99)} ms); non-2xx ${h.submit.spool.non2xx}, errors ${h.submit.spool.errors}.`,
+    `- Batch submit: ${fmt(h.batch.spool.rps)} requests/s of 100 jobs, p99 ${fmt(h.batch.spool.latencyMs.p99)} ms.`,
+    `- Server CPU per operation: POST /v1/jobs ${fmt(h.submit.spool.serverCpuMsPerRequest)} ms (front door ${fmt(h.submit.baseline.serverCpuMsPerRequest)} ms); ` +
+      `batch ${fmt((h.batch.spool.serverCpuMsPerRequest ?? Number.NaN) / 100)} ms per job; /healthz ${fmt(h.healthz.spool.serverCpuMsPerRequest)} ms (hello-world ${fmt(h.healthz.baseline.serverCpuMsPerRequest)} ms); ` +
       `worker ${fmt(s.drain.workerCpuMsPerJob)} ms per drained job (raw worker ${fmt(b.drain.workerCpuMsPerJob)} ms).`,
     `- Pickup: p50 ${fmt(s.pickupMs.p50)} ms, p99 ${fmt(s.pickupMs.p99)} ms over ${s.pickupMs.n} jobs (created_at → started_at: p50 ${fmt(s.createdToStartMs.p50)} ms, p99 ${fmt(s.createdToStartMs.p99)} ms).`,
     `- Steps: median gap between step starts ${fmt(s.steps.medianGapMs)} ms (p99 ${fmt(s.steps.p99GapMs)} ms); job duration ÷ 100 = ${fmt(s.steps.perStepMs)} ms (median of ${s.steps.jobs} jobs).`,

@@ -1,7 +1,8 @@
 /**
- * The raw engines, measured in the same run as Spool: redis-benchmark, raw node:http, a
- * minimal front door, raw addBulk, a raw worker (drain, pickup, Redis commands per job), and
- * for context the naive durable front door and worker (one autocommitted statement per job).
+ * The raw engines, measured in the same run as Spool: redis-benchmark, a raw worker (drain,
+ * pickup, Redis commands per job with the minimal front door), and for context the naive
+ * durable front door and worker (one autocommitted statement per job). The HTTP baselines
+ * run in rounds interleaved with Spool's (scenarios/http.ts).
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -18,9 +19,6 @@ const run = promisify(execFile);
 
 export interface BaselineResults {
   redisSet: { noPipeline: number; pipeline16: number };
-  hello: LoadResult;
-  frontDoor: LoadResult;
-  addBulk: { jobsPerSec: number; concurrency: number };
   drain: { jobs: number; jobsPerSec: number; workerCpuMsPerJob: number };
   pickupMs: Summary;
   redisCommandsPerJob: { perJob: number; byCommand: Record<string, number> };
@@ -54,7 +52,7 @@ async function redisBenchmark(ctx: Ctx, pipeline: number): Promise<number> {
   return Number(JSON.parse(`[${line}]`)[1]);
 }
 
-async function startServer(file: string, env: Record<string, string> = {}): Promise<{ child: NodeChild; url: string }> {
+export async function startServer(file: string, env: Record<string, string> = {}): Promise<{ child: NodeChild; url: string }> {
   const child = startNode(file, env);
   const { port } = await child.next<{ port: number }>('ready', 60_000);
   return { child, url: `http://127.0.0.1:${port}` };
@@ -71,44 +69,6 @@ export async function runBaselines(ctx: Ctx): Promise<BaselineResults> {
   const noPipeline = await redisBenchmark(ctx, 1);
   const pipeline16 = await redisBenchmark(ctx, 16);
   await redis.client.flushall();
-
-  ctx.log('raw node:http hello-world');
-  const hello = await startServer('bench/baselines/hello.ts');
-  const helloResult = await load({
-    url: hello.url,
-    serverPid: hello.child.pid,
-    connections: s.connections,
-    seconds: s.httpSeconds,
-    warmupSeconds: s.warmupSeconds,
-  });
-  await hello.child.stop();
-
-  ctx.log('minimal front door (node:http + one BullMQ add)');
-  /** Saturating no-op submits to a front door, as Spool's POST /v1/jobs gets them. */
-  const submitLoad = (server: { child: NodeChild; url: string }) =>
-    load({
-      url: server.url,
-      serverPid: server.child.pid,
-      method: 'POST',
-      body: NOOP_JOB,
-      connections: s.connections,
-      seconds: s.httpSeconds,
-      warmupSeconds: s.warmupSeconds,
-    });
-  const front = await startServer('bench/baselines/front-door.ts', env);
-  const frontDoor = await submitLoad(front);
-  await reset();
-
-  ctx.log('raw addBulk of 100');
-  const bulk = startNode('bench/baselines/add-bulk.ts', {
-    ...env,
-    CONCURRENCY: String(s.batchConnections),
-    SECONDS: String(s.httpSeconds),
-    WARMUP: String(s.warmupSeconds),
-  });
-  const bulkResult = await bulk.next<{ jobsPerSec: number }>('result', (s.httpSeconds + s.warmupSeconds) * 1000 + 60_000);
-  await bulk.stop();
-  await reset();
 
   /** Queues `s.drainJobs` no-op jobs while paused (with their rows when `rows`), then times `worker` draining them. */
   const measureDrain = async (worker: NodeChild, rows: boolean): Promise<DrainResult> => {
@@ -168,6 +128,7 @@ export async function runBaselines(ctx: Ctx): Promise<BaselineResults> {
   await reset();
 
   ctx.log(`raw Redis commands per job (${s.costJobs} jobs: front door add + worker)`);
+  const front = await startServer('bench/baselines/front-door.ts', env);
   worker.send({ type: 'expect', n: s.costJobs });
   const before = await commandStats(redis.client);
   await postMany(front.url, NOOP_JOB, s.costJobs, {});
@@ -182,7 +143,15 @@ export async function runBaselines(ctx: Ctx): Promise<BaselineResults> {
   await ctx.database.sql.unsafe(RAW_JOBS_TABLE);
   const durableEnv = { ...env, DATABASE_URL: ctx.database.url };
   const durableFront = await startServer('bench/baselines/front-door.ts', durableEnv);
-  const durableFrontDoor = await submitLoad(durableFront);
+  const durableFrontDoor = await load({
+    url: durableFront.url,
+    serverPid: durableFront.child.pid,
+    method: 'POST',
+    body: NOOP_JOB,
+    connections: s.connections,
+    seconds: s.httpSeconds,
+    warmupSeconds: s.warmupSeconds,
+  });
   await durableFront.child.stop();
   await reset();
   await ctx.database.sql`TRUNCATE raw_jobs`;
@@ -193,9 +162,6 @@ export async function runBaselines(ctx: Ctx): Promise<BaselineResults> {
   await queue.close();
   return {
     redisSet: { noPipeline, pipeline16 },
-    hello: helloResult,
-    frontDoor,
-    addBulk: { jobsPerSec: bulkResult.jobsPerSec, concurrency: s.batchConnections },
     drain,
     pickupMs,
     redisCommandsPerJob: { perJob: delta.total / s.costJobs, byCommand: perJob(delta.byCommand, s.costJobs) },

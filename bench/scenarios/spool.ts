@@ -1,18 +1,14 @@
 /**
  * Spool's throughput and latency scenarios, against the API and a worker in processes of
- * their own: /healthz, POST /v1/jobs, POST /v1/jobs/batch, drain, pickup, step checkpoints.
+ * their own: drain, pickup, step checkpoints (the HTTP goals are in http.ts).
  */
 import { Queue } from 'bullmq';
-import { type LoadResult, load } from '../lib/autocannon.ts';
 import { type Ctx, NOOP_JOB } from '../lib/context.ts';
 import { cpuMs, type NodeChild } from '../lib/proc.ts';
 import { type SpoolApi, type SpoolConfig, spoolClient, startSpoolWorker } from '../lib/spool.ts';
 import { median, nowMs, type Summary, sleep, summarize } from '../lib/stats.ts';
 
 export interface SpoolResults {
-  healthz: LoadResult;
-  submit: LoadResult;
-  batch: LoadResult & { jobsPerSec: number };
   drain: { jobs: number; jobsPerSec: number; workerCpuMsPerJob: number };
   pickupMs: Summary;
   /** created_at → started_at, for reference (includes the API's own work before the 202). */
@@ -53,43 +49,6 @@ export async function runSpool(ctx: Ctx, session: SpoolSession): Promise<SpoolRe
   const { s } = ctx;
   const { api, config } = session;
   const client = spoolClient(api.url, session.apiKey);
-  const auth = { authorization: client.headers.authorization };
-
-  ctx.log('Spool GET /healthz');
-  const healthz = await load({
-    url: `${api.url}/healthz`,
-    serverPid: api.child.pid,
-    connections: s.connections,
-    seconds: s.httpSeconds,
-    warmupSeconds: s.warmupSeconds,
-  });
-
-  ctx.log('Spool POST /v1/jobs (no worker running)');
-  const submit = await load({
-    url: `${api.url}/v1/jobs`,
-    serverPid: api.child.pid,
-    method: 'POST',
-    headers: auth,
-    body: NOOP_JOB,
-    connections: s.connections,
-    seconds: s.httpSeconds,
-    warmupSeconds: s.warmupSeconds,
-  });
-  await resetSpool(ctx, config.prefix);
-
-  ctx.log('Spool POST /v1/jobs/batch of 100');
-  const batchLoad = await load({
-    url: `${api.url}/v1/jobs/batch`,
-    serverPid: api.child.pid,
-    method: 'POST',
-    headers: auth,
-    body: { jobs: Array.from({ length: 100 }, () => NOOP_JOB) },
-    connections: s.batchConnections,
-    seconds: s.httpSeconds,
-    warmupSeconds: s.warmupSeconds,
-  });
-  const batch = { ...batchLoad, jobsPerSec: batchLoad.rps * 100 };
-  await resetSpool(ctx, config.prefix);
 
   ctx.log(`Spool drain of ${s.drainJobs} no-op jobs to completed in PostgreSQL`);
   const queue = new Queue(NOOP_JOB.type, { connection: ctx.redis.client, prefix: config.prefix });
@@ -148,5 +107,5 @@ export async function runSpool(ctx: Ctx, session: SpoolSession): Promise<SpoolRe
   const steps = { jobs: s.stepJobs, perStepMs: median(perStep), medianGapMs: gapSummary.p50, p99GapMs: gapSummary.p99 };
   await resetSpool(ctx, config.prefix);
 
-  return { healthz, submit, batch, drain, pickupMs, createdToStartMs, steps };
+  return { drain, pickupMs, createdToStartMs, steps };
 }
