@@ -134,6 +134,100 @@ describe('schedules', () => {
     }
   });
 
+  it('PATCH pauses, resumes, and changes the template and the expression', async () => {
+    const { body: schedule } = await a.call('POST', '/v1/schedules', { cron: EVERY_SECOND, name: 'to change', job: template });
+    await eventually('a first tick', async () => (await jobsOf(stack, schedule.id)).length > 0 || undefined);
+
+    // Pause: no scheduler in Redis, no next run, and no job from a tick after it.
+    const paused = await a.call('PATCH', `/v1/schedules/${schedule.id}`, { enabled: false });
+    expect(paused.status).toBe(200);
+    expect(paused.body).toMatchObject({
+      id: schedule.id,
+      enabled: false,
+      nextRunAt: null,
+      cron: EVERY_SECOND,
+      name: 'to change',
+    });
+    expect(await hasScheduler(redis, stack, schedule.id)).toBe(false);
+    await sleep(1_500); // a tick in flight at the pause may still land
+    const whilePaused = (await jobsOf(stack, schedule.id)).length;
+    await sleep(2_500);
+    expect((await jobsOf(stack, schedule.id)).length).toBe(whilePaused);
+    expect((await a.call('GET', `/v1/schedules/${schedule.id}`)).body.enabled).toBe(false);
+
+    // Resume with a new template: ticks come back and submit the new one.
+    const changed = { type: 'debug-steps', input: { steps: 1 }, metadata: { purpose: 'changed' } };
+    const resumed = await a.call('PATCH', `/v1/schedules/${schedule.id}`, { enabled: true, job: changed, name: null });
+    expect(resumed.status).toBe(200);
+    expect(resumed.body).toMatchObject({
+      enabled: true,
+      name: null,
+      job: { input: { steps: 1 }, metadata: { purpose: 'changed' } },
+    });
+    expect(Date.parse(resumed.body.nextRunAt) - Date.now()).toBeLessThanOrEqual(1_000);
+    expect(await hasScheduler(redis, stack, schedule.id)).toBe(true);
+    const fresh = await eventually('two ticks after the resume', async () => {
+      const rows = (await jobsOf(stack, schedule.id)).slice(whilePaused);
+      return rows.length >= 2 ? rows : undefined;
+    });
+    for (const r of fresh.slice(0, 2)) {
+      expect(await a.waitFor(r.id)).toMatchObject({
+        status: 'completed',
+        result: { steps: 1 },
+        metadata: { purpose: 'changed', scheduleId: schedule.id },
+      });
+    }
+
+    // A new expression and zone: Redis's scheduler holds them, and the every-second ticks stop.
+    const moved = await a.call('PATCH', `/v1/schedules/${schedule.id}`, { cron: NEVER_SOON, timezone: 'Asia/Tokyo' });
+    expect(moved.body).toMatchObject({ cron: NEVER_SOON, timezone: 'Asia/Tokyo', enabled: true });
+    expect(new Date(moved.body.nextRunAt).toISOString()).toMatch(/-12-31T15:00:00.000Z$/); // midnight 1 January in Tokyo
+    expect(await redis.hmget(`${stack.prefix}:schedules:repeat:${schedule.id}`, 'pattern', 'tz')).toEqual([
+      NEVER_SOON,
+      'Asia/Tokyo',
+    ]);
+    await sleep(1_500);
+    const afterMove = (await jobsOf(stack, schedule.id)).length;
+    await sleep(2_500);
+    expect((await jobsOf(stack, schedule.id)).length).toBe(afterMove);
+    // `timezone: null` reads it in UTC again.
+    expect((await a.call('PATCH', `/v1/schedules/${schedule.id}`, { timezone: null })).body.timezone).toBeNull();
+    expect(await redis.hget(`${stack.prefix}:schedules:repeat:${schedule.id}`, 'tz')).toBe('UTC');
+    await a.call('DELETE', `/v1/schedules/${schedule.id}`);
+  });
+
+  it('PATCH refuses bad input with 4xx codes and changes nothing', async () => {
+    const { body: schedule } = await a.call('POST', '/v1/schedules', { cron: NEVER_SOON, name: 'kept', job: template });
+    const path = `/v1/schedules/${schedule.id}`;
+    const patch = (body: string) =>
+      request(stack.url, path, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${tenantA.apiKey}`, 'content-type': 'application/json' },
+        body,
+      });
+    const empty = expectError(await patch('{}'), 422, 'validation_failed');
+    expect(empty.message).toContain('at least one of');
+    // An unknown field is refused, not ignored: a pause that did nothing would look like it worked.
+    expect(expectError(await patch('{"paused":true}'), 422, 'validation_failed').message).toContain('paused');
+    expectError(await patch('{"cron":"61 * * * *"}'), 422, 'invalid_cron');
+    expectError(await patch('{"timezone":"Mars/Olympus_Mons"}'), 422, 'invalid_timezone');
+    expectError(await patch('{"enabled":"no"}'), 422, 'validation_failed');
+    expectError(await patch('{"job":{"type":"no-such-type","input":{}}}'), 422, 'unknown_job_type');
+    const invalid = expectError(await patch('{"job":{"type":"debug-steps","input":{"steps":"many"}}}'), 422, 'validation_failed');
+    expect(invalid.details).toEqual([expect.objectContaining({ path: ['job', 'input', 'steps'] })]);
+    expectError(await patch('{"cron":'), 400, 'invalid_json');
+    // Another tenant's, a missing one, a read-only key.
+    expect((await b.call('PATCH', path, { enabled: false })).status).toBe(404);
+    expect((await a.call('PATCH', '/v1/schedules/sch_missing', { enabled: false })).status).toBe(404);
+    const readOnly = await issueKey(stack.url, stack.adminToken, tenantA.id, ['jobs:read']);
+    expect((await client(stack.url, readOnly.apiKey).call('PATCH', path, { enabled: false })).status).toBe(403);
+
+    const after = (await a.call('GET', path)).body;
+    expect(after).toEqual({ ...schedule, nextRunAt: after.nextRunAt });
+    expect(await redis.hmget(`${stack.prefix}:schedules:repeat:${schedule.id}`, 'pattern', 'tz')).toEqual([NEVER_SOON, 'UTC']);
+    await a.call('DELETE', path);
+  });
+
   it('is tenant-scoped: another tenant cannot list, read or delete it', async () => {
     const { body: schedule } = await a.call('POST', '/v1/schedules', {
       cron: NEVER_SOON,
@@ -210,6 +304,7 @@ describe('schedules', () => {
     const doc = await (await fetch(`${stack.url}/openapi.json`)).json();
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/schedules', '/v1/schedules/{id}']));
     expect(doc.paths['/v1/schedules'].post.responses['201']).toBeDefined();
+    expect(doc.paths['/v1/schedules/{id}'].patch.responses['200']).toBeDefined();
   });
 });
 
@@ -252,6 +347,42 @@ describe('schedules after Redis loses its data', () => {
       20_000,
     );
     for (const r of fresh.slice(0, 2)) expect(await api.waitFor(r.id)).toMatchObject({ status: 'completed' });
+    await api.call('DELETE', `/v1/schedules/${schedule.id}`);
+  });
+
+  it('a scheduler that missed an update (paused, or a new expression) is repaired from PostgreSQL', async () => {
+    const api = client(stack.url, (await stack.tenant('missed-update')).apiKey);
+    const { body: schedule } = await api.call('POST', '/v1/schedules', { cron: EVERY_SECOND, job: template });
+    await eventually('a first tick', async () => (await jobsOf(stack, schedule.id)).length > 0 || undefined);
+    const meta = `${stack.prefix}:schedules:repeat:${schedule.id}`;
+    // As if PATCH had committed while Redis was unreachable: the row changed, the scheduler not.
+    await stack.database.db.query(
+      sql`UPDATE schedules SET cron = ${NEVER_SOON}, timezone = 'Asia/Tokyo' WHERE id = ${schedule.id}`,
+    );
+    await eventually(
+      'the scheduler upserted with the new expression',
+      async () => (await redis.hmget(meta, 'pattern', 'tz')).join(' ') === `${NEVER_SOON} Asia/Tokyo` || undefined,
+      10_000,
+    );
+    await sleep(1_500);
+    const settled = (await jobsOf(stack, schedule.id)).length;
+    await sleep(2_000);
+    expect((await jobsOf(stack, schedule.id)).length).toBe(settled);
+
+    await stack.database.db.query(sql`UPDATE schedules SET enabled = false WHERE id = ${schedule.id}`);
+    await eventually(
+      'the paused scheduler removed',
+      async () => !(await hasScheduler(redis, stack, schedule.id)) || undefined,
+      10_000,
+    );
+    await stack.database.db.query(
+      sql`UPDATE schedules SET enabled = true, cron = ${EVERY_SECOND}, timezone = NULL WHERE id = ${schedule.id}`,
+    );
+    await eventually(
+      'ticks again once resumed',
+      async () => (await jobsOf(stack, schedule.id)).length > settled || undefined,
+      15_000,
+    );
     await api.call('DELETE', `/v1/schedules/${schedule.id}`);
   });
 

@@ -1,9 +1,9 @@
 /**
- * /v1/schedules: recurring jobs (a cron expression and a job template), tenant-scoped. Create
- * and delete take `jobs:write` (a schedule submits jobs), reads take `jobs:read`.
+ * /v1/schedules: recurring jobs (a cron expression and a job template), tenant-scoped. Create,
+ * update and delete take `jobs:write` (a schedule submits jobs), reads take `jobs:read`.
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
-import { CreateScheduleRequest } from '@spool/core/schedules';
+import { CreateScheduleRequest, UpdateScheduleRequest } from '@spool/core/schedules';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
 import { ErrorBody, errorResponses, json } from '../schemas.ts';
@@ -67,6 +67,24 @@ const get = createRoute({
   responses: { 200: json(Schedule, 'The schedule'), ...errorResponses },
 });
 
+const update = createRoute({
+  method: 'patch',
+  path: '/v1/schedules/{id}',
+  summary: 'Update, pause or resume a schedule',
+  description:
+    'Fields left out keep their value; `enabled: false` pauses (no ticks), `true` resumes from the next tick due ' +
+    '(ticks missed while paused are not made up); `job` replaces the whole template. Validated like a create.',
+  request: {
+    params: ScheduleIdParam,
+    body: { content: { 'application/json': { schema: UpdateScheduleRequest } }, required: true },
+  },
+  responses: {
+    200: json(Schedule, 'The schedule as updated'),
+    ...errorResponses,
+    422: json(ErrorBody, '`invalid_cron`, `invalid_timezone`, `unknown_job_type` or `validation_failed`'),
+  },
+});
+
 const remove = createRoute({
   method: 'delete',
   path: '/v1/schedules/{id}',
@@ -79,12 +97,15 @@ const remove = createRoute({
 export function scheduleRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   const write = requireScope(deps, 'jobs:write');
   const read = requireScope(deps, 'jobs:read');
-  app.on(['POST', 'DELETE'], ['/v1/schedules', '/v1/schedules/*'], write);
+  app.on(['POST', 'PATCH', 'DELETE'], ['/v1/schedules', '/v1/schedules/*'], write);
   app.on('GET', ['/v1/schedules', '/v1/schedules/*'], read);
 
   app.openapi(create, async (c) => c.json(await deps.schedules.create(c.get('tenantId'), c.req.valid('json')), 201));
   app.openapi(list, async (c) => c.json(await deps.schedules.list(c.get('tenantId'), c.req.valid('query')), 200));
   app.openapi(get, async (c) => c.json(await deps.schedules.get(c.get('tenantId'), c.req.valid('param').id), 200));
+  app.openapi(update, async (c) =>
+    c.json(await deps.schedules.update(c.get('tenantId'), c.req.valid('param').id, c.req.valid('json')), 200),
+  );
   app.openapi(remove, async (c) => {
     await deps.schedules.delete(c.get('tenantId'), c.req.valid('param').id);
     return c.body(null, 204);

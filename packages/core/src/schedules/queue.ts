@@ -22,8 +22,8 @@ export interface Scheduler {
   upsert(schedule: Pick<ScheduleRow, 'id' | 'cron' | 'timezone'>): Promise<void>;
   /** Removes it (no-op when missing). */
   remove(id: string): Promise<void>;
-  /** Which of `ids` have a job scheduler in Redis: one round trip. */
-  present(ids: string[]): Promise<Set<string>>;
+  /** Which of these schedules have a job scheduler in Redis with their expression and zone: one round trip. */
+  matching(schedules: Pick<ScheduleRow, 'id' | 'cron' | 'timezone'>[]): Promise<Set<string>>;
   /** Every scheduler id Redis holds, in pages. */
   ids(): AsyncGenerator<string[]>;
   close(): Promise<void>;
@@ -38,6 +38,9 @@ const TICK_OPTS = {
   removeOnFail: { age: 24 * 3_600, count: 1_000 },
 };
 
+// Always a zone: without one, BullMQ reads the pattern in the worker host's local time.
+const zone = (s: Pick<ScheduleRow, 'timezone'>) => s.timezone ?? 'UTC';
+
 export function createScheduler(connection: Redis, prefix: string, log: Logger): Scheduler {
   const queue = new Queue<TickData>(SCHEDULE_QUEUE, { connection, prefix });
   queue.on('error', (err) => log.warn({ err: err.message }, 'schedules queue error'));
@@ -50,20 +53,28 @@ export function createScheduler(connection: Redis, prefix: string, log: Logger):
     async upsert(s) {
       await queue.upsertJobScheduler(
         s.id,
-        // Always a zone: without one, BullMQ reads the pattern in the worker host's local time.
-        { pattern: s.cron.trim(), tz: s.timezone ?? 'UTC' },
+        { pattern: s.cron.trim(), tz: zone(s) },
         { name: 'tick', data: { scheduleId: s.id }, opts: TICK_OPTS },
       );
     },
     async remove(id) {
       await queue.removeJobScheduler(id);
     },
-    async present(ids) {
-      if (ids.length === 0) return new Set();
+    async matching(schedules) {
+      if (schedules.length === 0) return new Set();
       const pipe = connection.pipeline();
-      for (const id of ids) pipe.hexists(metaKey(id), 'ic');
+      // The hash upsert writes (storeJobScheduler.lua): `pattern` and `tz` as given.
+      for (const s of schedules) pipe.hmget(metaKey(s.id), 'ic', 'pattern', 'tz');
       const replies = (await pipe.exec()) ?? [];
-      return new Set(ids.filter((_, i) => replies[i]?.[0] === null && replies[i]?.[1] === 1));
+      return new Set(
+        schedules
+          .filter((s, i) => {
+            const [err, fields] = replies[i] ?? [];
+            const [ic, pattern, tz] = (fields as (string | null)[] | undefined) ?? [];
+            return err === null && ic !== null && pattern === s.cron.trim() && tz === zone(s);
+          })
+          .map((s) => s.id),
+      );
     },
     async *ids() {
       const page = 500;

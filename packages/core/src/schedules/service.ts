@@ -1,6 +1,7 @@
 /**
  * Schedules as the API drives them: create (validated like a submit, committed, then its BullMQ
- * job scheduler upserted), list, get, delete. Routes stay thin: parse → call this → shape.
+ * job scheduler upserted), list, get, update (pause, resume, a new expression or template),
+ * delete. Routes stay thin: parse → call this → shape.
  */
 import { z } from 'zod';
 import type { Database } from '../db/client.ts';
@@ -27,6 +28,25 @@ export const CreateScheduleRequest = z.object({
   job: JobTemplate,
 });
 export type CreateScheduleRequest = z.infer<typeof CreateScheduleRequest>;
+
+/**
+ * The fields to change; those left out keep their value. Unknown fields are refused rather than
+ * ignored: a `{"paused": true}` that did nothing would look like it worked.
+ */
+export const UpdateScheduleRequest = z
+  .object({
+    cron: CreateScheduleRequest.shape.cron.optional(),
+    /** `null` reads the expression in UTC again. */
+    timezone: z.string().min(1).max(64).nullable().optional(),
+    name: z.string().min(1).max(200).nullable().optional(),
+    /** `false` pauses it (no ticks, `nextRunAt: null`); `true` resumes it from the next tick due. */
+    enabled: z.boolean().optional(),
+    /** Replaces the whole template; later ticks submit it. */
+    job: JobTemplate.optional(),
+  })
+  .strict()
+  .refine((r) => Object.keys(r).length > 0, { message: 'name at least one of cron, timezone, name, enabled, job' });
+export type UpdateScheduleRequest = z.infer<typeof UpdateScheduleRequest>;
 
 /** The schedule object of the HTTP API. */
 export interface Schedule {
@@ -74,7 +94,7 @@ export class ScheduleService {
 
   /** Validates as a submit would, commits the row, then upserts the scheduler (best effort). */
   async create(tenantId: string, req: CreateScheduleRequest): Promise<Schedule> {
-    const { db, scheduler, log } = this.deps;
+    const { db } = this.deps;
     assertCron(req.cron, req.timezone);
     const input = this.validateTemplate(req.job);
     if (req.job.webhook) await checkWebhookTarget(req.job.webhook.url, this.deps.allowPrivateWebhooks);
@@ -99,15 +119,37 @@ export class ScheduleService {
       jobMetadata: req.job.metadata ?? null,
       enabled: true,
     });
-    try {
-      await withTimeout(scheduler.upsert(row), UPSERT_TIMEOUT_MS);
-    } catch (err) {
-      // The row is durable: the reconciler upserts every enabled schedule Redis lacks.
-      log.warn(
-        { err: isUnavailable(err) ? String(err) : err, scheduleId: row.id },
-        'scheduler upsert failed; the reconciler will add it',
-      );
+    await this.syncScheduler(row);
+    return toSchedule(row);
+  }
+
+  /**
+   * Validates the merged schedule as create would, commits the row, then brings its scheduler in
+   * line: upserted with the new expression, removed when paused, added back when resumed.
+   */
+  async update(tenantId: string, id: string, req: UpdateScheduleRequest): Promise<Schedule> {
+    const { db } = this.deps;
+    const current = await store.getSchedule(db, tenantId, id);
+    if (!current) throw notFound(id);
+    const cron = req.cron?.trim() ?? current.cron;
+    const timezone = req.timezone === undefined ? current.timezone : req.timezone;
+    assertCron(cron, timezone);
+    const changes: store.ScheduleChanges = { cron, timezone };
+    if (req.name !== undefined) changes.name = req.name;
+    if (req.enabled !== undefined) changes.enabled = req.enabled;
+    if (req.job) {
+      changes.jobInput = this.validateTemplate(req.job);
+      if (req.job.webhook) await checkWebhookTarget(req.job.webhook.url, this.deps.allowPrivateWebhooks);
+      changes.jobType = req.job.type;
+      changes.jobPriority = req.job.priority ?? null;
+      changes.jobWebhookUrl = req.job.webhook?.url ?? null;
+      changes.jobMetadata = req.job.metadata ?? null;
     }
+    const row = await store.updateSchedule(db, tenantId, id, changes);
+    if (!row) throw notFound(id); // deleted meanwhile
+    // Only what BullMQ's scheduler holds: an upsert replaces the pending tick, so a rename
+    // must not move it.
+    if (req.cron !== undefined || req.timezone !== undefined || req.enabled !== undefined) await this.syncScheduler(row);
     return toSchedule(row);
   }
 
@@ -132,6 +174,23 @@ export class ScheduleService {
     await withTimeout(this.deps.scheduler.remove(id), UPSERT_TIMEOUT_MS).catch((err) =>
       this.deps.log.warn({ err: String(err), scheduleId: id }, 'scheduler removal failed; its next tick removes it'),
     );
+  }
+
+  /**
+   * Redis made to match the committed row, bounded in time. A failure still answers: the row is
+   * durable, and the reconciler's sweep upserts every enabled schedule whose scheduler is missing
+   * or holds another expression, and removes the schedulers of paused and deleted ones.
+   */
+  private async syncScheduler(row: store.ScheduleRow): Promise<void> {
+    const { scheduler, log } = this.deps;
+    try {
+      await withTimeout(row.enabled ? scheduler.upsert(row) : scheduler.remove(row.id), UPSERT_TIMEOUT_MS);
+    } catch (err) {
+      log.warn(
+        { err: isUnavailable(err) ? String(err) : err, scheduleId: row.id },
+        'scheduler update failed; the reconciler will repair it',
+      );
+    }
   }
 
   /** The template's input parsed by its type's schema, with errors shaped like a submit's. */

@@ -52,6 +52,23 @@ export async function listSchedules(
     .limit(opts.limit);
 }
 
+export type ScheduleChanges = Partial<Omit<NewSchedule, 'tenantId'>>;
+
+/** Updates and returns the row (undefined: missing, or another tenant's). */
+export async function updateSchedule(
+  db: Database,
+  tenantId: string,
+  id: string,
+  changes: ScheduleChanges,
+): Promise<ScheduleRow | undefined> {
+  const [row] = await db.orm
+    .update(schedules)
+    .set(changes)
+    .where(and(eq(schedules.tenantId, tenantId), eq(schedules.id, id)))
+    .returning();
+  return row;
+}
+
 /** Deletes and returns whether a row went (false: missing, or another tenant's). */
 export async function deleteSchedule(db: Database, tenantId: string, id: string): Promise<boolean> {
   const rows = await db.orm

@@ -3,7 +3,8 @@
  * same path as `POST /v1/jobs` (validated, row committed, then enqueued), with the idempotency
  * key `schedule:<id>:<tick time>` so a tick handled twice (a retry, a worker that died after the
  * commit) makes one job. Its `sweep` runs under the reconciler's lock and makes Redis's job
- * schedulers match PostgreSQL's schedules again (after a Redis flush, or a failed upsert).
+ * schedulers match PostgreSQL's schedules again (after a Redis flush, or an upsert or removal
+ * that failed).
  */
 import { type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -41,7 +42,10 @@ export interface ScheduleWorkerDeps {
 export interface ScheduleWorker {
   worker: Worker<TickData>;
   scheduler: Scheduler;
-  /** Upserts the schedulers Redis lacks and removes those PostgreSQL no longer has. */
+  /**
+   * Upserts the schedulers Redis lacks or holds with another expression, and removes those
+   * PostgreSQL no longer has or has paused.
+   */
   sweep(): Promise<void>;
   close(): Promise<void>;
 }
@@ -72,9 +76,9 @@ export function startScheduleWorker(deps: ScheduleWorkerDeps): ScheduleWorker {
     const firedAt = new Date(job.opts.prevMillis ?? job.timestamp);
     const s = await store.getScheduleById(db, id);
     if (!s?.enabled) {
-      // Deleted while Redis was unreachable: the scheduler outlived its row.
+      // Deleted or paused while Redis was unreachable: the scheduler outlived its row's say.
       await scheduler.remove(id);
-      log.info({ scheduleId: id }, 'removed the scheduler of a deleted schedule');
+      log.info({ scheduleId: id }, 'removed the scheduler of a deleted or paused schedule');
       return;
     }
     try {
@@ -119,9 +123,9 @@ export function startScheduleWorker(deps: ScheduleWorkerDeps): ScheduleWorker {
       const rows = await store.enabledSchedulesAfter(db, after, SWEEP_BATCH);
       if (rows.length === 0) break;
       after = rows.at(-1)!.id;
-      const present = await scheduler.present(rows.map((r) => r.id));
+      const matching = await scheduler.matching(rows);
       for (const r of rows) {
-        if (present.has(r.id)) continue;
+        if (matching.has(r.id)) continue;
         await scheduler.upsert(r);
         upserted++;
       }
