@@ -5,9 +5,10 @@
 import type { BaselineResults } from '../scenarios/baselines.ts';
 import type { CostResults } from '../scenarios/cost.ts';
 import type { DocumentResults } from '../scenarios/documents.ts';
-import type { HttpResults } from '../scenarios/http.ts';
+import type { HttpResults, Paired } from '../scenarios/http.ts';
 import type { SpoolResults } from '../scenarios/spool.ts';
 import type { ProbeLoad, SseResults, SseRound } from '../scenarios/sse.ts';
+import type { LoadResult } from './autocannon.ts';
 
 export interface GoalRow {
   id: string;
@@ -70,19 +71,13 @@ export function goals(r: RunResults): GoalRow[] {
     };
   };
   const cpu = (baseline: number | undefined, spool: number | undefined) => (baseline && spool ? baseline / spool : null);
-  rows.push({
-    ...higher(
-      'submit',
-      'HTTP submit `POST /v1/jobs`',
-      'req/s',
-      h.submit.spool.rps,
-      h.submit.baseline.rps,
-      'minimal front door (node:http + 1 BullMQ add)',
-      0.5,
-    ),
-    cpuRatio: cpu(h.submit.baseline.serverCpuMsPerRequest, h.submit.spool.serverCpuMsPerRequest),
-    rounds: h.submit.ratios,
+  /** A req/s goal measured in interleaved rounds: the pooled ratio, the CPU ratio, each round's. */
+  const rounds = (id: string, scenario: string, p: Paired<LoadResult>, baselineLabel: string, target: number): GoalRow => ({
+    ...higher(id, scenario, 'req/s', p.spool.rps, p.baseline.rps, baselineLabel, target),
+    cpuRatio: cpu(p.baseline.serverCpuMsPerRequest, p.spool.serverCpuMsPerRequest),
+    rounds: p.ratios,
   });
+  rows.push(rounds('submit', 'HTTP submit `POST /v1/jobs`', h.submit, 'minimal front door (node:http + 1 BullMQ add)', 0.5));
   rows.push({
     ...higher(
       'batch',
@@ -209,19 +204,7 @@ export function goals(r: RunResults): GoalRow[] {
     goal: '≤ 1 ms',
     pass: s.steps.medianGapMs <= 1,
   });
-  rows.push({
-    ...higher(
-      'healthz',
-      '`GET /healthz`',
-      'req/s',
-      h.healthz.spool.rps,
-      h.healthz.baseline.rps,
-      'raw node:http hello-world',
-      0.8,
-    ),
-    cpuRatio: cpu(h.healthz.baseline.serverCpuMsPerRequest, h.healthz.spool.serverCpuMsPerRequest),
-    rounds: h.healthz.ratios,
-  });
+  rows.push(rounds('healthz', '`GET /healthz`', h.healthz, 'raw node:http hello-world', 0.8));
   return rows;
 }
 
