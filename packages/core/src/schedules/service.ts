@@ -131,10 +131,11 @@ export class ScheduleService {
     const { db } = this.deps;
     const current = await store.getSchedule(db, tenantId, id);
     if (!current) throw notFound(id);
-    const cron = req.cron?.trim() ?? current.cron;
-    const timezone = req.timezone === undefined ? current.timezone : req.timezone;
-    assertCron(cron, timezone);
-    const changes: store.ScheduleChanges = { cron, timezone };
+    assertCron(req.cron ?? current.cron, req.timezone === undefined ? current.timezone : req.timezone);
+    // Only the fields named: a concurrent PATCH of another field keeps its change.
+    const changes: store.ScheduleChanges = {};
+    if (req.cron !== undefined) changes.cron = req.cron.trim();
+    if (req.timezone !== undefined) changes.timezone = req.timezone;
     if (req.name !== undefined) changes.name = req.name;
     if (req.enabled !== undefined) changes.enabled = req.enabled;
     if (req.job) {
