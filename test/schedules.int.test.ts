@@ -208,7 +208,9 @@ describe('schedules', () => {
     const empty = expectError(await patch('{}'), 422, 'validation_failed');
     expect(empty.message).toContain('at least one of');
     // An unknown field is refused, not ignored: a pause that did nothing would look like it worked.
-    expect(expectError(await patch('{"paused":true}'), 422, 'validation_failed').message).toContain('paused');
+    const unknown = expectError(await patch('{"paused":true}'), 422, 'validation_failed');
+    expect(unknown.message).toContain('paused');
+    expect(unknown.details).toHaveLength(1);
     expectError(await patch('{"cron":"61 * * * *"}'), 422, 'invalid_cron');
     expectError(await patch('{"timezone":"Mars/Olympus_Mons"}'), 422, 'invalid_timezone');
     expectError(await patch('{"enabled":"no"}'), 422, 'validation_failed');
