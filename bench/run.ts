@@ -2,7 +2,7 @@
  * `pnpm bench` — Spool against raw Redis, raw node:http and raw BullMQ, in one run on this
  * machine, so ratios mean something where absolute numbers would not.
  *
- *   pnpm bench             full run (about 12 minutes); writes bench/results/<date>.{json,md,svg}
+ *   pnpm bench             full run (about 13 minutes); writes bench/results/<date>.{json,md,svg}
  *                          and bench/results/latest.{md,svg}
  *   pnpm bench --quick     smoke run (about 2 minutes); writes bench/results/<date>-quick.*
  *   pnpm bench --label x   adds "-x" to the file names (e.g. before/after a change)
