@@ -84,12 +84,13 @@ export async function runHttp(ctx: Ctx, session: SpoolSession): Promise<HttpResu
 
     ctx.log(`POST /v1/jobs/batch of 100 ÷ raw addBulk of 100, ${s.httpRounds} interleaved rounds`);
     const batch = await rounds(s.httpRounds, {
-      baseline: async (i) => {
+      // A fresh process each round, so each round warms it up.
+      baseline: async () => {
         const bulk = startNode('bench/baselines/add-bulk.ts', {
           ...env,
           CONCURRENCY: String(s.batchConnections),
           SECONDS: String(s.httpSeconds),
-          WARMUP: String(i === 0 ? s.warmupSeconds : 0),
+          WARMUP: String(s.warmupSeconds),
         });
         const r = await bulk.next<Jobs & { seconds: number }>('result', (s.httpSeconds + s.warmupSeconds) * 1000 + 60_000);
         await bulk.stop();
