@@ -26,6 +26,7 @@ import { createTenant, startApi } from './lib/spool.ts';
 import { runBaselines } from './scenarios/baselines.ts';
 import { runCost } from './scenarios/cost.ts';
 import { runDocuments } from './scenarios/documents.ts';
+import { runDrain } from './scenarios/drain.ts';
 import { runHttp } from './scenarios/http.ts';
 import { resetSpool, runSpool, type SpoolSession } from './scenarios/spool.ts';
 import { runSse } from './scenarios/sse.ts';
@@ -106,6 +107,7 @@ try {
   const session: SpoolSession = { api, apiKey: await createTenant(api.url, config.adminToken), config };
   cleanups.push(async () => session.worker?.stop());
   const http = await runHttp(ctx, session);
+  const drain = await runDrain(ctx, session);
   const spool = await runSpool(ctx, session);
   const sse = await runSse(ctx, session);
   await Promise.all([session.worker?.stop(), api.child.stop()]);
@@ -124,6 +126,7 @@ try {
     },
     baselines,
     http,
+    drain,
     spool,
     sse,
     cost,

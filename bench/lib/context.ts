@@ -6,8 +6,8 @@ export interface BenchSettings {
   /** Measured seconds of each HTTP load run, and the unrecorded warm-up before it. */
   httpSeconds: number;
   warmupSeconds: number;
-  /** Interleaved rounds of each HTTP goal and its baseline (scenarios/http.ts), each of httpSeconds. */
-  httpRounds: number;
+  /** Interleaved rounds of each throughput goal and its baseline (lib/rounds.ts); HTTP rounds last httpSeconds. */
+  rounds: number;
   /** autocannon connections for single-request routes (submit, healthz) and for batches. */
   connections: number;
   batchConnections: number;
@@ -38,7 +38,7 @@ export function settings(quick: boolean): BenchSettings {
         quick,
         httpSeconds: 3,
         warmupSeconds: 1,
-        httpRounds: 1,
+        rounds: 1,
         connections: 50,
         batchConnections: 8,
         redisBenchRequests: 50_000,
@@ -61,7 +61,7 @@ export function settings(quick: boolean): BenchSettings {
         quick,
         httpSeconds: 10,
         warmupSeconds: 3,
-        httpRounds: 3,
+        rounds: 3,
         connections: 50,
         batchConnections: 8,
         redisBenchRequests: 300_000,

@@ -2,13 +2,14 @@
  * The goals of issue 3 checked against one run's numbers, and the files a run writes:
  * JSON (everything), a Markdown table, and an SVG bar chart of the ratios.
  */
-import type { BaselineResults } from '../scenarios/baselines.ts';
+import type { BaselineResults, DrainResult } from '../scenarios/baselines.ts';
 import type { CostResults } from '../scenarios/cost.ts';
 import type { DocumentResults } from '../scenarios/documents.ts';
-import type { HttpResults, Paired } from '../scenarios/http.ts';
+import type { HttpResults } from '../scenarios/http.ts';
 import type { SpoolResults } from '../scenarios/spool.ts';
 import type { ProbeLoad, SseResults, SseRound } from '../scenarios/sse.ts';
 import type { LoadResult } from './autocannon.ts';
+import type { Paired } from './rounds.ts';
 
 export interface GoalRow {
   id: string;
@@ -36,6 +37,7 @@ export interface RunResults {
   meta: Record<string, unknown>;
   baselines: BaselineResults;
   http: HttpResults;
+  drain: Paired<DrainResult>;
   spool: SpoolResults;
   sse: SseResults;
   cost: CostResults;
@@ -45,7 +47,7 @@ export interface RunResults {
 const ratio = (a: number, b: number) => (b > 0 ? a / b : null);
 
 export function goals(r: RunResults): GoalRow[] {
-  const { baselines: b, http: h, spool: s, sse, cost } = r;
+  const { baselines: b, http: h, drain: d, spool: s, sse, cost } = r;
   const rows: GoalRow[] = [];
   const higher = (
     id: string,
@@ -95,12 +97,13 @@ export function goals(r: RunResults): GoalRow[] {
       'drain',
       'Drain no-op jobs to `completed` in PostgreSQL',
       'jobs/s',
-      s.drain.jobsPerSec,
-      b.drain.jobsPerSec,
+      d.spool.jobsPerSec,
+      d.baseline.jobsPerSec,
       'raw BullMQ worker, concurrency 50',
       0.5,
     ),
-    cpuRatio: cpu(b.drain.workerCpuMsPerJob, s.drain.workerCpuMsPerJob),
+    cpuRatio: cpu(d.baseline.workerCpuMsPerJob, d.spool.workerCpuMsPerJob),
+    rounds: d.ratios,
   });
   rows.push({
     id: 'pickup-p50',
@@ -239,7 +242,7 @@ export function markdown(r: RunResults, rows: GoalRow[], chartFile: string): str
     'Ratios are Spool ÷ its baseline measured in this run. HTTP load: autocannon in its own process, ' +
       `${m.settings.connections} connections (batches: ${m.settings.batchConnections}), ${m.settings.httpSeconds} s after ${m.settings.warmupSeconds} s of warm-up` +
       (h.rounds > 1
-        ? `; the three HTTP goals in ${h.rounds} rounds of ${m.settings.httpSeconds} s per side, interleaved with their baselines (B S, S B, …), each round's ratio shown under the pooled one.`
+        ? `; the three HTTP goals (${h.rounds} rounds of ${m.settings.httpSeconds} s per side) and the drain (${h.rounds} drains per side) run interleaved with their baselines (B S, S B, …), each round's ratio shown under the pooled one.`
         : '.'),
     '',
     '| Scenario | Spool | Baseline | Ratio | Goal | Result | CPU ratio |',
@@ -273,14 +276,14 @@ export function markdown(r: RunResults, rows: GoalRow[], chartFile: string): str
     `| raw node:http hello-world | ${fmt(h.healthz.baseline.rps)} req/s (p99 ${fmt(h.healthz.baseline.latencyMs.p99)} ms) |`,
     `| minimal front door | ${fmt(h.submit.baseline.rps)} req/s (p99 ${fmt(h.submit.baseline.latencyMs.p99)} ms) |`,
     `| raw addBulk of 100, ${m.settings.batchConnections} in flight | ${fmt(h.batch.baseline.jobsPerSec)} jobs/s |`,
-    `| raw worker, concurrency 50 | ${fmt(b.drain.jobsPerSec)} jobs/s |`,
+    `| raw worker, concurrency 50 | ${fmt(r.drain.baseline.jobsPerSec)} jobs/s |`,
     `| raw add → process | p50 ${fmt(b.pickupMs.p50)} ms, p99 ${fmt(b.pickupMs.p99)} ms |`,
     `| naive durable front door (+ one INSERT per job) | ${fmt(b.durable.frontDoor.rps)} req/s (p99 ${fmt(b.durable.frontDoor.latencyMs.p99)} ms) |`,
     `| naive durable worker (+ one UPDATE per job), concurrency 50 | ${fmt(b.durable.drain.jobsPerSec)} jobs/s |`,
     '',
     'The naive durable pair writes a PostgreSQL row per job the obvious way (one autocommitted ' +
       'statement per job, no batching): what durability alone costs without design. Against it, ' +
-      `Spool's submit is ${times(h.submit.spool.rps, b.durable.frontDoor.rps)} and its drain ${times(r.spool.drain.jobsPerSec, b.durable.drain.jobsPerSec)}, ` +
+      `Spool's submit is ${times(h.submit.spool.rps, b.durable.frontDoor.rps)} and its drain ${times(r.drain.spool.jobsPerSec, b.durable.drain.jobsPerSec)}, ` +
       'with fenced claims, events, auth and validation on top. The goals stay against raw BullMQ.',
     '',
   );
@@ -295,7 +298,7 @@ export function markdown(r: RunResults, rows: GoalRow[], chartFile: string): str
     `- Batch submit: ${fmt(h.batch.spool.rps)} requests/s of 100 jobs, p99 ${fmt(h.batch.spool.latencyMs.p99)} ms.`,
     `- Server CPU per operation: POST /v1/jobs ${fmt(h.submit.spool.serverCpuMsPerRequest)} ms (front door ${fmt(h.submit.baseline.serverCpuMsPerRequest)} ms); ` +
       `batch ${fmt((h.batch.spool.serverCpuMsPerRequest ?? Number.NaN) / 100)} ms per job; /healthz ${fmt(h.healthz.spool.serverCpuMsPerRequest)} ms (hello-world ${fmt(h.healthz.baseline.serverCpuMsPerRequest)} ms); ` +
-      `worker ${fmt(s.drain.workerCpuMsPerJob)} ms per drained job (raw worker ${fmt(b.drain.workerCpuMsPerJob)} ms).`,
+      `worker ${fmt(r.drain.spool.workerCpuMsPerJob)} ms per drained job (raw worker ${fmt(r.drain.baseline.workerCpuMsPerJob)} ms).`,
     `- Pickup: p50 ${fmt(s.pickupMs.p50)} ms, p99 ${fmt(s.pickupMs.p99)} ms over ${s.pickupMs.n} jobs (created_at → started_at: p50 ${fmt(s.createdToStartMs.p50)} ms, p99 ${fmt(s.createdToStartMs.p99)} ms).`,
     `- Steps: median gap between step starts ${fmt(s.steps.medianGapMs)} ms (p99 ${fmt(s.steps.p99GapMs)} ms); job duration ÷ 100 = ${fmt(s.steps.perStepMs)} ms (median of ${s.steps.jobs} jobs).`,
     `- SSE: ${sse.opened} of ${sse.subscribers} subscribers opened in ${fmt(sse.openSeconds)} s (${sse.failed} failed), ${sse.stillOpenAfterLoad} still open after the load; ` +

@@ -1,8 +1,8 @@
 /**
- * The raw engines, measured in the same run as Spool: redis-benchmark, a raw worker (drain,
- * pickup, Redis commands per job with the minimal front door), and for context the naive
- * durable front door and worker (one autocommitted statement per job). The HTTP baselines
- * run in rounds interleaved with Spool's (scenarios/http.ts).
+ * The raw engines, measured in the same run as Spool: redis-benchmark, a raw worker (pickup,
+ * Redis commands per job with the minimal front door), and for context the naive durable
+ * front door and worker (one autocommitted statement per job). The HTTP baselines and the raw
+ * drain run in rounds interleaved with Spool's (scenarios/http.ts, drain.ts).
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -19,14 +19,17 @@ const run = promisify(execFile);
 
 export interface BaselineResults {
   redisSet: { noPipeline: number; pipeline16: number };
-  drain: { jobs: number; jobsPerSec: number; workerCpuMsPerJob: number };
   pickupMs: Summary;
   redisCommandsPerJob: { perJob: number; byCommand: Record<string, number> };
   /** The same front door and worker writing a PostgreSQL row per job the obvious way. */
   durable: { frontDoor: LoadResult; drain: DrainResult };
 }
 
-type DrainResult = BaselineResults['drain'];
+export interface DrainResult {
+  jobs: number;
+  jobsPerSec: number;
+  workerCpuMsPerJob: number;
+}
 
 async function redisBenchmark(ctx: Ctx, pipeline: number): Promise<number> {
   const { stdout } = await run('redis-benchmark', [
@@ -70,42 +73,7 @@ export async function runBaselines(ctx: Ctx): Promise<BaselineResults> {
   const pipeline16 = await redisBenchmark(ctx, 16);
   await redis.client.flushall();
 
-  /** Queues `s.drainJobs` no-op jobs while paused (with their rows when `rows`), then times `worker` draining them. */
-  const measureDrain = async (worker: NodeChild, rows: boolean): Promise<DrainResult> => {
-    await worker.next('ready', 60_000);
-    await queue.pause();
-    for (let i = 0; i < s.drainJobs; i += 1_000) {
-      // Ids of our own only with rows: the raw drain keeps BullMQ's own ids, as it always did.
-      const ids = Array.from({ length: Math.min(1_000, s.drainJobs - i) }, () => (rows ? randomUUID() : undefined));
-      if (rows) {
-        const values = ids.map((id) => ({ id, type: NOOP_JOB.type, input: NOOP_JOB.input }));
-        await ctx.database.sql`INSERT INTO raw_jobs ${ctx.database.sql(values as never, 'id', 'type', 'input')}`;
-      }
-      await queue.addBulk(
-        ids.map((jobId) => ({
-          name: NOOP_JOB.type,
-          data: NOOP_JOB.input,
-          opts: jobId ? { ...RAW_JOB_OPTIONS, jobId } : RAW_JOB_OPTIONS,
-        })),
-      );
-    }
-    worker.send({ type: 'expect', n: s.drainJobs });
-    const cpuBefore = await cpuMs(worker.pid);
-    const resumedAt = nowMs();
-    await queue.resume();
-    const drained = await worker.next<{ lastCompleted: number }>('done', 300_000);
-    const result = {
-      jobs: s.drainJobs,
-      jobsPerSec: s.drainJobs / ((drained.lastCompleted - resumedAt) / 1000),
-      workerCpuMsPerJob: ((await cpuMs(worker.pid)) - cpuBefore) / s.drainJobs,
-    };
-    await reset();
-    return result;
-  };
-
-  ctx.log(`raw worker draining ${s.drainJobs} no-op jobs`);
-  const worker = startNode('bench/baselines/raw-worker.ts', { ...env, CONCURRENCY: '50' });
-  const drain = await measureDrain(worker, false);
+  const worker = await startRawWorker(env);
 
   ctx.log('raw add → process latency');
   const n = s.pickupRate * s.pickupSeconds;
@@ -155,18 +123,65 @@ export async function runBaselines(ctx: Ctx): Promise<BaselineResults> {
   await durableFront.child.stop();
   await reset();
   await ctx.database.sql`TRUNCATE raw_jobs`;
-  const durableWorker = startNode('bench/baselines/raw-worker.ts', { ...durableEnv, CONCURRENCY: '50' });
-  const durableDrain = await measureDrain(durableWorker, true);
+  const durableWorker = await startRawWorker(durableEnv);
+  const durableDrain = await measureRawDrain(ctx, durableWorker, true);
   await durableWorker.stop();
   await ctx.database.sql`DROP TABLE raw_jobs`;
   await queue.close();
   return {
     redisSet: { noPipeline, pipeline16 },
-    drain,
     pickupMs,
     redisCommandsPerJob: { perJob: delta.total / s.costJobs, byCommand: perJob(delta.byCommand, s.costJobs) },
     durable: { frontDoor: durableFrontDoor, drain: durableDrain },
   };
+}
+
+/** The raw BullMQ worker at concurrency 50 (the naive durable one when `env` has DATABASE_URL), ready. */
+export async function startRawWorker(env: Record<string, string>): Promise<NodeChild> {
+  const worker = startNode('bench/baselines/raw-worker.ts', { ...env, CONCURRENCY: '50' });
+  await worker.next('ready', 60_000);
+  return worker;
+}
+
+/**
+ * Queues `s.drainJobs` no-op jobs on the raw queue while it is paused (with their `raw_jobs`
+ * rows when `rows`), then times `worker` draining them; the queue is emptied after.
+ */
+export async function measureRawDrain(ctx: Ctx, worker: NodeChild, rows: boolean): Promise<DrainResult> {
+  const { s } = ctx;
+  const queue = new Queue(RAW_QUEUE, { connection: ctx.redis.client, prefix: RAW_PREFIX });
+  queue.on('error', () => {});
+  try {
+    await queue.pause();
+    for (let i = 0; i < s.drainJobs; i += 1_000) {
+      // Ids of our own only with rows: the raw drain keeps BullMQ's own ids, as it always did.
+      const ids = Array.from({ length: Math.min(1_000, s.drainJobs - i) }, () => (rows ? randomUUID() : undefined));
+      if (rows) {
+        const values = ids.map((id) => ({ id, type: NOOP_JOB.type, input: NOOP_JOB.input }));
+        await ctx.database.sql`INSERT INTO raw_jobs ${ctx.database.sql(values as never, 'id', 'type', 'input')}`;
+      }
+      await queue.addBulk(
+        ids.map((jobId) => ({
+          name: NOOP_JOB.type,
+          data: NOOP_JOB.input,
+          opts: jobId ? { ...RAW_JOB_OPTIONS, jobId } : RAW_JOB_OPTIONS,
+        })),
+      );
+    }
+    worker.send({ type: 'expect', n: s.drainJobs });
+    const cpuBefore = await cpuMs(worker.pid);
+    const resumedAt = nowMs();
+    await queue.resume();
+    const drained = await worker.next<{ lastCompleted: number }>('done', 300_000);
+    return {
+      jobs: s.drainJobs,
+      jobsPerSec: s.drainJobs / ((drained.lastCompleted - resumedAt) / 1000),
+      workerCpuMsPerJob: ((await cpuMs(worker.pid)) - cpuBefore) / s.drainJobs,
+    };
+  } finally {
+    await queue.obliterate({ force: true });
+    await queue.close();
+  }
 }
 
 /** POSTs `n` copies of `body`, 10 in flight: a light, closed-loop client for cost counting. */

@@ -1,25 +1,15 @@
 /**
- * The three HTTP goals — `GET /healthz`, `POST /v1/jobs`, `POST /v1/jobs/batch` — each
- * measured in interleaved rounds with its baseline, both servers up at once: baseline then
- * Spool, then Spool then baseline, and so on. This host's speed drifts by tens of percent
- * within minutes (other tenants of the hypervisor); measured minutes apart, a ratio moved
- * with that drift as much as with Spool. Every round's ratio is kept, so the report shows
- * the spread next to the pooled ratio.
+ * The three HTTP goals — `GET /healthz`, `POST /v1/jobs`, `POST /v1/jobs/batch` — each in
+ * rounds interleaved with its baseline (lib/rounds.ts).
  */
 import { Queue } from 'bullmq';
 import { RAW_PREFIX, RAW_QUEUE } from '../baselines/common.ts';
 import { type LoadOptions, type LoadResult, load } from '../lib/autocannon.ts';
 import { type Ctx, NOOP_JOB } from '../lib/context.ts';
 import { startNode } from '../lib/proc.ts';
+import { type Paired, rounds } from '../lib/rounds.ts';
 import { startServer } from './baselines.ts';
 import { resetSpool, type SpoolSession } from './spool.ts';
-
-/** One goal's rounds: each side pooled over its rounds, and each round's Spool ÷ baseline. */
-export interface Paired<B, S = B> {
-  baseline: B;
-  spool: S;
-  ratios: number[];
-}
 
 type Jobs = { jobsPerSec: number };
 
@@ -45,16 +35,16 @@ export async function runHttp(ctx: Ctx, session: SpoolSession): Promise<HttpResu
     const loadRound = (round: number, o: Omit<LoadOptions, 'seconds'>) =>
       load({ ...o, seconds: s.httpSeconds, warmupSeconds: round === 0 ? s.warmupSeconds : 0 });
 
-    ctx.log(`GET /healthz ÷ raw node:http hello-world, ${s.httpRounds} interleaved rounds`);
-    const healthz = await rounds(s.httpRounds, {
+    ctx.log(`GET /healthz ÷ raw node:http hello-world, ${s.rounds} interleaved rounds`);
+    const healthz = await rounds(s.rounds, {
       baseline: (i) => loadRound(i, { url: hello.url, serverPid: hello.child.pid, connections: s.connections }),
       spool: (i) => loadRound(i, { url: `${api.url}/healthz`, serverPid: api.child.pid, connections: s.connections }),
       value: (r) => r.rps,
       pool: [pool, pool],
     });
 
-    ctx.log(`POST /v1/jobs ÷ the minimal front door (node:http + one BullMQ add), ${s.httpRounds} interleaved rounds`);
-    const submit = await rounds(s.httpRounds, {
+    ctx.log(`POST /v1/jobs ÷ the minimal front door (node:http + one BullMQ add), ${s.rounds} interleaved rounds`);
+    const submit = await rounds(s.rounds, {
       baseline: async (i) => {
         const r = await loadRound(i, {
           url: front.url,
@@ -82,8 +72,8 @@ export async function runHttp(ctx: Ctx, session: SpoolSession): Promise<HttpResu
       pool: [pool, pool],
     });
 
-    ctx.log(`POST /v1/jobs/batch of 100 ÷ raw addBulk of 100, ${s.httpRounds} interleaved rounds`);
-    const batch = await rounds(s.httpRounds, {
+    ctx.log(`POST /v1/jobs/batch of 100 ÷ raw addBulk of 100, ${s.rounds} interleaved rounds`);
+    const batch = await rounds(s.rounds, {
       // A fresh process each round, so each round warms it up.
       baseline: async () => {
         const bulk = startNode('bench/baselines/add-bulk.ts', {
@@ -121,43 +111,14 @@ export async function runHttp(ctx: Ctx, session: SpoolSession): Promise<HttpResu
         },
       ],
     });
-    return { rounds: s.httpRounds, healthz, submit, batch };
+    return { rounds: s.rounds, healthz, submit, batch };
   } finally {
     await Promise.all([hello.child.stop(), front.child.stop(), rawQueue.close()]);
   }
 }
 
-/**
- * `n` rounds in the order B S, S B, B S, …: a drift that is steady over a pair of rounds
- * slows each side alike.
- */
-async function rounds<B, S, PB, PS>(
-  n: number,
-  side: {
-    baseline: (round: number) => Promise<B>;
-    spool: (round: number) => Promise<S>;
-    /** The measure whose ratio is the goal. */
-    value: (r: B | S) => number;
-    /** How each side's rounds become one result. */
-    pool: [(r: B[]) => PB, (r: S[]) => PS];
-  },
-): Promise<Paired<PB, PS>> {
-  const b: B[] = [];
-  const sp: S[] = [];
-  for (let i = 0; i < n; i++) {
-    if (i % 2 === 0) {
-      b.push(await side.baseline(i));
-      sp.push(await side.spool(i));
-    } else {
-      sp.push(await side.spool(i));
-      b.push(await side.baseline(i));
-    }
-  }
-  return { baseline: side.pool[0](b), spool: side.pool[1](sp), ratios: b.map((x, i) => side.value(sp[i]!) / side.value(x)) };
-}
-
-/** Rounds as one run: counts and seconds added, CPU per request over all, latencies the median round's. */
-function pool(r: LoadResult[]): LoadResult {
+/** Load runs as one:  counts and seconds added, CPU per request over all, latencies the median round's. */
+export function pool(r: LoadResult[]): LoadResult {
   const sum = (f: (x: LoadResult) => number) => r.reduce((acc, x) => acc + f(x), 0);
   const mid = (f: (x: LoadResult) => number) => r.map(f).sort((a, b) => a - b)[Math.floor((r.length - 1) / 2)]!;
   const ok = sum((x) => x.ok);

@@ -1,15 +1,14 @@
 /**
  * Spool's throughput and latency scenarios, against the API and a worker in processes of
- * their own: drain, pickup, step checkpoints (the HTTP goals are in http.ts).
+ * their own: pickup and step checkpoints (the throughput goals are in http.ts and drain.ts).
  */
 import { Queue } from 'bullmq';
 import { type Ctx, NOOP_JOB } from '../lib/context.ts';
-import { cpuMs, type NodeChild } from '../lib/proc.ts';
+import type { NodeChild } from '../lib/proc.ts';
 import { type SpoolApi, type SpoolConfig, spoolClient, startSpoolWorker } from '../lib/spool.ts';
 import { median, nowMs, type Summary, sleep, summarize } from '../lib/stats.ts';
 
 export interface SpoolResults {
-  drain: { jobs: number; jobsPerSec: number; workerCpuMsPerJob: number };
   pickupMs: Summary;
   /** created_at → started_at, for reference (includes the API's own work before the 202). */
   createdToStartMs: Summary;
@@ -33,7 +32,7 @@ export async function resetSpool(ctx: Ctx, prefix: string): Promise<void> {
 }
 
 /** Polls PostgreSQL until `n` jobs are terminal; returns when the last one finished (ms). */
-async function waitTerminal(ctx: Ctx, n: number, timeoutMs: number): Promise<number> {
+export async function waitTerminal(ctx: Ctx, n: number, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const [row] = await ctx.database.sql<{ done: number; last: number | null }[]>`
@@ -50,24 +49,7 @@ export async function runSpool(ctx: Ctx, session: SpoolSession): Promise<SpoolRe
   const { api, config } = session;
   const client = spoolClient(api.url, session.apiKey);
 
-  ctx.log(`Spool drain of ${s.drainJobs} no-op jobs to completed in PostgreSQL`);
-  const queue = new Queue(NOOP_JOB.type, { connection: ctx.redis.client, prefix: config.prefix });
-  queue.on('error', () => {});
-  await queue.pause();
-  await client.submitMany(NOOP_JOB, s.drainJobs);
-  session.worker = await startSpoolWorker(config);
-  await sleep(500);
-  const cpuBefore = await cpuMs(session.worker.pid);
-  const resumedAt = nowMs();
-  await queue.resume();
-  const lastFinished = await waitTerminal(ctx, s.drainJobs, 600_000);
-  const drain = {
-    jobs: s.drainJobs,
-    jobsPerSec: s.drainJobs / ((lastFinished - resumedAt) / 1000),
-    workerCpuMsPerJob: ((await cpuMs(session.worker.pid)) - cpuBefore) / s.drainJobs,
-  };
-  await queue.close();
-  await resetSpool(ctx, config.prefix);
+  session.worker ??= await startSpoolWorker(config);
 
   ctx.log('Spool pickup latency (202 → handler start)');
   const n = s.pickupRate * s.pickupSeconds;
@@ -107,5 +89,5 @@ export async function runSpool(ctx: Ctx, session: SpoolSession): Promise<SpoolRe
   const steps = { jobs: s.stepJobs, perStepMs: median(perStep), medianGapMs: gapSummary.p50, p99GapMs: gapSummary.p99 };
   await resetSpool(ctx, config.prefix);
 
-  return { drain, pickupMs, createdToStartMs, steps };
+  return { pickupMs, createdToStartMs, steps };
 }
