@@ -1,6 +1,6 @@
 /**
- * Spool's throughput and latency scenarios, against the API and a worker in processes of
- * their own: pickup and step checkpoints (the throughput goals are in http.ts and drain.ts).
+ * Spool's latency scenarios, against the API and a worker in processes of their own: pickup
+ * and step checkpoints (the throughput goals are in http.ts and drain.ts).
  */
 import { Queue } from 'bullmq';
 import { type Ctx, NOOP_JOB } from '../lib/context.ts';
