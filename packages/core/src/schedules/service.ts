@@ -12,7 +12,7 @@ import { SubmitRequest } from '../jobs/service.ts';
 import { unstorableJson } from '../jobs/storable-json.ts';
 import type { Logger } from '../logger.ts';
 import { checkWebhookTarget } from '../webhooks/ssrf.ts';
-import { assertCron, nextRun } from './cron.ts';
+import { assertCron, assertTimezone, nextRun } from './cron.ts';
 import type { Scheduler } from './queue.ts';
 import * as store from './store.ts';
 
@@ -100,8 +100,7 @@ export class ScheduleService {
   async create(tenantId: string, req: CreateScheduleRequest): Promise<Schedule> {
     const { db } = this.deps;
     assertCron(req.cron, req.timezone);
-    const input = this.validateTemplate(req.job);
-    if (req.job.webhook) await checkWebhookTarget(req.job.webhook.url, this.deps.allowPrivateWebhooks);
+    const template = await this.templateColumns(req.job);
     if ((await store.countSchedules(db, tenantId)) >= MAX_SCHEDULES_PER_TENANT) {
       throw new SpoolError(
         'too_many_schedules',
@@ -116,11 +115,7 @@ export class ScheduleService {
       name: req.name ?? null,
       cron: req.cron.trim(),
       timezone: req.timezone ?? null,
-      jobType: req.job.type,
-      jobInput: input,
-      jobPriority: req.job.priority ?? null,
-      jobWebhookUrl: req.job.webhook?.url ?? null,
-      jobMetadata: req.job.metadata ?? null,
+      ...template,
       enabled: true,
     });
     await this.syncScheduler(row);
@@ -128,29 +123,25 @@ export class ScheduleService {
   }
 
   /**
-   * Validates the merged schedule as create would, commits the row, then brings its scheduler in
-   * line: upserted with the new expression, removed when paused, added back when resumed.
+   * Validates the fields given as create would, commits them, then brings the scheduler in line:
+   * upserted with the new expression, removed when paused, added back when resumed. An
+   * expression is valid in every zone, so each field is checked on its own, without a read.
    */
   async update(tenantId: string, id: string, req: UpdateScheduleRequest): Promise<Schedule> {
-    const { db } = this.deps;
-    const current = await store.getSchedule(db, tenantId, id);
-    if (!current) throw notFound(id);
-    assertCron(req.cron ?? current.cron, req.timezone === undefined ? current.timezone : req.timezone);
     // Only the fields named: a concurrent PATCH of another field keeps its change.
     const changes: store.ScheduleChanges = {};
-    if (req.cron !== undefined) changes.cron = req.cron.trim();
-    if (req.timezone !== undefined) changes.timezone = req.timezone;
+    if (req.cron !== undefined) {
+      assertCron(req.cron);
+      changes.cron = req.cron.trim();
+    }
+    if (req.timezone !== undefined) {
+      if (req.timezone !== null) assertTimezone(req.timezone);
+      changes.timezone = req.timezone;
+    }
     if (req.name !== undefined) changes.name = req.name;
     if (req.enabled !== undefined) changes.enabled = req.enabled;
-    if (req.job) {
-      changes.jobInput = this.validateTemplate(req.job);
-      if (req.job.webhook) await checkWebhookTarget(req.job.webhook.url, this.deps.allowPrivateWebhooks);
-      changes.jobType = req.job.type;
-      changes.jobPriority = req.job.priority ?? null;
-      changes.jobWebhookUrl = req.job.webhook?.url ?? null;
-      changes.jobMetadata = req.job.metadata ?? null;
-    }
-    const row = await store.updateSchedule(db, tenantId, id, changes);
+    if (req.job) Object.assign(changes, await this.templateColumns(req.job));
+    const row = await store.updateSchedule(this.deps.db, tenantId, id, changes);
     if (!row) throw notFound(id); // deleted meanwhile
     // Only what BullMQ's scheduler holds: an upsert replaces the pending tick, so a rename
     // must not move it.
@@ -196,6 +187,19 @@ export class ScheduleService {
         'scheduler update failed; the reconciler will repair it',
       );
     }
+  }
+
+  /** A job template checked as a submit would be (input schema, webhook target), as row columns. */
+  private async templateColumns(job: z.infer<typeof JobTemplate>) {
+    const jobInput = this.validateTemplate(job);
+    if (job.webhook) await checkWebhookTarget(job.webhook.url, this.deps.allowPrivateWebhooks);
+    return {
+      jobType: job.type,
+      jobInput,
+      jobPriority: job.priority ?? null,
+      jobWebhookUrl: job.webhook?.url ?? null,
+      jobMetadata: job.metadata ?? null,
+    };
   }
 
   /** The template's input parsed by its type's schema, with errors shaped like a submit's. */
