@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServer, startRedisServer } from '../support/redis-server.ts';
+import { readEvents } from '../support/sse.ts';
+import { openRaw } from '../support/sse-client.ts';
 import { client, type Stack, startStack } from '../support/stack.ts';
 
 // A correctness bound, not a benchmark: the add to Redis is abandoned after 3 s
@@ -23,13 +25,18 @@ describe('fault: Redis down during submit', () => {
   let stack: Stack;
   let api: ReturnType<typeof client>;
 
+  let apiKey: string;
+  let warmId: string;
+
   beforeAll(async () => {
     redis = await startRedisServer();
     stack = await startStack({ worker: true, redisUrl: redis.url, reconcileIntervalMs: 300 });
-    api = client(stack.url, (await stack.tenant()).apiKey);
+    apiKey = (await stack.tenant()).apiKey;
+    api = client(stack.url, apiKey);
     // Warm up: the stack works end to end before the fault.
     const warm = await api.submit({ type: 'debug-steps', input: { steps: 1 } });
-    expect((await api.waitFor(warm.body.id)).status).toBe('completed');
+    warmId = warm.body.id;
+    expect((await api.waitFor(warmId)).status).toBe('completed');
   });
   afterAll(async () => {
     await redis?.start().catch(() => {}); // lets the worker's connections close cleanly
@@ -78,6 +85,17 @@ describe('fault: Redis down during submit', () => {
       checks: { postgres: { ok: true }, redis: { ok: false } },
     });
     expect(ready.ms).toBeLessThan(ANSWER_WITHIN_MS);
+
+    // Events: an ended job's history replays from PostgreSQL alone (queued, running, the step,
+    // progress, completed), and the stream closes; a job still live cannot be followed without
+    // the Redis channel, so it is a 503 with Retry-After rather than a silent open stream.
+    const history = await readEvents(stack.url, apiKey, warmId, { timeoutMs: ANSWER_WITHIN_MS });
+    expect(history.map((e) => e.id)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(history.at(-1)).toMatchObject({ event: 'completed', data: { result: { steps: 1 } } });
+    const live = await openRaw(stack.url, apiKey, single.value.body.id, {});
+    expect(live.status).toBe(503);
+    expect(live.headers.get('retry-after')).toBe('5');
+    live.close();
 
     // Back on the same port, with no data: the reconciler adds the jobs and a worker runs them.
     await redis.start();

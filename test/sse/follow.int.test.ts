@@ -283,6 +283,52 @@ describe('SSE: following a job', () => {
     expect(await readEvents(stack.url, apiKey, id)).toEqual(live);
   });
 
+  it('a job canceled mid-step: canceled is its last event, even after the interrupted step winds down', async () => {
+    const res = await api.submit({ type: 'debug-steps', input: { steps: 3, stepMs: 5_000 } });
+    const id = res.body.id;
+    const s = await openRaw(stack.url, apiKey, id, {});
+    await s.events((e) => e.event === 'step' && e.data.status === 'running', 15_000);
+    expect((await api.call('POST', `/v1/jobs/${id}/cancel`)).status).toBe(202);
+    const rest = await s.events(undefined, 15_000);
+    s.close();
+    expect(rest.at(-1)).toMatchObject({ event: 'canceled' });
+    await api.waitFor(id, ['canceled']);
+    // The step's own failure is recorded after the abort; it used to take a seq past the
+    // terminal event, so a client resuming from `canceled` got a 200 with one more event.
+    await new Promise((r) => setTimeout(r, 500));
+    const all = await readEvents(stack.url, apiKey, id);
+    expect(sequenceProblem(ids(all))).toBe('');
+    expect(all.at(-1)).toMatchObject({ id: rest.at(-1)!.id, event: 'canceled' });
+    const again = await openRaw(stack.url, apiKey, id, { lastEventId: all.at(-1)!.id });
+    expect(again.status).toBe(204);
+    again.close();
+    expect((await api.get(id)).body.steps[0]).toMatchObject({ name: 'step-1', status: 'failed' });
+  });
+
+  it('a retried job is followed to its new end, past the terminal event of the run before', async () => {
+    const res = await api.submit({ type: 'debug-steps', input: { steps: 2, stepMs: 300, failAt: 1, failTimes: 3 } });
+    const id = res.body.id;
+    expect((await api.waitFor(id, undefined, 30_000)).status).toBe('failed');
+    const before = await readEvents(stack.url, apiKey, id);
+    const failedAt = before.at(-1)!;
+    expect(failedAt.event).toBe('failed');
+
+    expect((await api.call('POST', `/v1/jobs/${id}/retry`)).status).toBe(202);
+    // From the start and from the old terminal event: both go on through the retry to its end.
+    const [all, resumed] = await Promise.all([
+      readEvents(stack.url, apiKey, id),
+      readEvents(stack.url, apiKey, id, { lastEventId: failedAt.id }),
+    ]);
+    expect(sequenceProblem(ids(all))).toBe('');
+    expect(all.slice(0, before.length)).toEqual(before);
+    expect(all.at(-1)).toMatchObject({ event: 'completed', data: { result: { steps: 2 } } });
+    expect(all[before.length]).toMatchObject({ event: 'status', data: { status: 'queued', retried: true } });
+    expect(resumed).toEqual(all.slice(before.length));
+    const end = await openRaw(stack.url, apiKey, id, { lastEventId: all.at(-1)!.id });
+    expect(end.status).toBe(204);
+    end.close();
+  });
+
   it('a job that fails for good shows three attempts and ends with failed', async () => {
     const res = await api.submit({ type: 'debug-steps', input: { steps: 2, failAt: 1, failTimes: 99 } });
     const id = res.body.id;

@@ -1,7 +1,8 @@
 /**
  * GET /v1/jobs/:id/events — Server-Sent Events: `id: <seq>`, `event: <type>`, `data: <json>`.
  * Resumes after `Last-Event-ID` (or `?after=`), closes after the terminal event, sends a
- * comment heartbeat, and drops a subscriber whose unsent events pass the buffer cap.
+ * comment heartbeat, and drops a subscriber whose unsent events pass the buffer cap. A job that
+ * has ended is replayed from PostgreSQL (also while Redis is down); a live job needs Redis (503).
  */
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { SpoolError } from '@spool/core/errors';
@@ -25,7 +26,15 @@ export function eventRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
     const id = c.req.param('id');
     const after = parseSeq(c.req.header('last-event-id') ?? c.req.query('after'));
     const job = await deps.jobs.record(c.get('tenantId'), id);
-    if (TERMINAL.has(job.status) && after >= job.last_seq) return c.body(null, 204);
+    const ended = TERMINAL.has(job.status);
+    if (ended && after >= job.last_seq) return c.body(null, 204);
+    // An ended job replays from PostgreSQL alone; a live one needs the Redis channel, and a
+    // stream that could only wait for it would look like a job making no progress.
+    if (!ended && !deps.hub.connected)
+      throw new SpoolError('redis_unavailable', 'live events are unavailable while Redis is unreachable; try again shortly', {
+        status: 503,
+        retryAfterMs: 5_000,
+      });
 
     const headers = { 'x-accel-buffering': 'no', 'x-request-id': c.get('requestId') };
     return respondWithSse(c, headers, async (sink) => {
@@ -40,6 +49,7 @@ export function eventRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
           buffer: deps.buffer,
           jobId: id,
           after,
+          ended,
           maxBuffered: deps.config.sseBufferEvents,
           signal: sink.closed,
           onOverflow: () => {

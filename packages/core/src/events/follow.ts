@@ -18,6 +18,13 @@ export interface FollowOptions {
   jobId: string;
   /** Resume after this seq (Last-Event-ID); 0 replays from the start. */
   after: number;
+  /**
+   * The job had ended when the client asked: its whole history is in PostgreSQL (the closing
+   * write takes the events still waiting for a batch), so the stream is a replay that needs
+   * no live channel and works while Redis is down. The Redis buffer is still read, best effort,
+   * for an event batch in flight at the end.
+   */
+  ended?: boolean;
   /** Live events waiting to be sent past this disconnect the subscriber. */
   maxBuffered: number;
   /**
@@ -41,7 +48,7 @@ export async function* followJob(o: FollowOptions): AsyncGenerator<JobEvent> {
     wake = undefined;
   };
   let overflowed = false;
-  const unsubscribe = await o.hub.subscribe(o.jobId, (e) => {
+  const listener = (e: JobEvent) => {
     if (overflowed) return;
     live.push(e);
     // Counted as events arrive, not when the consumer pulls: a consumer blocked in a write to
@@ -53,24 +60,31 @@ export async function* followJob(o: FollowOptions): AsyncGenerator<JobEvent> {
       o.onOverflow?.();
     }
     notify();
-  });
+  };
+  const unsubscribe = o.ended ? () => {} : await o.hub.subscribe(o.jobId, listener);
   o.signal?.addEventListener('abort', notify, { once: true });
   try {
     let last = o.after;
     const pending = new Map<number, JobEvent>();
-    // Set by a terminal event at or before `last`: the job ended where the client already is
-    // (a Last-Event-ID past its events). Nothing after `last` can come; without this the
-    // stream stayed open (and subscribed) forever instead of ending like the 204 on reconnect.
-    let endedBehind = false;
+    // A job's history can hold several terminal events: a retry (of a failed or canceled job)
+    // follows one with more events. The stream ends at a terminal event only when no later
+    // event is known, and ends at once when the latest event known is a terminal one at or
+    // before `last` (a Last-Event-ID past the job's end: nothing after it can come; without
+    // this the stream stayed open, and subscribed, forever instead of ending like a reconnect's 204).
+    let highest = 0;
+    let endedAt = 0;
     const take = (events: JobEvent[]) => {
       for (const e of events) {
-        if (e.seq > last) {
-          if (!pending.has(e.seq)) pending.set(e.seq, e);
-        } else if (isTerminalEvent(e)) endedBehind = true;
+        highest = Math.max(highest, e.seq);
+        if (isTerminalEvent(e)) endedAt = Math.max(endedAt, e.seq);
+        if (e.seq > last && !pending.has(e.seq)) pending.set(e.seq, e);
       }
     };
     const replay = async () => {
-      const [stored, buffered] = await Promise.all([eventsAfter(o.db, o.jobId, last), o.buffer.after(o.jobId, last)]);
+      const [stored, buffered] = await Promise.all([
+        eventsAfter(o.db, o.jobId, last),
+        o.ended ? o.buffer.after(o.jobId, last).catch(() => []) : o.buffer.after(o.jobId, last),
+      ]);
       take(stored);
       take(buffered);
     };
@@ -86,10 +100,12 @@ export async function* followJob(o: FollowOptions): AsyncGenerator<JobEvent> {
         last = next.seq;
         gapSince = undefined;
         yield next;
-        if (isTerminalEvent(next)) return;
+        if (isTerminalEvent(next) && highest === next.seq) return;
         continue;
       }
-      if (endedBehind && pending.size === 0) return;
+      if (endedAt > 0 && endedAt === highest && highest <= last) return;
+      // A replay of an ended job: nothing is pending, so nothing more can come.
+      if (o.ended && pending.size === 0) return;
       if (pending.size > 0) {
         // A later seq is here but not the next one: read storage again, then wait a little.
         if (gapSince === undefined) {

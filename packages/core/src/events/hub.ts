@@ -57,6 +57,11 @@ export class EventHub {
     this.sub.unsubscribe(channel).catch((err) => this.log.debug({ err, channel }, 'unsubscribe failed'));
   }
 
+  /** Whether the subscriber connection is up: without it a live stream would wait in silence. */
+  get connected(): boolean {
+    return this.sub.status === 'ready';
+  }
+
   get channels(): number {
     return this.listeners.size;
   }

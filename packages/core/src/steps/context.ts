@@ -57,6 +57,12 @@ export interface AttemptState {
   attempt: number;
   /** The last seq this attempt has used. */
   seq: number;
+  /**
+   * Set when the closing write takes its seq: a handler still winding down after a cancel or a
+   * timeout (a step recording its failure) must not add events after the terminal one, nor
+   * reuse seqs that the next attempt will number.
+   */
+  closed: boolean;
   doneSteps: Map<string, unknown>;
   controller: AbortController;
   checkpoints: StepCheckpoints;
@@ -84,6 +90,7 @@ export function createContext(
   const log = deps.log.child({ jobId: state.jobId, type: state.type, attempt: state.attempt });
   const started = new Set<string>();
   const emit = (type: JobEvent['type'], data: Record<string, unknown>) => {
+    if (state.closed) return;
     state.seq += 1;
     events.append(state.jobId, { seq: state.seq, type, data });
   };

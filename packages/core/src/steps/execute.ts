@@ -52,6 +52,7 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
     type: def.name,
     attempt: claim.attempts,
     seq: claim.last_seq,
+    closed: false,
     doneSteps: new Map(claim.done_steps.map((s) => [s.name, s.output])),
     controller: new AbortController(),
     checkpoints: new StepCheckpoints(db, jobId, claim.attempts, log),
@@ -61,6 +62,7 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
   if (claim.attempts === 1) queueWait.observe({ type: def.name }, (Date.now() - new Date(claim.queued_at).getTime()) / 1000);
 
   const end = async (status: 'completed' | 'failed' | 'canceled' | 'queued', body: { result?: unknown; error?: SpoolError }) => {
+    state.closed = true;
     const closing: JobEvent =
       status === 'completed'
         ? { seq: ++state.seq, type: 'completed', data: { result: body.result } }
