@@ -291,10 +291,14 @@ describe('SSE: following a job', () => {
     expect((await api.call('POST', `/v1/jobs/${id}/cancel`)).status).toBe(202);
     const rest = await s.events(undefined, 15_000);
     s.close();
-    expect(rest.at(-1)).toMatchObject({ event: 'canceled' });
+    // The interrupted step says so before the terminal event.
+    expect(rest.slice(-2)).toMatchObject([
+      { event: 'step', data: { name: 'step-1', status: 'failed' } },
+      { event: 'canceled' },
+    ]);
     await api.waitFor(id, ['canceled']);
-    // The step's own failure is recorded after the abort; it used to take a seq past the
-    // terminal event, so a client resuming from `canceled` got a 200 with one more event.
+    // The step's failure used to be recorded after the closing write, with a seq past the
+    // terminal event: a client resuming from `canceled` got a 200 with one more event.
     await new Promise((r) => setTimeout(r, 500));
     const all = await readEvents(stack.url, apiKey, id);
     expect(sequenceProblem(ids(all))).toBe('');

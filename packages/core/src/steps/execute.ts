@@ -115,13 +115,19 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
   });
   aborted.catch(() => {});
 
+  let handling: Promise<unknown> | undefined;
   try {
     const input = parseOrThrow(def.input, claim.input, 'invalid_input');
-    const raw = await Promise.race([def.handle(input, ctx), aborted]);
+    handling = Promise.resolve(def.handle(input, ctx));
+    const raw = await Promise.race([handling, aborted]);
     const result = parseOrThrow(def.output, raw, 'invalid_output');
     jobExecutions.inc({ type: def.name, outcome: 'completed' });
     return (await end('completed', { result })) ? { kind: 'completed', result } : { kind: 'lease_lost' };
   } catch (thrown) {
+    // A cancel or a timeout ends the attempt without waiting for the handler, but one that
+    // honours ctx.signal settles a moment later, its step marked failed: give it that moment,
+    // so the step's event comes before the terminal one (events after it are dropped).
+    if (state.controller.signal.aborted && handling) await settledWithin(handling, ABORT_GRACE_MS);
     const error = toSpoolError(thrown);
     if (error.code === 'lease_lost') return { kind: 'lease_lost' };
     if (error.code === 'canceled' || (error.code === 'aborted' && state.controller.signal.reason?.code === 'canceled')) {
@@ -139,6 +145,21 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
     activeJobs.dec({ type: def.name });
     jobDuration.observe({ type: def.name }, (performance.now() - startedAt) / 1000);
   }
+}
+
+const ABORT_GRACE_MS = 1_000;
+
+function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.then(
+      () => {},
+      () => {},
+    ),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, code: string): T {
