@@ -23,7 +23,12 @@ describe('API meta routes', () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'ok' });
     expect(res.headers.get('cache-control')).toBe('no-store');
+    // Like every response: a fresh id, or the client's own.
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const echoed = await fetch(`${stack.url}/healthz`, { headers: { 'x-request-id': 'probe-42' } });
+    expect(echoed.headers.get('x-request-id')).toBe('probe-42');
     const head = await fetch(`${stack.url}/healthz`, { method: 'HEAD' });
+    expect(head.headers.get('x-request-id')).toBeTruthy();
     expect(head.status).toBe(200);
     expect(await head.text()).toBe('');
     // Only the exact liveness path is short-cut: anything else goes through the app.
@@ -164,8 +169,8 @@ describe('API meta routes', () => {
     expect(doc.components.schemas.Job.properties.status.enum).toEqual(['queued', 'running', 'completed', 'failed', 'canceled']);
   });
 
-  it('every meta response of the app carries x-request-id (/healthz is answered before it)', async () => {
-    for (const path of ['/readyz', '/metrics', '/openapi.json', '/docs', '/v1/job-types']) {
+  it('every meta response carries x-request-id', async () => {
+    for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json', '/docs', '/v1/job-types']) {
       const res = await request(stack.url, path, { headers: bearer(key) });
       expect(res.status, path).toBe(200);
       expect(res.headers.get('x-request-id'), path).toBeTruthy();

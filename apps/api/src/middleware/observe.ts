@@ -25,11 +25,14 @@ export function routeLabel(c: Context): string {
   return (endpoints.find((r) => !r.path.includes('*')) ?? endpoints.at(-1))?.path ?? 'unmatched';
 }
 
+/** The client's `x-request-id` if it is a sane one, else a fresh id. */
+export const requestIdFor = (incoming: string | undefined): string =>
+  incoming && VALID_ID.test(incoming) ? incoming : randomUUID();
+
 /** The API's outermost middleware; `log` gets one line per request. */
 export function observe(log: Logger): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const incoming = c.req.header('x-request-id');
-    const requestId = incoming && VALID_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = requestIdFor(c.req.header('x-request-id'));
     c.set('requestId', requestId);
     const start = performance.now();
     try {
