@@ -1,4 +1,7 @@
 /** The multi-process entry points start from a clean environment and serve. */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Child, spawnChild } from './support/children.ts';
@@ -43,5 +46,79 @@ describe('pnpm --filter @spool/api start', () => {
       body: '{"name":"e"}',
     });
     expect(tenant.status).toBe(201);
+  });
+});
+
+describe('an entry point that cannot start says why in one line', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await freshDatabase();
+  });
+  afterAll(() => database?.drop());
+
+  /** Runs an entry point to its exit; returns the exit code and what it printed. */
+  async function run(file: string, env: Record<string, string>): Promise<{ code: number | string; output: string }> {
+    const child = spawnChild(process.execPath, ['--import', 'tsx', join(ROOT, file)], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        DATABASE_URL: database.url,
+        REDIS_URL,
+        SPOOL_QUEUE_PREFIX: randomPrefix(),
+        LOG_LEVEL: 'info',
+        ...env,
+      },
+    });
+    const code = await Promise.race([
+      child.exited,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${file} did not exit:\n${child.output()}`)), 45_000)),
+    ]).finally(() => child.stop('SIGKILL'));
+    return { code, output: child.output() };
+  }
+
+  const noStackTrace = (output: string) => expect(output).not.toMatch(/\n\s+at /);
+
+  it('a bad setting: the variable and what it must be, no stack trace (API, worker, dashboard)', async () => {
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ['apps/api/src/main.ts', { PORT: 'abc' }, /PORT: must be a port number \(0–65535\)/],
+      ['apps/api/src/main.ts', { PORT: '99999' }, /PORT: must be a port number/],
+      ['apps/worker/src/main.ts', { SPOOL_WORKER_LOCK_MS: '-5' }, /SPOOL_WORKER_LOCK_MS: /],
+      ['apps/worker/src/main.ts', { WORKER_METRICS_PORT: '70000' }, /WORKER_METRICS_PORT: must be a port number/],
+      ['apps/dashboard/src/main.ts', { DASHBOARD_PORT: 'x' }, /DASHBOARD_PORT: must be a port number/],
+      ['packages/core/src/db/migrate-cli.ts', { SPOOL_DB_POOL: 'many' }, /SPOOL_DB_POOL: must be a whole number/],
+    ];
+    for (const [file, env, message] of cases) {
+      const { code, output } = await run(file, env);
+      expect(code, `${file} ${JSON.stringify(env)}`).toBe(1);
+      expect(output).toMatch(/^Invalid configuration:/);
+      expect(output).toMatch(message);
+      noStackTrace(output);
+    }
+  });
+
+  it('a port in use or a database that does not answer: one line, and a worker takes no job first', async () => {
+    const busy = createServer().listen(0);
+    await once(busy, 'listening');
+    const port = String((busy.address() as AddressInfo).port);
+    try {
+      const api = await run('apps/api/src/main.ts', { PORT: port });
+      expect(api.code).toBe(1);
+      expect(api.output).toMatch(/^The Spool API could not start: listen EADDRINUSE/);
+      noStackTrace(api.output);
+
+      const worker = await run('apps/worker/src/main.ts', { WORKER_METRICS_PORT: port });
+      expect(worker.code).toBe(1);
+      expect(worker.output).toMatch(/The Spool worker could not start: listen EADDRINUSE/);
+      // The metrics port is bound before the queues are consumed.
+      expect(worker.output).not.toContain('worker started');
+      noStackTrace(worker.output);
+    } finally {
+      busy.close();
+    }
+
+    const migrate = await run('packages/core/src/db/migrate-cli.ts', { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' });
+    expect(migrate.code).toBe(1);
+    expect(migrate.output).toMatch(/^Migrations could not start: .*ECONNREFUSED/);
+    noStackTrace(migrate.output);
   });
 });

@@ -292,10 +292,7 @@ describe('SSE: following a job', () => {
     const rest = await s.events(undefined, 15_000);
     s.close();
     // The interrupted step says so before the terminal event.
-    expect(rest.slice(-2)).toMatchObject([
-      { event: 'step', data: { name: 'step-1', status: 'failed' } },
-      { event: 'canceled' },
-    ]);
+    expect(rest.slice(-2)).toMatchObject([{ event: 'step', data: { name: 'step-1', status: 'failed' } }, { event: 'canceled' }]);
     await api.waitFor(id, ['canceled']);
     // The step's failure used to be recorded after the closing write, with a seq past the
     // terminal event: a client resuming from `canceled` got a 200 with one more event.

@@ -5,21 +5,25 @@ import '@hono/zod-openapi';
 import { createDatabase, databaseOptions, migrate } from '@spool/core/db';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
-import { onShutdown } from '@spool/core/shutdown';
+import { onShutdown, startFailed } from '@spool/core/shutdown';
 import { createApp } from './app.ts';
 import { buildApiDeps } from './build.ts';
 import { apiOptions, loadApiEnv } from './env.ts';
 import { serveApi } from './serve.ts';
 
-const env = loadApiEnv();
-const log = createLogger(env.LOG_LEVEL);
-const db = await createDatabase(databaseOptions(env));
-await migrate(db);
-const deps = buildApiDeps(
-  apiOptions(env, { db, registry: createRegistry({ enableDebugJobs: env.SPOOL_ENABLE_DEBUG_JOBS }), log }),
-);
-const server = serveApi(createApp(deps).fetch, { port: env.PORT, hostname: env.HOST }, (info) =>
-  log.info({ port: info.port }, `Spool API listening on http://localhost:${info.port}`),
-);
+async function main() {
+  const env = loadApiEnv();
+  const log = createLogger(env.LOG_LEVEL);
+  const db = await createDatabase(databaseOptions(env));
+  await migrate(db);
+  const deps = buildApiDeps(
+    apiOptions(env, { db, registry: createRegistry({ enableDebugJobs: env.SPOOL_ENABLE_DEBUG_JOBS }), log }),
+  );
+  const server = serveApi(createApp(deps).fetch, { port: env.PORT, hostname: env.HOST }, (info) =>
+    log.info({ port: info.port }, `Spool API listening on http://localhost:${info.port}`),
+  );
+  server.once('error', startFailed('The Spool API'));
+  onShutdown(log, 'shutting down', [() => server.close(), () => deps.close(), () => db.close()]);
+}
 
-onShutdown(log, 'shutting down', [() => server.close(), () => deps.close(), () => db.close()]);
+main().catch(startFailed('The Spool API'));

@@ -9,11 +9,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiEnvSchema, apiOptions, buildApiDeps, createApp, serveApi } from '@spool/api';
 import { createDatabase, type Database, databaseOptions, migrate } from '@spool/core/db';
-import { ConfigError, loadEnv } from '@spool/core/env';
+import { loadEnv } from '@spool/core/env';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
 import { checkEvictionPolicy, createRedis } from '@spool/core/redis';
-import { onShutdown } from '@spool/core/shutdown';
+import { onShutdown, startFailed } from '@spool/core/shutdown';
 import { createTenant, KeyStore } from '@spool/core/tenants';
 import { createDashboard, dashboardDepsFromApi } from '@spool/dashboard';
 import { startWorker, WorkerEnvSchema, workerOptions } from '@spool/worker';
@@ -97,7 +97,4 @@ Try it:
   ]);
 }
 
-main().catch((err) => {
-  console.error(err instanceof ConfigError || err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+main().catch(startFailed('Spool'));

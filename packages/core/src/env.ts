@@ -14,7 +14,17 @@ const bool = (fallback: boolean) =>
     .default(fallback ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+const int = (fallback: number, min = 0) =>
+  z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(min).default(fallback);
+
+/** A TCP port; 0 lets the system pick one (tests). */
+export const port = (fallback: number) =>
+  z.coerce
+    .number({ error: 'must be a port number (0–65535)' })
+    .int('must be a port number (0–65535)')
+    .min(0, 'must be a port number (0–65535)')
+    .max(65_535, 'must be a port number (0–65535)')
+    .default(fallback);
 
 /** "debug-steps=50,chat=8" → { 'debug-steps': 50, chat: 8 } */
 const concurrencyMap = z
@@ -81,7 +91,7 @@ export const jobsEnv = z.object({
 });
 
 export const apiEnv = z.object({
-  PORT: int(3000),
+  PORT: port(3000),
   HOST: z.string().default('0.0.0.0'),
   SPOOL_ADMIN_TOKEN: z.string().min(16, 'SPOOL_ADMIN_TOKEN must be at least 16 characters').optional(),
   /** Per-key requests per minute, 0 = off. */
@@ -101,7 +111,7 @@ export const workerEnv = z.object({
   /** Per-type concurrency overrides: "debug-steps=50,chat=8". */
   SPOOL_CONCURRENCY: concurrencyMap,
   SPOOL_RECONCILE_INTERVAL_MS: int(5_000, 100),
-  WORKER_METRICS_PORT: int(0),
+  WORKER_METRICS_PORT: port(0),
   /** Delays before each webhook attempt, comma-separated ms; default 0,5s,5m,30m,2h,5h,10h,14h,20h,24h. */
   SPOOL_WEBHOOK_RETRY_DELAYS: msList,
   SPOOL_WEBHOOK_TIMEOUT_MS: int(15_000, 100),
