@@ -89,6 +89,48 @@ describe('API auth', () => {
     expect((await submitWith(bearer(tenant.apiKey))).status).toBe(202);
   });
 
+  it("admin: a tenant's keys are listed without the keys themselves, and its first key can be revoked", async () => {
+    const created = await request(stack.url, '/v1/admin/tenants', {
+      method: 'POST',
+      headers: jsonHeaders(stack.adminToken),
+      body: JSON.stringify({ name: 'first-key' }),
+    });
+    expect(created.status).toBe(201);
+    const { id, apiKey, apiKeyId } = created.body;
+    expect(apiKeyId).toEqual(expect.any(String));
+    const second = await issueKey(stack.url, stack.adminToken, id, ['jobs:read']);
+
+    const listed = await request(stack.url, `/v1/admin/tenants/${id}/api-keys`, { headers: bearer(stack.adminToken) });
+    expect(listed.status).toBe(200);
+    expect(listed.body.nextCursor).toBeNull();
+    expect(listed.body.data.map((k: any) => k.id)).toEqual([second.id, apiKeyId]);
+    expect(listed.body.data[1]).toMatchObject({
+      tenantId: id,
+      name: 'default',
+      scopes: ['jobs:write', 'jobs:read'],
+      keyPrefix: apiKey.slice(0, 13),
+      revokedAt: null,
+    });
+    expect(JSON.stringify(listed.body)).not.toContain(apiKey);
+
+    expect((await submitWith(bearer(apiKey))).status).toBe(202);
+    const revoke = await request(stack.url, `/v1/admin/api-keys/${apiKeyId}`, {
+      method: 'DELETE',
+      headers: bearer(stack.adminToken),
+    });
+    expect(revoke.status).toBe(204);
+    expectError(await submitWith(bearer(apiKey)), 401, 'unauthorized');
+    const after = await request(stack.url, `/v1/admin/tenants/${id}/api-keys`, { headers: bearer(stack.adminToken) });
+    expect(after.body.data[1].revokedAt).toEqual(expect.any(String));
+
+    expectError(
+      await request(stack.url, '/v1/admin/tenants/nope/api-keys', { headers: bearer(stack.adminToken) }),
+      404,
+      'not_found',
+    );
+    expectError(await request(stack.url, `/v1/admin/tenants/${id}/api-keys`, { headers: bearer(second.apiKey) }), 403);
+  });
+
   it('403 for a key with only jobs:read on every write route; reads still work', async () => {
     const reader = await issueKey(stack.url, stack.adminToken, tenant.id, ['jobs:read']);
     expect(reader.scopes).toEqual(['jobs:read']);

@@ -1,14 +1,25 @@
 /** /v1/admin: tenants and API keys. The admin token only. */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { SpoolError } from '@spool/core/errors';
-import { createApiKey, createTenant, SCOPES } from '@spool/core/tenants';
+import { createApiKey, createTenant, listApiKeys, SCOPES } from '@spool/core/tenants';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireAdmin } from '../middleware/auth.ts';
 import { errorResponses, json } from '../schemas.ts';
 
 const TenantCreated = z
-  .object({ id: z.string(), name: z.string(), apiKey: z.string(), webhookSecret: z.string() })
+  .object({ id: z.string(), name: z.string(), apiKey: z.string(), apiKeyId: z.string(), webhookSecret: z.string() })
   .openapi('TenantCreated');
+const ApiKeyInfo = z
+  .object({
+    id: z.string(),
+    tenantId: z.string(),
+    name: z.string().nullable(),
+    scopes: z.array(z.enum(SCOPES)),
+    keyPrefix: z.string(),
+    createdAt: z.string(),
+    revokedAt: z.string().nullable(),
+  })
+  .openapi('ApiKeyInfo');
 const ApiKeyCreated = z
   .object({
     id: z.string(),
@@ -54,6 +65,17 @@ const createKeyRoute = createRoute({
   responses: { 201: json(ApiKeyCreated, 'The key'), ...errorResponses },
 });
 
+const listKeysRoute = createRoute({
+  method: 'get',
+  path: '/v1/admin/tenants/{id}/api-keys',
+  summary: "A tenant's API keys, newest first, revoked ones included (never the keys themselves)",
+  request: { params: z.object({ id: z.string().max(64) }) },
+  responses: {
+    200: json(z.object({ data: z.array(ApiKeyInfo), nextCursor: z.null() }), 'The keys'),
+    ...errorResponses,
+  },
+});
+
 const revokeKeyRoute = createRoute({
   method: 'delete',
   path: '/v1/admin/api-keys/{id}',
@@ -73,6 +95,10 @@ export function adminRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
     const key = await createApiKey(deps.db, c.req.valid('param').id, { scopes: body.scopes ?? [...SCOPES], name: body.name });
     return c.json(key, 201);
   });
+
+  app.openapi(listKeysRoute, async (c) =>
+    c.json({ data: await listApiKeys(deps.db, c.req.valid('param').id), nextCursor: null }, 200),
+  );
 
   app.openapi(revokeKeyRoute, async (c) => {
     if (!(await deps.keys.revoke(c.req.valid('param').id))) {

@@ -2,7 +2,7 @@
  * Tenants and their API keys. Keys are shown once and stored as SHA-256 hashes; lookups are
  * cached for a few seconds so an authenticated request costs no database round trip.
  */
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, desc, eq, isNull } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/client.ts';
 import { apiKeys, tenants } from '../db/schema.ts';
@@ -22,6 +22,8 @@ export interface CreatedTenant {
   id: string;
   name: string;
   apiKey: string;
+  /** The key's id, to revoke it (`DELETE /v1/admin/api-keys/:id`). */
+  apiKeyId: string;
   webhookSecret: string;
 }
 
@@ -30,7 +32,7 @@ export async function createTenant(db: Database, name: string): Promise<CreatedT
   const webhookSecret = newWebhookSecret();
   await db.orm.insert(tenants).values({ id, name, webhookSecret });
   const key = await createApiKey(db, id, { scopes: [...SCOPES], name: 'default' });
-  return { id, name, apiKey: key.apiKey, webhookSecret };
+  return { id, name, apiKey: key.apiKey, apiKeyId: key.id, webhookSecret };
 }
 
 export interface CreatedApiKey {
@@ -47,8 +49,7 @@ export async function createApiKey(
   tenantId: string,
   opts: { scopes: Scope[]; name?: string | undefined },
 ): Promise<CreatedApiKey> {
-  const exists = await db.orm.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
-  if (exists.length === 0) throw new SpoolError('not_found', `tenant ${tenantId} not found`, { status: 404 });
+  await assertTenant(db, tenantId);
   const apiKey = newApiKey();
   const row = {
     id: newId(),
@@ -60,6 +61,41 @@ export async function createApiKey(
   };
   const [inserted] = await db.orm.insert(apiKeys).values(row).returning({ createdAt: apiKeys.createdAt });
   return { id: row.id, tenantId, name: row.name, scopes: opts.scopes, apiKey, createdAt: inserted!.createdAt.toISOString() };
+}
+
+/** A tenant's keys as an operator sees them: never the key, its first characters only. */
+export interface ApiKeyInfo {
+  id: string;
+  tenantId: string;
+  name: string | null;
+  scopes: Scope[];
+  keyPrefix: string;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+/** A tenant's keys, newest first, revoked ones included; 404 for a tenant that does not exist. */
+export async function listApiKeys(db: Database, tenantId: string): Promise<ApiKeyInfo[]> {
+  await assertTenant(db, tenantId);
+  const rows = await db.orm
+    .select()
+    .from(apiKeys)
+    .where(eq(apiKeys.tenantId, tenantId))
+    .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id));
+  return rows.map((r) => ({
+    id: r.id,
+    tenantId: r.tenantId,
+    name: r.name,
+    scopes: r.scopes as Scope[],
+    keyPrefix: r.keyPrefix,
+    createdAt: r.createdAt.toISOString(),
+    revokedAt: r.revokedAt?.toISOString() ?? null,
+  }));
+}
+
+async function assertTenant(db: Database, tenantId: string): Promise<void> {
+  const exists = await db.orm.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
+  if (exists.length === 0) throw new SpoolError('not_found', `tenant ${tenantId} not found`, { status: 404 });
 }
 
 export class KeyStore {
