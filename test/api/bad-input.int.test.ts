@@ -171,6 +171,27 @@ describe('API bad input', () => {
     expect((await post('/v1/jobs', body, { 'content-type': 'Application/JSON' })).status).toBe(202);
     // Body-less POSTs need no content type.
     expect((await request(stack.url, `/v1/jobs/${job.id}/cancel`, { method: 'POST', headers: bearer(key) })).status).toBe(200);
+    // An empty body's type says nothing: no 415, the same answer as with no type at all.
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+      const noType = await request(stack.url, '/v1/jobs', { method: 'POST', headers: bearer(key) });
+      const typed = await post('/v1/jobs', '', { 'content-type': type });
+      expect(typed.status, type).toBe(noType.status);
+      expect(typed.body.error.code, type).toBe(noType.body.error.code);
+      expect(typed.status).toBe(422);
+    }
+    const tenantId = (
+      await request(stack.url, '/v1/admin/tenants', {
+        method: 'POST',
+        headers: jsonHeaders(stack.adminToken),
+        body: JSON.stringify({ name: 'empty-body' }),
+      })
+    ).body.id;
+    const issued = await request(stack.url, `/v1/admin/tenants/${tenantId}/api-keys`, {
+      method: 'POST',
+      headers: { ...bearer(stack.adminToken), 'content-type': 'text/plain' },
+      body: '',
+    });
+    expect(issued.status).toBe(201);
   });
 
   it('bad ids and queries: 404 or 422, never 5xx', async () => {

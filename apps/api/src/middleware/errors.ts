@@ -8,6 +8,7 @@ import type { Logger } from '@spool/core/logger';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { unsupportedMediaType } from './body.ts';
 
 export function errorBody(code: string, message: string, details?: unknown) {
   return { error: details === undefined ? { code, message } : { code, message, details } };
@@ -25,6 +26,7 @@ export function toHttpError(err: unknown): SpoolError {
         { status },
       );
     }
+    if (status === 415) return unsupportedMediaType();
     // 503 comes from the request deadline (app.ts): a dependency that never answered.
     if (status === 503) return new SpoolError('service_unavailable', err.message, { status, retryAfterMs: 5_000 });
     return new SpoolError('http_error', err.message || 'request failed', { status });
