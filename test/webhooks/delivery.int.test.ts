@@ -43,6 +43,10 @@ describe('webhooks', () => {
       expect(d.attempts.map((a: any) => a.statusCode)).toEqual([500, 500, 200]);
       expect(d.attempts[0].nextRetryAt).toBeTruthy();
       expect(d.attempts.every((a: any) => typeof a.latencyMs === 'number')).toBe(true);
+      // Times as everywhere in the API: ISO 8601 in UTC.
+      const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+      for (const t of [d.createdAt, d.finishedAt, ...d.attempts.flatMap((a: any) => [a.at, a.nextRetryAt ?? d.createdAt])])
+        expect(t).toMatch(ISO);
 
       // The package rejects a tampered body and a stale timestamp.
       const wh = new Webhook(tenant.webhookSecret);

@@ -92,7 +92,7 @@ export interface DeliveryView {
 
 /** A job's deliveries with every attempt; empty if the job is not the tenant's. */
 export async function listDeliveries(db: Database, tenantId: string, jobId: string): Promise<DeliveryView[]> {
-  return db.query<DeliveryView>(sql`
+  const rows = await db.query<DeliveryView>(sql`
     SELECT d.id, d.url, d.event_type AS "eventType", d.status,
       CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS "nextAttemptAt",
       d.created_at AS "createdAt", d.finished_at AS "finishedAt",
@@ -101,7 +101,17 @@ export async function listDeliveries(db: Database, tenantId: string, jobId: stri
         FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]'::jsonb) AS attempts
     FROM webhook_deliveries d WHERE d.job_id = ${jobId} AND d.tenant_id = ${tenantId}
     ORDER BY d.created_at`);
+  // Times in ISO 8601 UTC like the rest of the API (PostgreSQL's own text form otherwise).
+  return rows.map((d) => ({
+    ...d,
+    nextAttemptAt: iso(d.nextAttemptAt),
+    createdAt: iso(d.createdAt)!,
+    finishedAt: iso(d.finishedAt),
+    attempts: d.attempts.map((a) => ({ ...a, at: iso(a.at)!, nextRetryAt: iso(a.nextRetryAt) })),
+  }));
 }
+
+const iso = (t: string | Date | null): string | null => (t === null ? null : new Date(t).toISOString());
 
 /** Makes a job's latest delivery pending again, due now. Returns its id. */
 export async function resetLatestDelivery(db: Database, tenantId: string, jobId: string): Promise<string | undefined> {
