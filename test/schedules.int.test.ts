@@ -259,6 +259,8 @@ describe('schedules', () => {
     expect(first.body.nextCursor).toBe(ids[1]);
     const second = await c.call('GET', `/v1/schedules?limit=2&cursor=${first.body.nextCursor}`);
     expect(second.body).toEqual({ data: [expect.objectContaining({ id: ids[0] })], nextCursor: null });
+    // A cursor this API did not return is refused, not read as "from the top".
+    expect((await c.call('GET', '/v1/schedules?cursor=garbage')).status).toBe(422);
     for (const id of ids) await c.call('DELETE', `/v1/schedules/${id}`);
   });
 

@@ -44,11 +44,25 @@ export const Job = z
 
 export const JobList = z.object({ data: z.array(Job), nextCursor: z.string().nullable() }).openapi('JobList');
 
+/**
+ * A list's `cursor`: the `nextCursor` of the page before, the last id of that page (uuidv7,
+ * after the ids' own prefix). Anything else is refused: compared as an id, garbage silently
+ * restarted the list from the top. Empty means none.
+ */
+export const idCursor = (prefix = '') =>
+  z
+    .string()
+    .regex(
+      new RegExp(`^(?:${prefix}[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$`),
+      'cursor is not a nextCursor this API returned',
+    )
+    .optional();
+
 export const ListQuery = z.object({
   status: JobStatus.optional(),
   type: z.string().max(100).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(64).optional(),
+  cursor: idCursor(),
 });
 
 export const JobIdParam = z.object({ id: z.string().min(1).max(64) });
