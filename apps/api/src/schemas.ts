@@ -72,6 +72,16 @@ export const errorResponses = {
   401: { description: 'Missing, invalid or revoked API key', content: { 'application/json': { schema: ErrorBody } } },
   403: { description: 'The key lacks the scope', content: { 'application/json': { schema: ErrorBody } } },
   404: { description: 'Not found (or another tenant’s)', content: { 'application/json': { schema: ErrorBody } } },
+  413: { description: 'The request body is over the limit', content: { 'application/json': { schema: ErrorBody } } },
+  415: { description: 'A request body that is not JSON', content: { 'application/json': { schema: ErrorBody } } },
+  422: {
+    description: 'A value fails validation (`details` lists the issues)',
+    content: { 'application/json': { schema: ErrorBody } },
+  },
+  429: {
+    description: 'Over the API key’s rate limit; see Retry-After',
+    content: { 'application/json': { schema: ErrorBody } },
+  },
   503: {
     description: 'PostgreSQL or Redis unreachable; see Retry-After',
     content: { 'application/json': { schema: ErrorBody } },

@@ -126,6 +126,35 @@ function registerPlainRoutes(app: OpenAPIHono<AppEnv>) {
       ...errorResponses,
     },
   });
+  const probe = { security: [], tags: ['operations'] };
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/healthz',
+    summary: 'Liveness: the process answers (no key)',
+    ...probe,
+    responses: { 200: json(z.object({ status: z.literal('ok') }), 'Alive') },
+  });
+  const Check = z.object({ ok: z.boolean(), error: z.string().optional() });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/readyz',
+    summary: 'Readiness: PostgreSQL and Redis answer (no key)',
+    ...probe,
+    responses: {
+      200: json(z.object({ status: z.literal('ok'), checks: z.object({ postgres: Check, redis: Check }) }), 'Ready'),
+      503: json(
+        z.object({ status: z.literal('unavailable'), checks: z.object({ postgres: Check, redis: Check }) }),
+        'A dependency is down; see Retry-After',
+      ),
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics of this process (no key)',
+    ...probe,
+    responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } } },
+  });
 }
 
 const pascal = (s: string) => s.replace(/(^|-)(\w)/g, (_, __, ch: string) => ch.toUpperCase());

@@ -4,7 +4,7 @@ import { SpoolError } from '@spool/core/errors';
 import { usageByDay } from '@spool/core/model-calls';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
-import { errorResponses, json } from '../schemas.ts';
+import { ErrorBody, errorResponses, json } from '../schemas.ts';
 
 const DAY_MS = 86_400_000;
 // A year: one query's worth of daily rows per type and model.
@@ -48,8 +48,8 @@ const route = createRoute({
   request: { query: z.object({ from: date.optional(), to: date.optional() }) },
   responses: {
     200: json(Usage, 'Usage rows and totals'),
-    422: json(z.object({ error: z.unknown() }), 'Bad range'),
     ...errorResponses,
+    422: json(ErrorBody, 'A bad range'),
   },
 });
 

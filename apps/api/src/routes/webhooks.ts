@@ -12,10 +12,12 @@ import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireAdmin, requireScope } from '../middleware/auth.ts';
+import { errorResponses, JobIdParam, json } from '../schemas.ts';
 
 const DefaultWebhook = z.object({ url: z.string().url().max(2048).nullable() });
 
 export function webhookRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
+  documentRoutes(app);
   const read = requireScope(deps, 'jobs:read');
   const write = requireScope(deps, 'jobs:write');
 
@@ -72,5 +74,67 @@ export function webhookRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
       .set({ webhookSecret, previousWebhookSecret: current.webhookSecret, previousSecretExpiresAt })
       .where(eq(tenants.id, current.id));
     return c.json({ webhookSecret, previousSecretExpiresAt: previousSecretExpiresAt.toISOString() }, 200);
+  });
+}
+
+/** The OpenAPI entries of these routes (they validate by hand, so they are registered, not generated). */
+function documentRoutes(app: OpenAPIHono<AppEnv>) {
+  const Delivery = z.object({
+    id: z.string().describe('The `webhook-id` header of every attempt'),
+    url: z.string(),
+    eventType: z.enum(['job.completed', 'job.failed', 'job.canceled']),
+    status: z.enum(['pending', 'succeeded', 'failed']),
+    attempts: z.array(
+      z.object({
+        attempt: z.number(),
+        at: z.string(),
+        statusCode: z.number().nullable(),
+        latencyMs: z.number(),
+        error: z.string().nullable(),
+        nextRetryAt: z.string().nullable(),
+      }),
+    ),
+    nextAttemptAt: z.string().nullable(),
+    createdAt: z.string(),
+    finishedAt: z.string().nullable(),
+  });
+  const params = JobIdParam;
+  const register = app.openAPIRegistry.registerPath.bind(app.openAPIRegistry);
+  register({
+    method: 'get',
+    path: '/v1/jobs/{id}/webhooks',
+    summary: "A job's webhook deliveries, each with every attempt (time, status code, latency, error)",
+    request: { params },
+    responses: { 200: json(z.object({ data: z.array(Delivery) }), 'The deliveries, oldest first'), ...errorResponses },
+  });
+  register({
+    method: 'post',
+    path: '/v1/jobs/{id}/webhooks/redeliver',
+    summary: "Delivers a job's latest webhook again, now (same webhook-id)",
+    request: { params },
+    responses: { 202: json(Delivery, 'The delivery, pending again'), ...errorResponses },
+  });
+  register({
+    method: 'get',
+    path: '/v1/webhook',
+    summary: "The tenant's default webhook URL (for jobs submitted without one)",
+    responses: { 200: json(DefaultWebhook, 'The URL, or null'), ...errorResponses },
+  });
+  register({
+    method: 'put',
+    path: '/v1/webhook',
+    summary: "Sets or clears (null) the tenant's default webhook URL",
+    request: { body: { content: { 'application/json': { schema: DefaultWebhook } }, required: true } },
+    responses: { 200: json(DefaultWebhook, 'The URL, or null'), ...errorResponses },
+  });
+  register({
+    method: 'post',
+    path: '/v1/admin/tenants/{id}/webhook-secret/rotate',
+    summary: 'A new webhook secret (shown once); the old one also signs until previousSecretExpiresAt',
+    request: { params: z.object({ id: z.string() }) },
+    responses: {
+      200: json(z.object({ webhookSecret: z.string(), previousSecretExpiresAt: z.string() }), 'The new secret'),
+      ...errorResponses,
+    },
   });
 }
