@@ -217,6 +217,24 @@ describe('chat jobs', () => {
     expect(res.body.error.message).toMatch(/responseSchema: not a valid JSON Schema/);
   });
 
+  it('refuses a model of an unknown provider at submit (it used to fail three attempts later)', async () => {
+    const res = await api.submit({ type: 'chat', input: { messages: [{ role: 'user', content: 'x' }], model: 'nope:nope' } });
+    expect(res.status).toBe(422);
+    expect(res.body.error.details).toEqual([
+      { path: ['input', 'model'], message: expect.stringMatching(/unknown provider "nope"/) },
+    ]);
+    // Known references pass (delayed and canceled: they must not run and spend in this suite).
+    for (const model of ['local', 'openai:gpt-4o-mini', 'gpt-4o-mini']) {
+      const ok = await api.submit({
+        type: 'chat',
+        input: { messages: [{ role: 'user', content: 'x' }], model },
+        delayMs: 3_600_000,
+      });
+      expect(ok.status, model).toBe(202);
+      expect((await api.call('POST', `/v1/jobs/${ok.body.id}/cancel`)).status).toBe(200);
+    }
+  });
+
   it('falls back to local when the provider keeps failing, and says so', async () => {
     fake.always({ status: 503 });
     const res = await api.submit({
