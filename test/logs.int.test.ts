@@ -70,6 +70,10 @@ describe('logs', () => {
     const all = lines();
     expect(all.length).toBeGreaterThan(5);
     const recs = records(); // every line parses as JSON
+    // No key twice in a line (a child logger of a child used to repeat "module").
+    for (const line of all) expect(line.match(/"module":/g)?.length ?? 0, line).toBeLessThanOrEqual(1);
+    // The model layer's lines (the chat job above) say which module they come from.
+    expect(recs.some((r) => r.module === 'models')).toBe(true);
 
     // Nothing sensitive, in any line.
     for (const leaked of [

@@ -48,6 +48,7 @@ export async function startWorker(
   deps: { db: Database; registry: JobRegistry; log: Logger },
   opts: WorkerOptions,
 ): Promise<RunningWorker> {
+  // Each part names its module in a child of `deps.log` (a child of this one would repeat the key).
   const log = deps.log.child({ module: 'worker' });
   const connection = createRedis(opts.redisUrl, 'worker');
   const subscriber = createRedis(opts.redisUrl, 'subscriber');
@@ -67,7 +68,7 @@ export async function startWorker(
     db: deps.db,
     redis: connection,
     prefix: opts.prefix,
-    log: log.child({ module: 'models' }),
+    log: deps.log.child({ module: 'models' }),
     config: opts.models ?? defaultModelsConfig(),
   });
 
@@ -101,7 +102,7 @@ export async function startWorker(
 
   const queues = createQueues(connection, opts.prefix, deps.registry.list, log);
   const webhooks = startWebhookWorker(
-    { db: deps.db, connection, prefix: opts.prefix, producer, log },
+    { db: deps.db, connection, prefix: opts.prefix, producer, log: deps.log },
     {
       retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
       timeoutMs: 15_000,
@@ -124,7 +125,7 @@ export async function startWorker(
     budgets: (opts.models ?? defaultModelsConfig()).budgets,
     allowPrivateWebhooks: opts.webhooks?.allowPrivate ?? false,
     lockMs: opts.lockMs,
-    log,
+    log: deps.log, // it names its own module
   });
   const reconciler = new Reconciler(
     {
@@ -133,7 +134,7 @@ export async function startWorker(
       queues,
       registry: deps.registry,
       buffer,
-      log: log.child({ module: 'reconciler' }),
+      log: deps.log.child({ module: 'reconciler' }),
       onDeliveries: (ids) => producer.enqueue(ids),
       sweeps: [webhooks.sweep, schedules.sweep],
     },
