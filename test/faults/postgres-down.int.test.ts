@@ -87,7 +87,13 @@ describe('fault: PostgreSQL unreachable', () => {
           request('/v1/admin/tenants', adminToken, { method: 'POST', body: JSON.stringify({ name: 'during' }) }),
         ]);
         expectUnavailable(ready, 'readyz', ANSWER_WITHIN_MS[mode]);
-        expect(ready.body).toMatchObject({ status: 'unavailable', checks: { postgres: { ok: false }, redis: { ok: true } } });
+        expect(ready.body).toMatchObject({
+          error: {
+            code: 'not_ready',
+            message: 'PostgreSQL is unreachable',
+            details: { checks: { postgres: { ok: false }, redis: { ok: true } } },
+          },
+        });
         expectUnavailable(cachedKey, 'submit with a cached key', ANSWER_WITHIN_MS[mode]);
         expect(cachedKey.body).toMatchObject({ error: { code: 'service_unavailable' } });
         // A valid key that cannot be checked is not an invalid key: 503, not 401.

@@ -2,13 +2,14 @@
 
 import { swaggerUI } from '@hono/swagger-ui';
 import type { OpenAPIHono } from '@hono/zod-openapi';
+import { SpoolError } from '@spool/core/errors';
 import { registry as metrics, webhooksPending } from '@spool/core/metrics';
 import { createDepthSampler } from '@spool/core/queue';
 import { countPendingDeliveries } from '@spool/core/store/webhooks';
 import { z } from 'zod';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
-import { errorResponses, JobIdParam, json } from '../schemas.ts';
+import { ErrorBody, errorResponses, JobIdParam, json } from '../schemas.ts';
 
 const within = <T>(ms: number, p: Promise<T>) =>
   Promise.race([
@@ -16,12 +17,14 @@ const within = <T>(ms: number, p: Promise<T>) =>
     new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref()),
   ]);
 
+/** One dependency's answer to a ping: what a probe may show, never a driver's own message. */
 async function check(p: Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
   try {
     await within(2_000, p);
     return { ok: true };
   } catch (err) {
-    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+    const timedOut = err instanceof Error && err.message.startsWith('no answer within');
+    return { ok: false, error: timedOut ? 'no answer within 2 s' : 'unreachable' };
   }
 }
 
@@ -31,9 +34,14 @@ export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
 
   app.get('/readyz', async (c) => {
     const [postgres, redis] = await Promise.all([check(deps.db.ping()), check(deps.redis.ping())]);
-    const ok = postgres.ok && redis.ok;
-    if (!ok) c.header('Retry-After', '5');
-    return c.json({ status: ok ? 'ok' : 'unavailable', checks: { postgres, redis } }, ok ? 200 : 503);
+    const checks = { postgres, redis };
+    if (postgres.ok && redis.ok) return c.json({ status: 'ok', checks }, 200);
+    const down = [!postgres.ok && 'PostgreSQL', !redis.ok && 'Redis'].filter(Boolean).join(' and ');
+    throw new SpoolError('not_ready', `${down} ${down.includes(' and ') ? 'are' : 'is'} unreachable`, {
+      status: 503,
+      retryAfterMs: 5_000,
+      details: { checks },
+    });
   });
 
   // Queue depth is read at scrape time (costs nothing between scrapes), at most once per second.
@@ -142,10 +150,7 @@ function registerPlainRoutes(app: OpenAPIHono<AppEnv>) {
     ...probe,
     responses: {
       200: json(z.object({ status: z.literal('ok'), checks: z.object({ postgres: Check, redis: Check }) }), 'Ready'),
-      503: json(
-        z.object({ status: z.literal('unavailable'), checks: z.object({ postgres: Check, redis: Check }) }),
-        'A dependency is down; see Retry-After',
-      ),
+      503: json(ErrorBody, '`not_ready`: a dependency is down (`details.checks`); see Retry-After'),
     },
   });
   app.openAPIRegistry.registerPath({
