@@ -36,6 +36,12 @@ describe('API bad input', () => {
     );
   });
 
+  it('null means "not set" for the optional fields, as the job object shows them', async () => {
+    const res = await submitJson({ ...valid, priority: null, delayMs: null, webhook: null, metadata: null });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ status: 'queued', priority: null, webhook: null });
+  });
+
   it('422 for JSON that is not a submit request', async () => {
     for (const body of ['null', '[]', '"debug-steps"', '42', 'true', '{}']) {
       const e = expectError(await post('/v1/jobs', body), 422, 'validation_failed');

@@ -63,6 +63,13 @@ describe('API idempotency', () => {
     expect(viaBody.status).toBe(202);
     expect(viaBody.body.id).toBe(first.body.id);
     expect(await jobsWithKey('header-key-1')).toHaveLength(1);
+    // Both at once must agree: which one would win is not a guess a client should have to make.
+    const both = await api.submit({ ...body, idempotencyKey: 'header-key-1' }, { 'idempotency-key': 'header-key-1' });
+    expect(both.body.id).toBe(first.body.id);
+    const mismatch = await api.submit({ ...body, idempotencyKey: 'body-key-2' }, { 'idempotency-key': 'header-key-1' });
+    expect(mismatch.status).toBe(422);
+    expect(mismatch.body.error.code).toBe('idempotency_key_mismatch');
+    expect(await jobsWithKey('body-key-2')).toHaveLength(0);
   });
 
   it('same key, other body → 409 idempotency_conflict naming the existing job', async () => {

@@ -1,5 +1,6 @@
 /** /v1/jobs: submit, batch, get, list, cancel, retry. */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { SpoolError } from '@spool/core/errors';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
 import { BatchRequest, ErrorBody, errorResponses, Job, JobIdParam, JobList, json, ListQuery, SubmitRequest } from '../schemas.ts';
@@ -79,6 +80,11 @@ export function jobRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   app.openapi(submit, async (c) => {
     const body = c.req.valid('json');
     const header = c.req.valid('header')['idempotency-key'];
+    if (header !== undefined && body.idempotencyKey != null && header !== body.idempotencyKey) {
+      throw new SpoolError('idempotency_key_mismatch', "the Idempotency-Key header and the body's idempotencyKey differ", {
+        status: 422,
+      });
+    }
     const [out] = await deps.jobs.submit(c.get('tenantId'), [{ ...body, idempotencyKey: body.idempotencyKey ?? header }]);
     if (out!.replayed) c.header('Idempotent-Replayed', 'true');
     return c.json(out!.job, 202);

@@ -22,20 +22,21 @@ import { type Job, toJob } from './serialize.ts';
 import { unstorableJson } from './storable-json.ts';
 import type { SubmitGuard } from './submit-guard.ts';
 
+// The optional fields also take null, as the job object shows them: a client may send back what it read.
 export const SubmitRequest = z.object({
   type: z.string().min(1).max(100),
   input: z.unknown(),
   idempotencyKey: z.string().min(1).max(255).optional(),
   /** BullMQ's convention: 1 runs first; omitted means plain FIFO (which runs before any prioritized job). */
-  priority: z.number().int().min(1).max(2_097_152).optional(),
+  priority: z.number().int().min(1).max(2_097_152).nullish(),
   delayMs: z
     .number()
     .int()
     .min(0)
     .max(365 * 24 * 3_600_000)
-    .optional(),
-  webhook: z.object({ url: z.string().url().max(2048) }).optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+    .nullish(),
+  webhook: z.object({ url: z.string().url().max(2048) }).nullish(),
+  metadata: z.record(z.string(), z.unknown()).nullish(),
 });
 export type SubmitRequest = z.infer<typeof SubmitRequest>;
 
