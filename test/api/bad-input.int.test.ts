@@ -4,6 +4,7 @@
  * PostgreSQL cannot store (NUL characters, unpaired surrogates, deep nesting) or a burst of
  * garbage; the server still works afterwards.
  */
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, expectError, expectNoStackTrace, jsonHeaders, type RawResponse, request } from '../support/http.ts';
 import { client, type Stack, startStack } from '../support/stack.ts';
@@ -40,6 +41,36 @@ describe('API bad input', () => {
     const res = await submitJson({ ...valid, priority: null, delayMs: null, webhook: null, metadata: null });
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ status: 'queued', priority: null, webhook: null });
+  });
+
+  it('a request that is not valid HTTP gets the error envelope and an x-request-id, not a bare 400', async () => {
+    const raw = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const { port } = new URL(stack.url);
+        const socket = connect(Number(port), '127.0.0.1', () => socket.end(text));
+        let got = '';
+        socket.on('data', (c) => {
+          got += c.toString();
+        });
+        socket.on('close', () => resolve(got));
+        socket.on('error', reject);
+      });
+    const parse = (response: string) => {
+      const [head, body] = response.split('\r\n\r\n');
+      return { status: Number(head!.split(' ')[1]), head: head!.toLowerCase(), body: JSON.parse(body!) };
+    };
+    for (const request of [
+      'GET /v1/jobs HTTP/1.1\r\nHost: x\r\nNot a header line\r\n\r\n',
+      'POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n',
+    ]) {
+      const res = parse(await raw(request));
+      expect(res.status).toBe(400);
+      expect(res.head).toMatch(/\r\nx-request-id: [0-9a-f-]{36}/);
+      expect(res.body).toEqual({ error: { code: 'bad_request', message: expect.any(String) } });
+    }
+    const huge = parse(await raw(`GET /v1/jobs HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`));
+    expect(huge.status).toBe(431);
+    expect(huge.body.error.code).toBe('headers_too_large');
   });
 
   it('422 for JSON that is not a submit request', async () => {

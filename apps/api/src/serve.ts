@@ -6,7 +6,9 @@
  * `x-request-id` like every response. `/readyz` checks PostgreSQL and Redis and goes through
  * the app as usual.
  */
-import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { type ServerType, serve } from '@hono/node-server';
 import { requestIdFor } from './middleware/observe.ts';
 
@@ -28,14 +30,39 @@ export function serveApi(
       port: opts.port,
       ...(opts.hostname ? { hostname: opts.hostname } : {}),
       createServer: ((options: object, app: RequestListener) =>
-        createServer(options, (req: IncomingMessage, res: ServerResponse) => {
-          if (req.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
-            const id = req.headers['x-request-id'];
-            res.setHeader('x-request-id', requestIdFor(typeof id === 'string' ? id : undefined));
-            res.writeHead(200, HEALTHY_HEADERS).end(req.method === 'GET' ? HEALTHY : undefined);
-          } else app(req, res);
-        })) as never,
+        withClientErrors(
+          createServer(options, (req: IncomingMessage, res: ServerResponse) => {
+            if (req.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+              const id = req.headers['x-request-id'];
+              res.setHeader('x-request-id', requestIdFor(typeof id === 'string' ? id : undefined));
+              res.writeHead(200, HEALTHY_HEADERS).end(req.method === 'GET' ? HEALTHY : undefined);
+            } else app(req, res);
+          }),
+        )) as never,
     },
     onListening,
   );
+}
+
+/**
+ * A request node:http cannot parse (a bad header line, a malformed Content-Length, headers
+ * over the limit) never reaches the app: Node's default answer is a bare 400 with no body.
+ * Answer it like any other error, with the error envelope and an `x-request-id`.
+ */
+function withClientErrors<T extends Server>(server: T): T {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const body = JSON.stringify(
+      tooLarge
+        ? { error: { code: 'headers_too_large', message: 'the request headers are over the limit' } }
+        : { error: { code: 'bad_request', message: 'the request is not valid HTTP' } },
+    );
+    socket.end(
+      `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `x-request-id: ${randomUUID()}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+  return server;
 }
