@@ -1,5 +1,8 @@
 /** Health, readiness, metrics, job types, and the OpenAPI document with its docs page. */
 
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { swaggerUI } from '@hono/swagger-ui';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { SpoolError } from '@spool/core/errors';
@@ -84,7 +87,17 @@ export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
     },
     security: [{ apiKey: [] }],
   });
-  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  // Swagger UI's two files are served from the installed swagger-ui-dist, not a CDN: the docs
+  // page works on a machine without internet, and shows the version the lockfile names.
+  app.get('/docs', swaggerUI({ url: '/openapi.json', baseUrl: '/docs/assets', title: 'Spool API' }));
+  app.get('/docs/assets/swagger-ui-dist/:file', async (c) => {
+    const asset = DOCS_ASSETS[c.req.param('file')];
+    if (!asset) throw new SpoolError('not_found', 'no such file', { status: 404 });
+    return c.body(new Uint8Array(await asset.body()), 200, {
+      'content-type': asset.type,
+      'cache-control': 'public, max-age=86400',
+    });
+  });
 }
 
 /**
@@ -161,5 +174,15 @@ function registerPlainRoutes(app: OpenAPIHono<AppEnv>) {
     responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } } },
   });
 }
+
+const swaggerDist = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+const lazyFile = (name: string) => {
+  let read: Promise<Buffer> | undefined;
+  return () => (read ??= readFile(join(swaggerDist, name)));
+};
+const DOCS_ASSETS: Record<string, { type: string; body: () => Promise<Buffer> }> = {
+  'swagger-ui.css': { type: 'text/css; charset=utf-8', body: lazyFile('swagger-ui.css') },
+  'swagger-ui-bundle.js': { type: 'text/javascript; charset=utf-8', body: lazyFile('swagger-ui-bundle.js') },
+};
 
 const pascal = (s: string) => s.replace(/(^|-)(\w)/g, (_, __, ch: string) => ch.toUpperCase());
