@@ -72,7 +72,12 @@ describe('dashboard', () => {
       expect(res.status, path).toBe(401);
       expect(res.headers.get('www-authenticate'), path).toMatch(/^Basic /);
       expect(res.headers.get('location'), path).toBeNull();
+      // Every response names a request id, as the API's do.
+      expect(res.headers.get('x-request-id'), path).toBeTruthy();
     }
+    const page = await get('/', basic(stack.adminToken));
+    expect(page.status).toBe(200);
+    expect(page.headers.get('x-request-id')).toBeTruthy();
   });
 
   it('answers 401 to a wrong admin token, Basic or Bearer', async () => {

@@ -16,6 +16,7 @@ import { listDeliveries } from '@spool/core/store/webhooks';
 import type { WebhookProducer } from '@spool/core/webhooks';
 import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
+import { requestId } from 'hono/request-id';
 import { streamSSE } from 'hono/streaming';
 import { registerActions } from './actions.ts';
 import { type KeyLookup, requireAdminToken } from './auth.ts';
@@ -45,6 +46,8 @@ export interface DashboardDeps {
 export function createDashboard(deps: DashboardDeps): Hono {
   const base = (deps.basePath ?? '').replace(/\/+$/, '');
   const app = new Hono();
+  // Like the API: every response names a request id (the client's own if it sent a sane one).
+  app.use('*', requestId());
   app.use('*', requireAdminToken(deps.adminToken, deps.keys));
   app.use('*', sameOriginWrites());
   // Bad filters, finished jobs, refused writes: a page with the code and message, never a bare 500.
