@@ -9,27 +9,15 @@ import { errorResponses, json } from '../schemas.ts';
 const TenantCreated = z
   .object({ id: z.string(), name: z.string(), apiKey: z.string(), apiKeyId: z.string(), webhookSecret: z.string() })
   .openapi('TenantCreated');
-const ApiKeyInfo = z
-  .object({
-    id: z.string(),
-    tenantId: z.string(),
-    name: z.string().nullable(),
-    scopes: z.array(z.enum(SCOPES)),
-    keyPrefix: z.string(),
-    createdAt: z.string(),
-    revokedAt: z.string().nullable(),
-  })
-  .openapi('ApiKeyInfo');
-const ApiKeyCreated = z
-  .object({
-    id: z.string(),
-    tenantId: z.string(),
-    name: z.string().nullable(),
-    scopes: z.array(z.enum(SCOPES)),
-    apiKey: z.string(),
-    createdAt: z.string(),
-  })
-  .openapi('ApiKeyCreated');
+const ApiKeyFields = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  name: z.string().nullable(),
+  scopes: z.array(z.enum(SCOPES)),
+  createdAt: z.string(),
+});
+const ApiKeyInfo = ApiKeyFields.extend({ keyPrefix: z.string(), revokedAt: z.string().nullable() }).openapi('ApiKeyInfo');
+const ApiKeyCreated = ApiKeyFields.extend({ apiKey: z.string() }).openapi('ApiKeyCreated');
 
 const createTenantRoute = createRoute({
   method: 'post',
