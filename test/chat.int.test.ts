@@ -223,6 +223,10 @@ describe('chat jobs', () => {
     expect(res.body.error.details).toEqual([
       { path: ['input', 'model'], message: expect.stringMatching(/unknown provider "nope"/) },
     ]);
+    // Every type that names a model checks it the same way.
+    const summarize = await api.submit({ type: 'summarize', input: { text: 'hello there', model: 'bogus:zzz' } });
+    expect(summarize.status).toBe(422);
+    expect(summarize.body.error.details[0].path).toEqual(['input', 'model']);
     // Known references pass (delayed and canceled: they must not run and spend in this suite).
     for (const model of ['local', 'openai:gpt-4o-mini', 'gpt-4o-mini']) {
       const ok = await api.submit({

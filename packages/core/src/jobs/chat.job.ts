@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { SpoolError } from '../errors.ts';
-import { parseModelRef } from '../providers/chain.ts';
+import { ModelRefInput } from '../providers/chain.ts';
 import type { CallUsage, ChatCall, ChatCallResult } from '../providers/models.ts';
 import { defineJob } from '../queue/define-job.ts';
 import { checkJson, validatorFor } from './json-output.ts';
@@ -18,19 +18,7 @@ export const ChatMessage = z.object({
 export const ChatInput = z.object({
   messages: z.array(ChatMessage).min(1).max(1_000),
   /** "provider:model" (or an OpenAI model name) to try first; SPOOL_CHAT_MODELS is the fallback. */
-  model: z
-    .string()
-    .min(1)
-    .max(200)
-    .superRefine((model, ctx) => {
-      // Refused at submit: an unknown provider would only fail later, attempt after attempt.
-      try {
-        parseModelRef(model);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      }
-    })
-    .optional(),
+  model: ModelRefInput.optional(),
   /** A JSON Schema the answer must satisfy; the result then has `object` instead of `content`. */
   responseSchema: z
     .record(z.string(), z.unknown())

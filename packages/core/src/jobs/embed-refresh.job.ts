@@ -20,6 +20,7 @@ import {
   replaceVectors,
   stageVectors,
 } from '../documents/refresh.ts';
+import { ModelRefInput } from '../providers/chain.ts';
 import { defineJob } from '../queue/define-job.ts';
 import type { JobContext } from '../steps/context.ts';
 import { Label } from './ingest.job.ts';
@@ -27,7 +28,7 @@ import { Label } from './ingest.job.ts';
 export const EmbedRefreshInput = z.object({
   collection: Label.default('default'),
   /** The new embedding model, "provider:model" (e.g. `openai:text-embedding-3-small`, `local`). */
-  model: z.string().min(1).max(200),
+  model: ModelRefInput,
   /** Chunks per embedding call and per step. 64 matches ingest's batches. */
   batchSize: z.number().int().min(1).max(512).default(64),
 });

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ensureCollection, getCollection, modelChangedError } from '../documents/collections.ts';
 import { chunkKeys, upsertChunks, upsertDocument } from '../documents/store.ts';
 import { type Chunk, chunkText, normalizeText, sha256 } from '../documents/text.ts';
+import { ModelRefInput } from '../providers/chain.ts';
 import { defineJob } from '../queue/define-job.ts';
 
 /** Limits checked at submit. */
@@ -47,7 +48,7 @@ export const IngestInput = z.object({
    * Embedding model ("provider:model"). Default: the collection's model, or SPOOL_EMBED_MODEL for a new
    * collection. Another model than the collection's is refused (409): embed-refresh changes it.
    */
-  model: z.string().min(1).max(200).optional(),
+  model: ModelRefInput.optional(),
   chunkTokens: z.number().int().min(32).max(8_000).default(400),
   overlapTokens: z.number().int().min(0).max(2_000).default(50),
 });

@@ -10,6 +10,7 @@ import { getCollection, modelChangedError } from '../documents/collections.ts';
 import { lexicalRerank } from '../documents/rerank.ts';
 import { type SearchHit, searchChunks } from '../documents/store.ts';
 import { SpoolError } from '../errors.ts';
+import { ModelRefInput } from '../providers/chain.ts';
 import { defineJob } from '../queue/define-job.ts';
 import { attachRetrieval } from '../store/model-calls.ts';
 
@@ -32,12 +33,12 @@ export const RagQueryInput = z.object({
     })
     .optional(),
   /** Chat model to try first; SPOOL_CHAT_MODELS is the fallback. */
-  model: z.string().min(1).max(200).optional(),
+  model: ModelRefInput.optional(),
   /**
    * The embedding model expected for the collection. The collection's active model is always
    * used; naming another one is refused (409), since its vectors would not compare.
    */
-  embedModel: z.string().min(1).max(200).optional(),
+  embedModel: ModelRefInput.optional(),
   /** Rerank `topK × 4` vector candidates by lexical overlap with the question, keep the best `topK`. */
   rerank: z.boolean().default(false),
 });

@@ -20,6 +20,7 @@ import {
 } from '../documents/summary.ts';
 import { chunkText, normalizeText, sha256 } from '../documents/text.ts';
 import { nonRetryable, SpoolError } from '../errors.ts';
+import { ModelRefInput } from '../providers/chain.ts';
 import type { CallUsage } from '../providers/models.ts';
 import type { ChatMessage } from '../providers/types.ts';
 import { defineJob } from '../queue/define-job.ts';
@@ -48,7 +49,7 @@ export const SummarizeInput = z
     documentId: z.string().min(1).max(100).optional(),
     maxWords: z.number().int().min(10).max(5_000).default(200),
     /** Chat model to try first; SPOOL_CHAT_MODELS is the fallback. */
-    model: z.string().min(1).max(200).optional(),
+    model: ModelRefInput.optional(),
     /** The model's context window in tokens: each map or reduce call's text, prompt and answer fit in it. */
     contextTokens: z.number().int().min(200).max(200_000).default(4_000),
   })

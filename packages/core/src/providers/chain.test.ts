@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultChatModels, parseChain, parseModelRef, resolveChain } from './chain.ts';
+import { defaultChatModels, ModelRefInput, parseChain, parseModelRef, resolveChain } from './chain.ts';
 
 describe('model chain', () => {
   it('parses references', () => {
@@ -8,6 +8,15 @@ describe('model chain', () => {
     expect(parseModelRef('gpt-4o')).toEqual({ provider: 'openai', model: 'gpt-4o' });
     expect(parseModelRef('openai:llama3:8b')).toEqual({ provider: 'openai', model: 'llama3:8b' });
     expect(() => parseModelRef('anthropic:claude')).toThrow(/unknown provider/);
+    expect(() => parseModelRef(':')).toThrow(/no provider named/);
+    expect(() => parseModelRef('local:')).toThrow(/no model named/);
+  });
+
+  it("checks a job input's model reference the same way", () => {
+    for (const ok of ['local', 'openai:gpt-4o-mini', 'text-embedding-3-small'])
+      expect(ModelRefInput.safeParse(ok).success, ok).toBe(true);
+    for (const bad of ['bogus:zzz', ':', 'local:', '']) expect(ModelRefInput.safeParse(bad).success, bad).toBe(false);
+    expect(ModelRefInput.safeParse('bogus:zzz').error?.issues[0]?.message).toMatch(/unknown provider "bogus"/);
   });
 
   it('puts a requested model before the configured fallback', () => {
