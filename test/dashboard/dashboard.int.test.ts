@@ -203,6 +203,19 @@ describe('dashboard', () => {
     const auth = { headers: { authorization: basic(stack.adminToken) } };
     const list = await app.request('/admin', auth);
     expect(list.status).toBe(200);
+    // With a trailing slash (as a user types it, and as Bull Board's base href ends): the same
+    // page, by a redirect that only the admin gets.
+    for (const [from, to] of [
+      ['/admin/', '/admin'],
+      ['/admin/queues/', '/admin/queues'],
+      ['/admin/?status=failed', '/admin?status=failed'],
+    ]) {
+      const res = await app.request(from!, auth);
+      expect(res.status, from).toBe(308);
+      expect(res.headers.get('location'), from).toBe(to);
+      expect((await app.request(to!, auth)).status, to).toBe(200);
+    }
+    expect((await app.request('/admin/queues/')).status).toBe(401);
     const listPage = await list.text();
     expect(listPage).toContain(`href="/admin/jobs/${jobId}"`);
     // Every explorer link stays under /admin and resolves (the API routes strictly: /admin, not /admin/).

@@ -50,6 +50,15 @@ export function createDashboard(deps: DashboardDeps): Hono {
   app.use('*', requestId());
   app.use('*', requireAdminToken(deps.adminToken, deps.keys));
   app.use('*', sameOriginWrites());
+  // Routes have no trailing slash, but the printed URL (`/admin/`) and Bull Board's base href
+  // (`/queues/`) do: send those to the page they name. After the auth check, so a request
+  // without the token still gets its 401 and never a redirect.
+  app.use('*', async (c, next) => {
+    const path = c.req.path;
+    if (path.length <= 1 || !path.endsWith('/') || !['GET', 'HEAD'].includes(c.req.method)) return next();
+    const url = new URL(c.req.url);
+    return c.redirect(`${path.replace(/\/+$/, '')}${url.search}`, 308);
+  });
   // Bad filters, finished jobs, refused writes: a page with the code and message, never a bare 500.
   app.onError((err, c) => {
     const e = toSpoolError(err);

@@ -75,7 +75,7 @@ Spool is running (API and worker in one process).
   API        ${base}
   API docs   ${base}/docs      OpenAPI: ${base}/openapi.json
   Metrics    ${base}/metrics
-  Dashboard  ${base}/admin/      Bull Board: ${base}/admin/queues   (admin token as the Basic password)
+  Dashboard  ${base}/admin       Bull Board: ${base}/admin/queues   (admin token as the Basic password)
   Storage    ${env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${join(env.SPOOL_DATA_DIR, 'pg')}`}
   Redis      ${redis.url}${redis.child ? ' (started by Spool)' : ''}
 
