@@ -263,6 +263,23 @@ describe('circuit breaker', () => {
     expect(await b.allow()).toMatchObject({ allowed: true, state: 'closed' });
   });
 
+  it('a half-open probe answered by a 429 closes the breaker: the provider is up', async () => {
+    const models = await service({ SPOOL_BREAKER_OPEN_MS: '500', SPOOL_MODEL_RETRIES: '0' });
+    const breaker = models.breaker({ provider: 'openai', model: 'gpt-4o-mini' });
+    fake.always({ status: 500 });
+    for (let i = 0; i < 5; i++) await models.forJob(await job()).chat({ messages: hi });
+    expect(await breaker.state()).toBe('open');
+    await new Promise((r) => setTimeout(r, 600));
+    fake.always(undefined);
+    fake.next({ status: 429, headers: { 'retry-after': '0' } });
+    // The probe gets the 429 and falls back; the breaker does not stay half-open, held by it.
+    expect(await models.forJob(await job()).chat({ messages: hi })).toMatchObject({ fallbackUsed: true });
+    expect(await breaker.state()).toBe('closed');
+    const before = fake.count();
+    expect(await models.forJob(await job()).chat({ messages: hi })).toMatchObject({ model: 'openai:gpt-4o-mini' });
+    expect(fake.count()).toBe(before + 1);
+  });
+
   it('a success resets the count of consecutive failures', async () => {
     const b = new SharedBreaker(redis, prefix(), 'openai:m', { failures: 5, openMs: 1000 });
     for (let i = 0; i < 4; i++) await b.failure();

@@ -290,7 +290,7 @@ export class ModelService {
           },
           async (c, callTry) => {
             if (c.class === 'canceled') return;
-            const state = c.breaker ? await breaker.failure() : undefined;
+            const state = await breakerAfter(breaker, c.breaker);
             if (state) modelBreakerState.set({ provider: ref.provider, model: ref.model }, STATE_VALUE[state]);
             // Everyone backs off, not just this job: the provider said the whole key is over its limit.
             if (c.class === 'rate_limit') await limiter.pause(c.retryAfterMs ?? config.retry.baseMs);
@@ -409,7 +409,7 @@ export class ModelService {
         },
         async (c, callTry) => {
           if (c.class === 'canceled') return;
-          const state = c.breaker ? await breaker.failure() : undefined;
+          const state = await breakerAfter(breaker, c.breaker);
           if (c.class === 'rate_limit') await limiter.pause(c.retryAfterMs ?? config.retry.baseMs);
           await this.trace(base, ref, { status: 'error', callTry, latencyMs, errorClass: c.class, errorMessage: c.message });
           return state === 'open' ? 'stop' : undefined;
@@ -520,4 +520,16 @@ interface TraceBase {
   promptVersion: string | null;
   redacted: boolean;
   injectionSuspected: boolean;
+}
+
+/**
+ * The breaker after a failed try. An error that counts against the provider (5xx, timeout…)
+ * is a failure; any other (a 429, a 400) is an answer: the provider is up, so the breaker
+ * closes. A half-open probe answered by a 429 used to leave the probe slot taken, and the
+ * model looked open to every caller until the slot expired.
+ */
+async function breakerAfter(breaker: SharedBreaker, counts: boolean): Promise<BreakerState> {
+  if (counts) return breaker.failure();
+  await breaker.success();
+  return 'closed';
 }
