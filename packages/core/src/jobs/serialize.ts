@@ -1,5 +1,6 @@
 /** The job object of the HTTP API (SPEC.md), from a jobs row. */
 import type { JobRecord, JobStatus, StepRecord } from '../store/jobs.ts';
+import { isoTime } from '../time.ts';
 
 export interface Job {
   id: string;
@@ -21,9 +22,6 @@ export interface Job {
   finishedAt: string | null;
 }
 
-// jsonb turns timestamps into PostgreSQL's text form; clients get ISO 8601 everywhere.
-const iso = (v: string | Date | null | undefined) => (v ? new Date(v).toISOString() : null);
-
 export function toJob(r: JobRecord): Job {
   return {
     id: r.id,
@@ -37,8 +35,8 @@ export function toJob(r: JobRecord): Job {
       name: s.name,
       status: s.status,
       runs: s.runs,
-      startedAt: iso(s.startedAt)!,
-      finishedAt: iso(s.finishedAt),
+      startedAt: isoTime(s.startedAt)!,
+      finishedAt: isoTime(s.finishedAt),
     })),
     attempts: r.attempts,
     priority: r.priority,
@@ -46,8 +44,8 @@ export function toJob(r: JobRecord): Job {
     usage: r.usage ?? { inputTokens: 0, outputTokens: 0, costUsd: 0 },
     webhook: r.webhook_url ? { url: r.webhook_url } : null,
     cancelRequested: r.cancel_requested_at !== null && r.status === 'running',
-    createdAt: iso(r.created_at)!,
-    startedAt: iso(r.started_at),
-    finishedAt: iso(r.finished_at),
+    createdAt: isoTime(r.created_at)!,
+    startedAt: isoTime(r.started_at),
+    finishedAt: isoTime(r.finished_at),
   };
 }

@@ -14,6 +14,9 @@ const { parseExpression } = cronParser;
 const FIELD_COUNTS = new Set([5, 6]);
 const MACROS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@hourly']);
 
+/** The zone a schedule's expression is read in: its own, else UTC (never the host's local time). */
+export const scheduleZone = (tz: string | null | undefined): string => tz ?? 'UTC';
+
 /** Throws 422 `invalid_timezone` unless `tz` is an IANA zone this runtime knows. */
 export function assertTimezone(tz: string): void {
   try {
@@ -40,7 +43,7 @@ export function assertCron(cron: string, tz?: string | null): void {
     );
   }
   try {
-    parseExpression(trimmed, { tz: tz ?? 'UTC' }).next();
+    parseExpression(trimmed, { tz: scheduleZone(tz) }).next();
   } catch (err) {
     throw invalid(cron, err instanceof Error ? err.message : String(err));
   }
@@ -49,7 +52,7 @@ export function assertCron(cron: string, tz?: string | null): void {
 /** When `cron` fires next after `from` (null if never). The expression must have passed assertCron. */
 export function nextRun(cron: string, tz: string | null, from = new Date()): Date | null {
   try {
-    return parseExpression(cron.trim(), { tz: tz ?? 'UTC', currentDate: from })
+    return parseExpression(cron.trim(), { tz: scheduleZone(tz), currentDate: from })
       .next()
       .toDate();
   } catch {

@@ -7,6 +7,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
+import { scheduleZone } from './cron.ts';
 import type { ScheduleRow } from './store.ts';
 
 export const SCHEDULE_QUEUE = 'schedules';
@@ -38,9 +39,6 @@ const TICK_OPTS = {
   removeOnFail: { age: 24 * 3_600, count: 1_000 },
 };
 
-// Always a zone: without one, BullMQ reads the pattern in the worker host's local time.
-const zone = (s: Pick<ScheduleRow, 'timezone'>) => s.timezone ?? 'UTC';
-
 export function createScheduler(connection: Redis, prefix: string, log: Logger): Scheduler {
   const queue = new Queue<TickData>(SCHEDULE_QUEUE, { connection, prefix });
   queue.on('error', (err) => log.warn({ err: err.message }, 'schedules queue error'));
@@ -53,7 +51,8 @@ export function createScheduler(connection: Redis, prefix: string, log: Logger):
     async upsert(s) {
       await queue.upsertJobScheduler(
         s.id,
-        { pattern: s.cron.trim(), tz: zone(s) },
+        // Always a zone: without one, BullMQ reads the pattern in the worker host's local time.
+        { pattern: s.cron.trim(), tz: scheduleZone(s.timezone) },
         { name: 'tick', data: { scheduleId: s.id }, opts: TICK_OPTS },
       );
     },
@@ -71,7 +70,7 @@ export function createScheduler(connection: Redis, prefix: string, log: Logger):
           .filter((s, i) => {
             const [err, fields] = replies[i] ?? [];
             const [ic, pattern, tz] = (fields as (string | null)[] | undefined) ?? [];
-            return err === null && ic !== null && pattern === s.cron.trim() && tz === zone(s);
+            return err === null && ic !== null && pattern === s.cron.trim() && tz === scheduleZone(s.timezone);
           })
           .map((s) => s.id),
       );

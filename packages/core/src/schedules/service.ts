@@ -11,6 +11,7 @@ import type { JobRegistry } from '../jobs/registry.ts';
 import { SubmitRequest } from '../jobs/service.ts';
 import { unstorableJson } from '../jobs/storable-json.ts';
 import type { Logger } from '../logger.ts';
+import { isoTime } from '../time.ts';
 import { checkWebhookTarget } from '../webhooks/ssrf.ts';
 import { assertCron, assertTimezone, nextRun } from './cron.ts';
 import type { Scheduler } from './queue.ts';
@@ -242,8 +243,6 @@ export class ScheduleService {
   }
 }
 
-const iso = (v: Date | string | null) => (v ? new Date(v).toISOString() : null);
-
 export function toSchedule(r: store.ScheduleRow): Schedule {
   return {
     id: r.id,
@@ -258,9 +257,9 @@ export function toSchedule(r: store.ScheduleRow): Schedule {
       metadata: (r.jobMetadata as Record<string, unknown> | null) ?? {},
     },
     enabled: r.enabled,
-    createdAt: iso(r.createdAt)!,
-    nextRunAt: r.enabled ? iso(nextRun(r.cron, r.timezone)) : null,
-    lastRunAt: iso(r.lastRunAt),
+    createdAt: isoTime(r.createdAt)!,
+    nextRunAt: r.enabled ? isoTime(nextRun(r.cron, r.timezone)) : null,
+    lastRunAt: isoTime(r.lastRunAt),
     lastJobId: r.lastJobId,
     lastError: (r.lastError as Schedule['lastError']) ?? null,
   };

@@ -1,6 +1,7 @@
 /** SQL of the webhook outbox: written with terminal states, read and updated by deliveries. */
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
+import { isoTime } from '../time.ts';
 
 /**
  * A CTE body that records a delivery for every row of the CTE `upd` (jobs rows, `RETURNING *`)
@@ -104,14 +105,12 @@ export async function listDeliveries(db: Database, tenantId: string, jobId: stri
   // Times in ISO 8601 UTC like the rest of the API (PostgreSQL's own text form otherwise).
   return rows.map((d) => ({
     ...d,
-    nextAttemptAt: iso(d.nextAttemptAt),
-    createdAt: iso(d.createdAt)!,
-    finishedAt: iso(d.finishedAt),
-    attempts: d.attempts.map((a) => ({ ...a, at: iso(a.at)!, nextRetryAt: iso(a.nextRetryAt) })),
+    nextAttemptAt: isoTime(d.nextAttemptAt),
+    createdAt: isoTime(d.createdAt)!,
+    finishedAt: isoTime(d.finishedAt),
+    attempts: d.attempts.map((a) => ({ ...a, at: isoTime(a.at)!, nextRetryAt: isoTime(a.nextRetryAt) })),
   }));
 }
-
-const iso = (t: string | Date | null): string | null => (t === null ? null : new Date(t).toISOString());
 
 /** Makes a job's latest delivery pending again, due now. Returns its id. */
 export async function resetLatestDelivery(db: Database, tenantId: string, jobId: string): Promise<string | undefined> {
