@@ -6,10 +6,10 @@
  * `x-request-id` like every response. `/readyz` checks PostgreSQL and Redis and goes through
  * the app as usual.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type ServerType, serve } from '@hono/node-server';
+import { errorBody } from './middleware/errors.ts';
 import { requestIdFor } from './middleware/observe.ts';
 
 const HEALTHY = JSON.stringify({ status: 'ok' });
@@ -55,13 +55,13 @@ function withClientErrors<T extends Server>(server: T): T {
     const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
     const body = JSON.stringify(
       tooLarge
-        ? { error: { code: 'headers_too_large', message: 'the request headers are over the limit' } }
-        : { error: { code: 'bad_request', message: 'the request is not valid HTTP' } },
+        ? errorBody('headers_too_large', 'the request headers are over the limit')
+        : errorBody('bad_request', 'the request is not valid HTTP'),
     );
     socket.end(
       `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\n` +
         `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-        `x-request-id: ${randomUUID()}\r\nconnection: close\r\n\r\n${body}`,
+        `x-request-id: ${requestIdFor(undefined)}\r\nconnection: close\r\n\r\n${body}`,
     );
   });
   return server;

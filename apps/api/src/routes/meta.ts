@@ -14,10 +14,12 @@ import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
 import { ErrorBody, errorResponses, JobIdParam, json } from '../schemas.ts';
 
+class NoAnswer extends Error {}
+
 const within = <T>(ms: number, p: Promise<T>) =>
   Promise.race([
     p,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref()),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new NoAnswer(`no answer within ${ms} ms`)), ms).unref()),
   ]);
 
 /** One dependency's answer to a ping: what a probe may show, never a driver's own message. */
@@ -26,8 +28,7 @@ async function check(p: Promise<unknown>): Promise<{ ok: boolean; error?: string
     await within(2_000, p);
     return { ok: true };
   } catch (err) {
-    const timedOut = err instanceof Error && err.message.startsWith('no answer within');
-    return { ok: false, error: timedOut ? 'no answer within 2 s' : 'unreachable' };
+    return { ok: false, error: err instanceof NoAnswer ? 'no answer within 2 s' : 'unreachable' };
   }
 }
 
@@ -39,8 +40,8 @@ export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
     const [postgres, redis] = await Promise.all([check(deps.db.ping()), check(deps.redis.ping())]);
     const checks = { postgres, redis };
     if (postgres.ok && redis.ok) return c.json({ status: 'ok', checks }, 200);
-    const down = [!postgres.ok && 'PostgreSQL', !redis.ok && 'Redis'].filter(Boolean).join(' and ');
-    throw new SpoolError('not_ready', `${down} ${down.includes(' and ') ? 'are' : 'is'} unreachable`, {
+    const down = [postgres.ok ? [] : ['PostgreSQL'], redis.ok ? [] : ['Redis']].flat();
+    throw new SpoolError('not_ready', `${down.join(' and ')} ${down.length > 1 ? 'are' : 'is'} unreachable`, {
       status: 503,
       retryAfterMs: 5_000,
       details: { checks },
@@ -93,7 +94,7 @@ export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   app.get('/docs/assets/swagger-ui-dist/:file', async (c) => {
     const asset = DOCS_ASSETS[c.req.param('file')];
     if (!asset) throw new SpoolError('not_found', 'no such file', { status: 404 });
-    return c.body(new Uint8Array(await asset.body()), 200, {
+    return c.body(await asset.body(), 200, {
       'content-type': asset.type,
       'cache-control': 'public, max-age=86400',
     });
@@ -176,11 +177,12 @@ function registerPlainRoutes(app: OpenAPIHono<AppEnv>) {
 }
 
 const swaggerDist = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+/** Read once, on first use (most processes never serve /docs). */
 const lazyFile = (name: string) => {
-  let read: Promise<Buffer> | undefined;
-  return () => (read ??= readFile(join(swaggerDist, name)));
+  let read: Promise<Uint8Array<ArrayBuffer>> | undefined;
+  return () => (read ??= readFile(join(swaggerDist, name)).then((b) => new Uint8Array(b)));
 };
-const DOCS_ASSETS: Record<string, { type: string; body: () => Promise<Buffer> }> = {
+const DOCS_ASSETS: Record<string, { type: string; body: () => Promise<Uint8Array<ArrayBuffer>> }> = {
   'swagger-ui.css': { type: 'text/css; charset=utf-8', body: lazyFile('swagger-ui.css') },
   'swagger-ui-bundle.js': { type: 'text/javascript; charset=utf-8', body: lazyFile('swagger-ui-bundle.js') },
 };
