@@ -9,18 +9,11 @@ import { SpoolError } from '@spool/core/errors';
 import { registry as metrics, webhooksPending } from '@spool/core/metrics';
 import { createDepthSampler } from '@spool/core/queue';
 import { countPendingDeliveries } from '@spool/core/store/webhooks';
+import { TimeoutError, within } from '@spool/core/time';
 import { z } from 'zod';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
 import { ErrorBody, errorResponses, JobIdParam, json } from '../schemas.ts';
-
-class NoAnswer extends Error {}
-
-const within = <T>(ms: number, p: Promise<T>) =>
-  Promise.race([
-    p,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new NoAnswer(`no answer within ${ms} ms`)), ms).unref()),
-  ]);
 
 /** One dependency's answer to a ping: what a probe may show, never a driver's own message. */
 async function check(p: Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
@@ -28,7 +21,7 @@ async function check(p: Promise<unknown>): Promise<{ ok: boolean; error?: string
     await within(2_000, p);
     return { ok: true };
   } catch (err) {
-    return { ok: false, error: err instanceof NoAnswer ? 'no answer within 2 s' : 'unreachable' };
+    return { ok: false, error: err instanceof TimeoutError ? 'no answer within 2 s' : 'unreachable' };
   }
 }
 

@@ -15,6 +15,7 @@ import type { Logger } from '../logger.ts';
 import { enqueueFailures, jobsSubmitted } from '../metrics.ts';
 import { type EnqueueRow, enqueue, enqueueRow, type Queues } from '../queue/queues.ts';
 import * as store from '../store/jobs.ts';
+import { within } from '../time.ts';
 import type { WebhookProducer } from '../webhooks/queue.ts';
 import { checkWebhookTarget, type WebhookLookup } from '../webhooks/ssrf.ts';
 import type { JobRegistry } from './registry.ts';
@@ -261,22 +262,14 @@ export class JobService {
   private async enqueueDurable(rows: EnqueueRow[]): Promise<void> {
     if (rows.length === 0) return;
     const { queues, registry, log } = this.deps;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        enqueue(queues, registry, rows),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('enqueue timed out')), ENQUEUE_TIMEOUT_MS);
-        }),
-      ]);
+      await within(ENQUEUE_TIMEOUT_MS, enqueue(queues, registry, rows), 'enqueue not done');
     } catch (err) {
       enqueueFailures.inc(rows.length);
       log.warn(
         { err: isUnavailable(err) ? String(err) : err, jobs: rows.length },
         'enqueue failed; the reconciler will add these jobs',
       );
-    } finally {
-      clearTimeout(timer);
     }
   }
 

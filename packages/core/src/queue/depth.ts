@@ -6,6 +6,7 @@
  */
 import type { Queue } from 'bullmq';
 import { queueDepth } from '../metrics.ts';
+import { within } from '../time.ts';
 
 /** The BullMQ states reported as `spool_queue_depth{state}`. */
 export const DEPTH_STATES = ['wait', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed'] as const;
@@ -49,15 +50,4 @@ export function createDepthSampler(queues: () => Queue[], opts: DepthSamplerOpti
       });
     return inFlight;
   };
-}
-
-function within<T>(ms: number, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      timer.unref();
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -11,7 +11,7 @@ import type { JobRegistry } from '../jobs/registry.ts';
 import { SubmitRequest } from '../jobs/service.ts';
 import { unstorableJson } from '../jobs/storable-json.ts';
 import type { Logger } from '../logger.ts';
-import { isoTime } from '../time.ts';
+import { isoTime, within } from '../time.ts';
 import { checkWebhookTarget } from '../webhooks/ssrf.ts';
 import { assertCron, assertTimezone, nextRun } from './cron.ts';
 import type { Scheduler } from './queue.ts';
@@ -168,7 +168,7 @@ export class ScheduleService {
   /** Deletes the row, then the scheduler. A scheduler left behind (Redis down) finds no row and removes itself. */
   async delete(tenantId: string, id: string): Promise<void> {
     if (!(await store.deleteSchedule(this.deps.db, tenantId, id))) throw notFound(id);
-    await withTimeout(this.deps.scheduler.remove(id), UPSERT_TIMEOUT_MS).catch((err) =>
+    await within(UPSERT_TIMEOUT_MS, this.deps.scheduler.remove(id)).catch((err) =>
       this.deps.log.warn({ err: String(err), scheduleId: id }, 'scheduler removal failed; its next tick removes it'),
     );
   }
@@ -181,7 +181,7 @@ export class ScheduleService {
   private async syncScheduler(row: store.ScheduleRow): Promise<void> {
     const { scheduler, log } = this.deps;
     try {
-      await withTimeout(row.enabled ? scheduler.upsert(row) : scheduler.remove(row.id), UPSERT_TIMEOUT_MS);
+      await within(UPSERT_TIMEOUT_MS, row.enabled ? scheduler.upsert(row) : scheduler.remove(row.id));
     } catch (err) {
       log.warn(
         { err: isUnavailable(err) ? String(err) : err, scheduleId: row.id },
@@ -266,17 +266,3 @@ export function toSchedule(r: store.ScheduleRow): Schedule {
 }
 
 const notFound = (id: string) => new SpoolError('not_found', `schedule ${id} not found`, { status: 404 });
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

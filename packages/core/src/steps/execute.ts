@@ -11,6 +11,7 @@ import type { Logger } from '../logger.ts';
 import { activeJobs, jobDuration, jobExecutions, jobsFinished, queueWait } from '../metrics.ts';
 import type { AnyJobDefinition } from '../queue/define-job.ts';
 import { claimJob, endAttempt } from '../store/lease.ts';
+import { within } from '../time.ts';
 import { StepCheckpoints } from './checkpoints.ts';
 import { type AttemptState, canceledError, createContext, type ModelLayer } from './context.ts';
 
@@ -127,7 +128,7 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
     // A cancel or a timeout ends the attempt without waiting for the handler, but one that
     // honours ctx.signal settles a moment later, its step marked failed: give it that moment,
     // so the step's event comes before the terminal one (events after it are dropped).
-    if (state.controller.signal.aborted && handling) await settledWithin(handling, ABORT_GRACE_MS);
+    if (state.controller.signal.aborted && handling) await within(ABORT_GRACE_MS, handling).catch(() => {});
     const error = toSpoolError(thrown);
     if (error.code === 'lease_lost') return { kind: 'lease_lost' };
     if (error.code === 'canceled' || (error.code === 'aborted' && state.controller.signal.reason?.code === 'canceled')) {
@@ -148,19 +149,6 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
 }
 
 const ABORT_GRACE_MS = 1_000;
-
-function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.then(
-      () => {},
-      () => {},
-    ),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, code: string): T {
   const parsed = schema.safeParse(value);
