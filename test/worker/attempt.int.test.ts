@@ -144,8 +144,11 @@ describe('an attempt', () => {
     });
     const running = executeAttempt(d, { jobId: id, def, isLastAttempt: false });
     await sleep(200);
+    const abortedAt = Date.now();
     d.running.get(id)!.abort((await import('@spool/core/steps')).canceledError());
     expect((await running).kind).toBe('canceled');
+    // A correctness bound, not a benchmark: the 1 s grace for a handler to settle, not its 5 s.
+    expect(Date.now() - abortedAt).toBeLessThan(3_000);
     expect((await jobs.get(tenantId, id)).status).toBe('canceled');
   });
 
