@@ -17,14 +17,10 @@ const bool = (fallback: boolean) =>
 const int = (fallback: number, min = 0) =>
   z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(min).default(fallback);
 
+const NOT_A_PORT = 'must be a port number (0–65535)';
 /** A TCP port; 0 lets the system pick one (tests). */
 export const port = (fallback: number) =>
-  z.coerce
-    .number({ error: 'must be a port number (0–65535)' })
-    .int('must be a port number (0–65535)')
-    .min(0, 'must be a port number (0–65535)')
-    .max(65_535, 'must be a port number (0–65535)')
-    .default(fallback);
+  z.coerce.number({ error: NOT_A_PORT }).int(NOT_A_PORT).min(0, NOT_A_PORT).max(65_535, NOT_A_PORT).default(fallback);
 
 /** "debug-steps=50,chat=8" → { 'debug-steps': 50, chat: 8 } */
 const concurrencyMap = z
