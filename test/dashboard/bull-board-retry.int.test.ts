@@ -107,11 +107,12 @@ describe('Bull Board retry of a failed job', () => {
     const db = stack.database.db;
 
     // As if BullMQ handed the failed job out again: the claim reopens it as attempt 4.
-    const claim = await claimJob(db, id, 0);
+    const claim = await claimJob(db, { jobId: id, seqFloor: 0, attemptsMade: 3 });
     expect(claim).toMatchObject({ attempts: 4, cancel_requested_at: null });
     // Attempt 3's worker, late, tries to close the job: dropped.
     const stale = await endAttempt(db, {
       jobId: id,
+      attemptsMade: 0,
       attempt: 3,
       status: 'completed',
       result: { steps: 1 },
@@ -122,6 +123,7 @@ describe('Bull Board retry of a failed job', () => {
     // The holder of attempt 4 can.
     const mine = await endAttempt(db, {
       jobId: id,
+      attemptsMade: 0,
       attempt: 4,
       status: 'completed',
       result: { steps: 1 },
@@ -134,11 +136,11 @@ describe('Bull Board retry of a failed job', () => {
   it('completed and canceled rows stay closed: a claim of them returns nothing', async () => {
     const done = await api.submit({ type: 'debug-steps', input: { steps: 1, stepMs: 1 } });
     await api.waitFor(done.body.id, ['completed']);
-    expect(await claimJob(stack.database.db, done.body.id, 0)).toBeUndefined();
+    expect(await claimJob(stack.database.db, { jobId: done.body.id, seqFloor: 0, attemptsMade: 0 })).toBeUndefined();
 
     const later = await api.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 60_000 });
     expect((await api.call('POST', `/v1/jobs/${later.body.id}/cancel`)).status).toBe(200);
-    expect(await claimJob(stack.database.db, later.body.id, 0)).toBeUndefined();
+    expect(await claimJob(stack.database.db, { jobId: later.body.id, seqFloor: 0, attemptsMade: 0 })).toBeUndefined();
     expect((await api.get(later.body.id)).body.status).toBe('canceled');
   });
 });

@@ -56,12 +56,13 @@ describe('an attempt', () => {
 
   it('fences the closing write: a worker that lost the job cannot overwrite the one that took over', async () => {
     const id = await submit();
-    const stale = await claimJob(database.db, id, 0);
-    const fresh = await claimJob(database.db, id, 0); // the takeover after a lost lock
+    const stale = await claimJob(database.db, { jobId: id, seqFloor: 0, attemptsMade: 0 });
+    const fresh = await claimJob(database.db, { jobId: id, seqFloor: 0, attemptsMade: 0 }); // the takeover after a lost lock
     expect(fresh!.attempts).toBe(stale!.attempts + 1);
 
     const late = await endAttempt(database.db, {
       jobId: id,
+      attemptsMade: 0,
       attempt: stale!.attempts,
       status: 'completed',
       result: { from: 'stale' },
@@ -70,6 +71,7 @@ describe('an attempt', () => {
     expect(late.ok).toBe(false);
     const win = await endAttempt(database.db, {
       jobId: id,
+      attemptsMade: 0,
       attempt: fresh!.attempts,
       status: 'completed',
       result: { from: 'fresh' },
@@ -100,9 +102,9 @@ describe('an attempt', () => {
         return {};
       },
     });
-    const running = executeAttempt(deps(), { jobId: id, def, isLastAttempt: false });
+    const running = executeAttempt(deps(), { jobId: id, def, isLastAttempt: false, attemptsMade: 0 });
     await sleep(200);
-    await claimJob(database.db, id, 0); // another worker takes over
+    await claimJob(database.db, { jobId: id, seqFloor: 0, attemptsMade: 0 }); // another worker takes over
     release();
     expect((await running).kind).toBe('lease_lost');
     expect((await jobs.get(tenantId, id)).steps).toEqual([]);
@@ -121,7 +123,7 @@ describe('an attempt', () => {
       handle: () => sleep(5_000).then(() => ({})), // ignores ctx.signal on purpose
     });
     const started = Date.now();
-    const outcome = await executeAttempt(deps(), { jobId: id, def, isLastAttempt: false });
+    const outcome = await executeAttempt(deps(), { jobId: id, def, isLastAttempt: false, attemptsMade: 0 });
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(outcome).toMatchObject({ kind: 'retry', error: { code: 'timeout', retryable: true } });
     const job = await jobs.get(tenantId, id);
@@ -142,7 +144,7 @@ describe('an attempt', () => {
       concurrency: 1,
       handle: () => sleep(5_000).then(() => ({})),
     });
-    const running = executeAttempt(d, { jobId: id, def, isLastAttempt: false });
+    const running = executeAttempt(d, { jobId: id, def, isLastAttempt: false, attemptsMade: 0 });
     await sleep(200);
     const abortedAt = Date.now();
     d.running.get(id)!.abort((await import('@spool/core/steps')).canceledError());
@@ -168,7 +170,7 @@ describe('an attempt', () => {
         return {};
       },
     });
-    const outcome = await executeAttempt(deps(), { jobId: id, def, isLastAttempt: true });
+    const outcome = await executeAttempt(deps(), { jobId: id, def, isLastAttempt: true, attemptsMade: 0 });
     expect(outcome).toMatchObject({ kind: 'failed', error: { code: 'duplicate_step' } });
   });
 });

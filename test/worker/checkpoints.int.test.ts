@@ -39,7 +39,7 @@ describe('step checkpoints', () => {
         run_at: null,
       },
     ]);
-    const claim = await claimJob(database.db, id, 0);
+    const claim = await claimJob(database.db, { jobId: id, seqFloor: 0, attemptsMade: 0 });
     return { id, attempt: claim!.attempts };
   };
   const steps = (jobId: string) =>

@@ -30,6 +30,7 @@ async function runAttempt(deps: ExecuteDeps, def: AnyJobDefinition, job: Job & {
     jobId: job.id,
     def,
     isLastAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
+    attemptsMade: job.attemptsMade,
   }).catch((err: unknown) => {
     // PostgreSQL unreachable at claim or at the closing write: BullMQ retries the job later,
     // and the reconciler repairs it if BullMQ gives up first.

@@ -84,6 +84,12 @@ export const jobs = pgTable(
     queuedAt: ts('queued_at').notNull().defaultNow(),
     startedAt: ts('started_at'),
     finishedAt: ts('finished_at'),
+    /**
+     * Set by a worker's closing write of `failed`: BullMQ's attemptsMade once BullMQ has recorded
+     * that failure. Only then may the row be claimed again (an operator's retry in Bull Board);
+     * a copy of the job that a stall left in BullMQ's wait list finds a lower count (store/lease.ts).
+     */
+    failedAttemptsMade: integer('failed_attempts_made'),
   },
   (t) => [
     index('jobs_tenant_id_idx').on(t.tenantId, t.id.desc()),

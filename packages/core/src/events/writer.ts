@@ -19,7 +19,7 @@ export interface EventWriterOptions {
 }
 
 export class EventWriter {
-  private pending: PendingEvent[] = [];
+  private pending: (PendingEvent & { fence?: number | undefined })[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private readonly flushMs: number;
@@ -35,25 +35,51 @@ export class EventWriter {
     this.maxBatch = opts.maxBatch ?? 1_000;
   }
 
-  /** A progress, step or token event: live now, durable with the next batch. */
-  append(jobId: string, event: JobEvent): void {
-    this.pending.push({ jobId, event });
-    this.buffer.append(jobId, [event]).catch((err) => this.log.warn({ err, jobId }, 'event publish failed'));
+  /**
+   * A progress, step or token event of the attempt holding `fence`: live now, durable with the
+   * next batch. Resolves false when the attempt has been fenced out (see redis-buffer.ts): the
+   * event is then dropped, from Redis and from PostgreSQL alike. While Redis is unreachable,
+   * events still go to PostgreSQL.
+   */
+  append(jobId: string, event: JobEvent, fence?: number): Promise<boolean> {
+    return this.buffer.append(jobId, [event], fence).then(
+      (accepted) => {
+        if (accepted) this.enqueue({ jobId, event, fence });
+        return accepted;
+      },
+      (err: unknown) => {
+        this.log.warn({ err, jobId }, 'event publish failed');
+        this.enqueue({ jobId, event, fence });
+        return true;
+      },
+    );
+  }
+
+  private enqueue(item: PendingEvent & { fence?: number | undefined }): void {
+    this.pending.push(item);
     if (this.pending.length >= this.maxBatch) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
   }
 
-  /** Removes and returns a job's events still waiting for a batch (its closing write takes them). */
-  take(jobId: string): JobEvent[] {
+  /**
+   * Removes and returns the attempt's events still waiting for a batch (its closing write takes
+   * them). Keyed by fence too: an attempt that lost the job must not take the new one's.
+   */
+  take(jobId: string, fence?: number): JobEvent[] {
     // Per closing write: most jobs (no progress events) find nothing waiting, so skip the copy.
     if (this.pending.length === 0) return [];
     const mine: JobEvent[] = [];
     this.pending = this.pending.filter((p) => {
-      if (p.jobId !== jobId) return true;
+      if (p.jobId !== jobId || p.fence !== fence) return true;
       mine.push(p.event);
       return false;
     });
     return mine;
+  }
+
+  /** Gives back events a closing write took but could not commit (fenced out): they were published, so they still belong in PostgreSQL. */
+  giveBack(jobId: string, events: JobEvent[]): void {
+    for (const event of events) this.enqueue({ jobId, event });
   }
 
   async flush(): Promise<void> {

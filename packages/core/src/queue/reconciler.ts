@@ -152,8 +152,15 @@ export class Reconciler {
         }
         continue;
       }
-      // running in PostgreSQL
+      // running in PostgreSQL. Whatever is done next ends the attempt: fence out its worker if it
+      // still runs (see events/redis-buffer.ts), and number the next event above what it published.
+      const fenceIfEnding = () =>
+        buffer.begin(row.id).then(
+          (b) => b.lastSeq,
+          () => 0,
+        );
       if (!exists || (finished && failedReason === null)) {
+        const floor = await fenceIfEnding();
         // Redis lost it (restart, flush), or BullMQ completed it while the row says running (the
         // closing write was lost; nobody will run it again): queue it again, unless it finished
         // meanwhile. The update is fenced on the attempt read above, so a worker's closing write
@@ -161,7 +168,7 @@ export class Reconciler {
         // row has moved: removed before, a job that completed during the pass lost its record.
         const moved = await db.query<{ last_seq: number }>(sql`
           WITH upd AS (
-            UPDATE jobs SET status = 'queued', queued_at = now(), last_seq = last_seq + 1
+            UPDATE jobs SET status = 'queued', queued_at = now(), last_seq = GREATEST(last_seq, ${floor}) + 1
             WHERE id = ${row.id} AND status = 'running' AND attempts = ${row.attempts}
             RETURNING id, last_seq, attempts
           ),
@@ -185,9 +192,10 @@ export class Reconciler {
         }
       } else if (finished && failedReason !== null) {
         // BullMQ failed it without our handler's closing write (it stalled too many times).
+        const floor = await fenceIfEnding();
         const failed = await db.query<{ last_seq: number; deliveries: string[] }>(sql`
           WITH upd AS (
-            UPDATE jobs SET status = 'failed', finished_at = now(), last_seq = last_seq + 1,
+            UPDATE jobs SET status = 'failed', finished_at = now(), last_seq = GREATEST(last_seq, ${floor}) + 1,
               error = jsonb_build_object('code', 'stalled', 'message', ${failedReason}::text, 'retryable', false)
             WHERE id = ${row.id} AND status = 'running' AND attempts = ${row.attempts}
             RETURNING *

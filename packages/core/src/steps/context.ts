@@ -57,6 +57,10 @@ export interface AttemptState {
   attempt: number;
   /** The last seq this attempt has used. */
   seq: number;
+  /** This attempt's event fence (see events/redis-buffer.ts); undefined if Redis was unreachable at the claim. */
+  fence: number | undefined;
+  /** The latest event append: appends settle in order, so the closing write awaits this one. */
+  appended: Promise<unknown>;
   /**
    * Set when the closing write takes its seq: a handler still winding down after a cancel or a
    * timeout (a step recording its failure) must not add events after the terminal one, nor
@@ -92,7 +96,10 @@ export function createContext(
   const emit = (type: JobEvent['type'], data: Record<string, unknown>) => {
     if (state.closed) return;
     state.seq += 1;
-    events.append(state.jobId, { seq: state.seq, type, data });
+    state.appended = events.append(state.jobId, { seq: state.seq, type, data }, state.fence).then((accepted) => {
+      // Fenced out: another attempt has begun. Stop this one (its closing write would be refused anyway).
+      if (!accepted) state.controller.abort(leaseLostError());
+    });
   };
   const throwIfAborted = () => {
     if (state.controller.signal.aborted) throw state.controller.signal.reason ?? canceledError();

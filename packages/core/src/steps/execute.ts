@@ -40,11 +40,18 @@ export interface AttemptInput {
   def: AnyJobDefinition;
   /** Whether a failure now would be the last attempt BullMQ makes. */
   isLastAttempt: boolean;
+  /** BullMQ's `attemptsMade` of the job as handed out (see claimJob). */
+  attemptsMade: number;
 }
 
-export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAttempt }: AttemptInput): Promise<AttemptOutcome> {
+export async function executeAttempt(
+  deps: ExecuteDeps,
+  { jobId, def, isLastAttempt, attemptsMade }: AttemptInput,
+): Promise<AttemptOutcome> {
   const { db, events, log } = deps;
-  const claim = await claimJob(db, jobId, await events.buffer.lastSeq(jobId).catch(() => 0));
+  // Fence out any earlier attempt still running somewhere, and number above what it published.
+  const begun = await events.buffer.begin(jobId).catch(() => ({ fence: undefined, lastSeq: 0 }));
+  const claim = await claimJob(db, { jobId, seqFloor: begun.lastSeq, attemptsMade });
   if (!claim) return { kind: 'skipped' };
 
   const state: AttemptState = {
@@ -53,6 +60,8 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
     type: def.name,
     attempt: claim.attempts,
     seq: claim.last_seq,
+    fence: begun.fence,
+    appended: Promise.resolve(),
     closed: false,
     doneSteps: new Map(claim.done_steps.map((s) => [s.name, s.output])),
     controller: new AbortController(),
@@ -77,14 +86,19 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
                 data: { status: 'queued', attempt: state.attempt, error: body.error!.toJobError() },
               };
     await state.checkpoints.flush();
+    await state.appended;
+    const pending = events.take(jobId, state.fence);
     const { ok, deliveries } = await endAttempt(db, {
       jobId,
       attempt: state.attempt,
+      attemptsMade,
       status,
       result: body.result,
       error: body.error?.toJobError() ?? null,
-      events: [...events.take(jobId), closing],
+      events: [...pending, closing],
     });
+    // Published before another attempt began: they still belong in the job's history.
+    if (!ok) events.giveBack(jobId, pending);
     if (ok) {
       void events.buffer.publish(jobId, closing).catch(() => {});
       if (deliveries.length > 0)
@@ -142,7 +156,8 @@ export async function executeAttempt(deps: ExecuteDeps, { jobId, def, isLastAtte
     return (await end('queued', { error })) ? { kind: 'retry', error } : { kind: 'lease_lost' };
   } finally {
     clearTimeout(timeout);
-    deps.running.delete(jobId);
+    // Only this attempt's: a newer attempt of the job in this process keeps its own.
+    if (deps.running.get(jobId) === state.controller) deps.running.delete(jobId);
     activeJobs.dec({ type: def.name });
     jobDuration.observe({ type: def.name }, (performance.now() - startedAt) / 1000);
   }

@@ -34,9 +34,11 @@ export interface Claim {
  * when a worker died before its events were batched). Returns undefined when the job is no
  * longer runnable (canceled, completed).
  *
- * A `failed` row is claimable too: BullMQ hands a failed job out again only when an operator
- * retried it in BullMQ itself (Bull Board's retry calls `job.retry()`, which moves the same job
- * back to wait without telling Spool). The row is reopened (`finished_at`, the result and a
+ * A `failed` row is claimable too, once BullMQ has recorded its failure (`attemptsMade` at
+ * least the row's `failed_attempts_made`): BullMQ then hands the job out again only when an
+ * operator retried it in BullMQ itself (Bull Board's retry calls `job.retry()`, which moves the
+ * same job back to wait without telling Spool). A copy that a stall left in the wait list while
+ * its worker went on to fail the job for good shows a lower count, and is skipped. The row is reopened (`finished_at`, the result and a
  * stale cancel request cleared) and the usual `status: running` event tells followers. Fencing is
  * unchanged: the claim still bumps `attempts`, so every write of an earlier attempt matches no row.
  * Canceled and completed rows stay closed (a retried completed job is skipped).
@@ -48,27 +50,31 @@ export interface Claim {
  * row (`lease_lost`), and the reconciler queues the job again — the job runs again, as when a
  * worker dies.
  */
-export async function claimJob(db: Database, jobId: string, seqFloor: number): Promise<Claim | undefined> {
-  const results = await grouped(claimGroups, db, claimJobs).run([{ jobId, seqFloor }]);
-  return unwrap(results.get(jobId));
+export async function claimJob(db: Database, request: ClaimRequest): Promise<Claim | undefined> {
+  const results = await grouped(claimGroups, db, claimJobs).run([request]);
+  return unwrap(results.get(request.jobId));
 }
 
-interface ClaimRequest {
+export interface ClaimRequest {
   jobId: string;
   seqFloor: number;
+  /** BullMQ's `attemptsMade` of the job as handed out (its finished attempts). */
+  attemptsMade: number;
 }
 
 async function claimJobs(db: Database, requests: ClaimRequest[]): Promise<Claim[]> {
-  const input = JSON.stringify(requests.map((r) => ({ id: r.jobId, seq_floor: r.seqFloor })));
+  const input = JSON.stringify(requests.map((r) => ({ id: r.jobId, seq_floor: r.seqFloor, attempts_made: r.attemptsMade })));
   return db.query<Claim>(sql`
     WITH claimed AS (
       UPDATE jobs j SET status = 'running', attempts = j.attempts + 1,
         started_at = COALESCE(j.started_at, now()), last_seq = GREATEST(j.last_seq, i.seq_floor) + 1,
         finished_at = NULL,
         result = CASE WHEN j.status = 'failed' THEN NULL ELSE j.result END,
-        cancel_requested_at = CASE WHEN j.status = 'failed' THEN NULL ELSE j.cancel_requested_at END
-      FROM jsonb_to_recordset(${input}::jsonb) AS i(id text, seq_floor int)
+        cancel_requested_at = CASE WHEN j.status = 'failed' THEN NULL ELSE j.cancel_requested_at END,
+        failed_attempts_made = NULL
+      FROM jsonb_to_recordset(${input}::jsonb) AS i(id text, seq_floor int, attempts_made int)
       WHERE j.id = i.id AND j.id = ANY(${idArray(requests.map((r) => r.jobId))}) AND j.status IN ('queued', 'running', 'failed')
+        AND (j.status <> 'failed' OR i.attempts_made >= COALESCE(j.failed_attempts_made, 0))
       RETURNING j.id, j.tenant_id, j.type, j.input, j.attempts, j.last_seq, j.cancel_requested_at, j.queued_at, j.webhook_url
     ),
     ev AS (
@@ -87,6 +93,8 @@ export interface AttemptEnd {
   attempt: number;
   /** `queued` when the attempt failed and BullMQ will retry. */
   status: 'completed' | 'failed' | 'canceled' | 'queued';
+  /** BullMQ's `attemptsMade` of the job as handed out: a `failed` end records it plus one (see claimJob). */
+  attemptsMade: number;
   result?: unknown;
   error?: JobError | null;
   /** Events of this job not yet in PostgreSQL, the closing event last. */
@@ -119,6 +127,7 @@ async function endAttempts(db: Database, ends: AttemptEnd[]): Promise<{ id: stri
       result: end.result === undefined ? null : JSON.stringify(end.result),
       error: text(end.error),
       progress: text(end.events.findLast((e) => e.type === 'progress')?.data),
+      failed_attempts_made: end.status === 'failed' ? end.attemptsMade + 1 : null,
     })),
   );
   const events = eventRowsJson(ends.flatMap((end) => end.events.map((event) => ({ jobId: end.jobId, event }))));
@@ -128,9 +137,10 @@ async function endAttempts(db: Database, ends: AttemptEnd[]): Promise<{ id: stri
         finished_at = CASE WHEN i.terminal THEN now() END,
         queued_at = CASE WHEN i.terminal THEN j.queued_at ELSE now() END,
         last_seq = GREATEST(j.last_seq, i.last_seq),
-        progress = COALESCE(i.progress::jsonb, j.progress)
+        progress = COALESCE(i.progress::jsonb, j.progress), failed_attempts_made = i.failed_attempts_made
       FROM jsonb_to_recordset(${input}::jsonb)
-        AS i(id text, attempt int, status text, terminal boolean, last_seq int, result text, error text, progress text)
+        AS i(id text, attempt int, status text, terminal boolean, last_seq int, result text, error text, progress text,
+          failed_attempts_made int)
       WHERE j.id = i.id AND j.id = ANY(${idArray(ends.map((e) => e.jobId))}) AND j.attempts = i.attempt AND j.status = 'running'
       RETURNING j.*
     ),

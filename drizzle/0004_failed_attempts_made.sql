@@ -1,0 +1,1 @@
+ALTER TABLE "jobs" ADD COLUMN "failed_attempts_made" integer;
