@@ -201,7 +201,7 @@ export class JobService {
   /** queued → canceled at once; running → the worker running it is told and aborts. */
   async cancel(tenantId: string, id: string): Promise<Job> {
     const { db, queues, redis, log } = this.deps;
-    const canceled = await store.cancelQueued(db, tenantId, id);
+    const canceled = await store.cancelQueued(db, tenantId, id, await this.seqFloor(id));
     if (canceled) {
       const job = await this.get(tenantId, id);
       // Best effort: a queued job left in Redis is skipped by the worker (its row says canceled).
@@ -230,7 +230,7 @@ export class JobService {
   /** failed or canceled → queued again; completed steps are kept. */
   async retry(tenantId: string, id: string): Promise<Job> {
     const { db, queues, log } = this.deps;
-    const row = await store.requeueFinished(db, tenantId, id);
+    const row = await store.requeueFinished(db, tenantId, id, await this.seqFloor(id));
     if (!row) {
       const job = await this.get(tenantId, id);
       throw new SpoolError('not_retryable', `job ${id} is ${job.status}; only failed or canceled jobs can be retried`, {
@@ -271,6 +271,15 @@ export class JobService {
         'enqueue failed; the reconciler will add these jobs',
       );
     }
+  }
+
+  /**
+   * The highest seq in the job's Redis buffer: an event the API numbers goes above it. It can be
+   * ahead of PostgreSQL when a worker's claim was lost in a crash of PostgreSQL after its
+   * `running` event went out, or a worker died before its last events were batched.
+   */
+  private seqFloor(jobId: string): Promise<number> {
+    return this.deps.buffer.lastSeq(jobId).catch(() => 0);
   }
 
   private async publish(jobId: string, event: JobEvent): Promise<void> {

@@ -153,16 +153,19 @@ export async function listJobs(db: Database, tenantId: string, f: ListFilter): P
 
 /**
  * queued → canceled, with its `canceled` event and webhook outbox row. Returns the new last
- * seq and the deliveries to send, or undefined if the job was not queued.
+ * seq and the deliveries to send, or undefined if the job was not queued. `seqFloor` is the
+ * highest seq in the Redis buffer, as for a claim (see lease.ts).
  */
 export async function cancelQueued(
   db: Database,
   tenantId: string,
   id: string,
+  seqFloor: number,
 ): Promise<{ lastSeq: number; deliveries: string[] } | undefined> {
   const rows = await db.query<{ last_seq: number; deliveries: string[] }>(sql`
     WITH upd AS (
-      UPDATE jobs SET status = 'canceled', finished_at = now(), cancel_requested_at = now(), last_seq = last_seq + 1
+      UPDATE jobs SET status = 'canceled', finished_at = now(), cancel_requested_at = now(),
+        last_seq = GREATEST(last_seq, ${seqFloor}) + 1
       WHERE id = ${id} AND tenant_id = ${tenantId} AND status = 'queued'
       RETURNING *
     ),
@@ -182,11 +185,16 @@ export async function requestCancel(db: Database, tenantId: string, id: string):
 }
 
 /** failed or canceled → queued again; completed steps are kept. Returns the row, or undefined. */
-export async function requeueFinished(db: Database, tenantId: string, id: string): Promise<JobRecord | undefined> {
+export async function requeueFinished(
+  db: Database,
+  tenantId: string,
+  id: string,
+  seqFloor: number,
+): Promise<JobRecord | undefined> {
   const rows = await db.query<JobRecord>(sql`
     WITH upd AS (
       UPDATE jobs SET status = 'queued', error = NULL, result = NULL, finished_at = NULL, cancel_requested_at = NULL,
-        queued_at = now(), last_seq = last_seq + 1
+        queued_at = now(), last_seq = GREATEST(last_seq, ${seqFloor}) + 1
       WHERE id = ${id} AND tenant_id = ${tenantId} AND status IN ('failed', 'canceled')
       RETURNING *
     ),

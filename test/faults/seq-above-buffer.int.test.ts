@@ -1,7 +1,8 @@
 /**
- * The reconciler's `failed` (stalled) event must be numbered above the Redis buffer, not only
- * above jobs.last_seq: a worker that died less than a batch (100 ms) after emitting events left
- * seqs above jobs.last_seq in the buffer, and clients may already have them.
+ * Events numbered outside a worker (the reconciler's repairs, the API's cancel and retry) must go
+ * above the Redis buffer, not only above jobs.last_seq: a worker that died less than a batch
+ * (100 ms) after emitting events, or whose claim a crash of PostgreSQL undid after its `running`
+ * event went out, left seqs above jobs.last_seq in the buffer, and clients may already have them.
  */
 import { EventBuffer, followJob } from '@spool/core/events';
 import { createRegistry, JobService } from '@spool/core/jobs';
@@ -19,7 +20,7 @@ import { randomPrefix } from '../support/stack.ts';
 
 const log = createLogger('silent');
 
-describe('reconciler: event seq of a repair', () => {
+describe('event seqs numbered outside a worker', () => {
   let database: TestDatabase;
   let redis: ReturnType<typeof createRedis>;
   let buffer: EventBuffer;
@@ -98,5 +99,18 @@ describe('reconciler: event seq of a repair', () => {
       'the failed event reuses a seq a client may already have',
     ).toBe(false);
     expect(seen.at(-1)).toMatch(/failed/);
+  });
+
+  it('a cancel of a queued job and its retry number above the buffer', async () => {
+    const id = (await jobs.submit(tenantId, [{ type: 'debug-steps', input: { steps: 1 }, delayMs: 60_000 }]))[0]!.job.id;
+    // A claim's `running` event (seq 2) went out, then a crash of PostgreSQL undid the claim.
+    await buffer.append(id, [{ seq: 2, type: 'status', data: { status: 'running', attempt: 1 } }]);
+
+    await jobs.cancel(tenantId, id);
+    await jobs.retry(tenantId, id);
+    const stored = await database.db.query<{ seq: number; type: string }>(
+      sql`SELECT seq, type FROM job_events WHERE job_id = ${id} ORDER BY seq`,
+    );
+    expect(stored.map((e) => `${e.seq}:${e.type}`)).toEqual(['1:status', '3:canceled', '4:status']);
   });
 });
