@@ -82,6 +82,32 @@ describe('the spool CLI', () => {
     expect(noKey.stderr).toContain('no API key');
     const badKey = await spool(['get', 'job_x'], { SPOOL_API_KEY: 'sk_wrong' });
     expect(badKey.stderr).toMatch(/^error: unauthorized: /m);
-    for (const r of [invalid, notJson, noKey, badKey]) expect(r.stderr).not.toMatch(/\n\s+at /);
+    // watch reads the stream's error body like any other call
+    const watchBadKey = await spool(['watch', 'job_x'], { SPOOL_API_KEY: 'sk_wrong' });
+    expect(watchBadKey.code).toBe(2);
+    expect(watchBadKey.stderr).toMatch(/^error: unauthorized: /m);
+    const watchMissing = await spool(['watch', '00000000-0000-4000-8000-000000000000']);
+    expect(watchMissing.code).toBe(2);
+    expect(watchMissing.stderr).toMatch(/^error: not_found: /m);
+    const noFile = await spool(['submit', 'debug-steps', '--input', '@/nonexistent/input.json']);
+    expect(noFile.code).toBe(2);
+    expect(noFile.stderr).toContain('--input: cannot read /nonexistent/input.json (ENOENT)');
+    for (const r of [invalid, notJson, noKey, badKey, watchBadKey, watchMissing, noFile])
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('watch follows a retried job past its earlier terminal event, to its new end', async () => {
+    const api = client(stack.url, apiKey);
+    const submitted = await api.submit({ type: 'debug-steps', input: { steps: 3, stepMs: 300 } });
+    const id = submitted.body.id as string;
+    await api.waitFor(id, ['running']);
+    expect((await api.call('POST', `/v1/jobs/${id}/cancel`)).status).toBe(202);
+    await api.waitFor(id, ['canceled']);
+    expect((await api.call('POST', `/v1/jobs/${id}/retry`)).status).toBe(202);
+    const watched = await spool(['watch', id]);
+    expect(watched.code, watched.stderr).toBe(0);
+    expect(watched.stderr).toContain('canceled');
+    expect(watched.stderr).toContain('status: running (attempt 2)');
+    expect(JSON.parse(watched.stdout)).toEqual({ steps: 3 });
   });
 });

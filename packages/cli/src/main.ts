@@ -108,8 +108,7 @@ async function watch(config: CliConfig, jobId: string): Promise<number> {
     print(job.result);
     return 0;
   }
-  process.stderr.write(last.type === 'failed' ? `failed: ${job.error?.code}: ${job.error?.message}\n` : 'canceled\n');
-  print(job);
+  print(job); // the progress view has said how it ended
   return 1;
 }
 
@@ -120,7 +119,17 @@ function print(value: unknown): number {
 
 function readInput(raw: string | undefined): unknown {
   if (raw === undefined) return {};
-  const text = raw === '-' ? readFileSync(0, 'utf8') : raw.startsWith('@') ? readFileSync(raw.slice(1), 'utf8') : raw;
+  let text = raw;
+  if (raw === '-' || raw.startsWith('@')) {
+    const from = raw === '-' ? 0 : raw.slice(1);
+    try {
+      text = readFileSync(from, 'utf8');
+    } catch (err) {
+      throw new UsageError(
+        `--input: cannot read ${from === 0 ? 'standard input' : from} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
+    }
+  }
   try {
     return JSON.parse(text);
   } catch (err) {

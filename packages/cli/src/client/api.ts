@@ -34,13 +34,16 @@ export async function call<T>(config: CliConfig, method: string, path: string, b
       `cannot reach the Spool API at ${config.url}: ${(err as Error).cause ?? (err as Error).message}`,
     );
   }
+  if (!res.ok) throw await errorOf(res);
   const text = await res.text();
-  const parsed = text ? safeJson(text) : undefined;
-  if (!res.ok) {
-    const e = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new ApiError(res.status, e?.code ?? `http_${res.status}`, e?.message ?? (text || res.statusText));
-  }
-  return parsed as T;
+  return (text ? safeJson(text) : undefined) as T;
+}
+
+/** Spool's error body of a response that is not ok, as an ApiError. */
+export async function errorOf(res: Response): Promise<ApiError> {
+  const text = await res.text().catch(() => '');
+  const e = (safeJson(text) as { error?: { code?: string; message?: string } } | undefined)?.error;
+  return new ApiError(res.status, e?.code ?? `http_${res.status}`, e?.message ?? (text || res.statusText));
 }
 
 function safeJson(text: string): unknown {

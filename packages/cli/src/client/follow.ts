@@ -1,8 +1,9 @@
 /**
- * Follows a job's events over SSE (`GET /v1/jobs/:id/events`) until its terminal event,
- * reconnecting with `Last-Event-ID` when the stream drops, as an EventSource would.
+ * Follows a job's events over SSE (`GET /v1/jobs/:id/events`) until the server ends the stream,
+ * reconnecting with `Last-Event-ID` when it drops, as an EventSource would. The server ends it
+ * after the job's latest terminal event: a retried job has earlier ones, followed past.
  */
-import type { CliConfig } from './api.ts';
+import { ApiError, type CliConfig, errorOf } from './api.ts';
 
 export interface JobEvent {
   seq: number;
@@ -19,6 +20,7 @@ export async function follow(
   signal?: AbortSignal,
 ): Promise<JobEvent> {
   let lastId: number | undefined;
+  let terminal: JobEvent | undefined; // the last event, if terminal
   for (let failures = 0; ; ) {
     try {
       const res = await fetch(new URL(`/v1/jobs/${encodeURIComponent(jobId)}/events`, config.url), {
@@ -29,16 +31,18 @@ export async function follow(
         },
         signal,
       });
-      if (res.status === 204) throw new Error('the stream had already ended'); // only after our own terminal id
-      if (!res.ok || !res.body) throw Object.assign(new Error(`events: HTTP ${res.status}`), { fatal: res.status < 500 });
+      // 204 answers only a resume from the job's last event: ours, if it was terminal.
+      if (res.status === 204 && terminal) return terminal;
+      if (!res.ok || !res.body) throw await errorOf(res);
       failures = 0;
       for await (const e of frames(res.body)) {
         lastId = e.seq;
         onEvent(e);
-        if (TERMINAL.has(e.type)) return e;
+        terminal = TERMINAL.has(e.type) ? e : undefined;
       }
+      if (terminal) return terminal; // the server closed the stream after it
     } catch (err) {
-      if (signal?.aborted || (err as { fatal?: boolean }).fatal || ++failures > 10) throw err;
+      if (signal?.aborted || (err instanceof ApiError && err.status < 500) || ++failures > 10) throw err;
       await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** failures, 5_000)));
     }
   }

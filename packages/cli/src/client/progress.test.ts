@@ -31,5 +31,14 @@ describe('progress bar', () => {
     const lines = c.text().trim().split('\n');
     expect(lines).toHaveLength(11);
     expect(c.text()).not.toContain('\r');
+    view.update({ seq: 200, type: 'completed', data: {} });
+    expect(c.text().trim().split('\n')).toHaveLength(11); // 100% is not logged twice
+  });
+
+  it('draws the whole line on a terminal that reports 0 columns', () => {
+    const c = capture(true);
+    c.out.columns = 0;
+    new ProgressView(c.out).update(progress(20));
+    expect(c.text()).toContain('20 done');
   });
 });

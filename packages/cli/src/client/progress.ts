@@ -33,31 +33,36 @@ export class ProgressView {
       this.message = String(e.data?.message ?? '');
       this.draw();
     } else if (e.type === 'status') {
-      this.line(`status: ${e.data?.status}${e.data?.attempt ? ` (attempt ${e.data.attempt})` : ''}`);
+      const note = e.data?.retried ? ' (retried)' : e.data?.attempt ? ` (attempt ${e.data.attempt})` : '';
+      this.line(`status: ${e.data?.status}${note}`);
     } else if (e.type === 'step' && e.data?.status === 'failed') {
       this.line(`step ${e.data.name} failed`);
     } else if (e.type === 'delta' && typeof e.data?.text === 'string') {
       this.clear();
       this.out.write(e.data.text);
-    } else if (e.type === 'completed' || e.type === 'failed' || e.type === 'canceled') {
-      if (e.type === 'completed') {
+    } else if (e.type === 'completed') {
+      if (this.pct < 100) {
         this.pct = 100;
-        this.draw(true);
+        this.draw();
       }
       this.clear(true);
+    } else if (e.type === 'failed' || e.type === 'canceled') {
+      // A line, not only the exit code: a retried job goes on after it.
+      this.line(e.type === 'failed' ? `failed: ${e.data?.error?.code}: ${e.data?.error?.message}` : 'canceled');
+      this.pct = 0;
     }
   }
 
-  private draw(force = false): void {
+  private draw(): void {
     const text = `${bar(this.pct)} ${this.message}`;
     if (this.out.isTTY) {
-      const cols = this.out.columns ?? 80;
+      const cols = this.out.columns || 80; // 0 when the terminal does not say
       this.out.write(`\r${text.slice(0, cols - 1).padEnd(Math.min(cols - 1, text.length))}\x1b[K`);
       this.drawn = true;
       return;
     }
     const decile = Math.floor(this.pct / 10);
-    if (force || decile !== this.lastLoggedDecile) {
+    if (decile !== this.lastLoggedDecile) {
       this.lastLoggedDecile = decile;
       this.out.write(`${text}\n`);
     }
