@@ -95,4 +95,25 @@ describe('fault: Redis FLUSHALL', () => {
     // And in PostgreSQL itself: nothing left queued or running.
     expect((await statuses(s, ids)).filter((r) => r.status !== 'completed')).toEqual([]);
   });
+
+  it('a long job survives the loss: its worker, handed it again, stops the stale run and resumes once', async () => {
+    // One worker process: the re-added job comes back to the very process whose stale run of it
+    // still goes on. A 1 s lock makes every lock it fails to keep show as a stall within seconds.
+    stack = await startStack({ worker: true, redisUrl: redis.url, reconcileIntervalMs: 300, lockMs: 1_000 });
+    const s = stack;
+    const api = client(s.url, (await s.tenant()).apiKey);
+    const res = await api.submit({ type: 'debug-steps', input: { steps: 16, stepMs: 500 } });
+    const id = res.body.id as string;
+    await waitUntil(
+      'two steps done',
+      async () => ((await api.get(id)).body.steps.filter((st: any) => st.status === 'completed').length >= 2 ? true : undefined),
+      30_000,
+    );
+    expect(await redis.command('FLUSHALL')).toBe('+OK\r\n');
+
+    const job = await api.waitFor(id, ['completed', 'failed', 'canceled'], 60_000);
+    // One takeover (attempt 2), not one per lost lock until BullMQ fails the job as stalled.
+    expect(job).toMatchObject({ status: 'completed', attempts: 2 });
+    expect(Math.max(...job.steps.map((st: any) => st.runs))).toBeLessThanOrEqual(2);
+  }, 90_000);
 });

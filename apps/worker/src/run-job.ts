@@ -2,41 +2,71 @@
  * The BullMQ processor of one job type: runs an attempt and tells BullMQ the outcome.
  * BullMQ owns scheduling (attempts, backoff); PostgreSQL owns the truth of status.
  */
+import { isUnavailable } from '@spool/core/errors';
 import type { AnyJobDefinition, TenantSlots } from '@spool/core/queue';
-import { type ExecuteDeps, executeAttempt } from '@spool/core/steps';
+import { type ExecuteDeps, executeAttempt, leaseLostError } from '@spool/core/steps';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 
 export function createProcessor(deps: ExecuteDeps & { tenantSlots?: TenantSlots | undefined }, def: AnyJobDefinition) {
+  // Jobs whose processor call is under way in this process, from start to return.
+  const inHand = new Set<string>();
   return async (job: Job, token?: string): Promise<void> => {
     if (!job.id) throw new UnrecoverableError('job without id');
-    const tenantId = job.data?.tenantId as string | undefined;
-    if (deps.tenantSlots && tenantId) {
-      if (!(await deps.tenantSlots.acquire(tenantId, job.id, def.timeoutMs + 60_000))) {
-        // The tenant has its cap of jobs running: step aside (not an attempt) and let others run.
-        await job.moveToDelayed(Date.now() + 200 + Math.floor(Math.random() * 300), token);
-        throw new DelayedError();
-      }
+    if (inHand.has(job.id)) {
+      // BullMQ hands a job out again only once its holder lost it (a stall, a pause or a loss of
+      // Redis): the attempt still under way here is stale. BullMQ's lock manager keeps one lock per
+      // job id, so the stale call's end would drop this call's lock, and the job would stall again
+      // and again until BullMQ failed it. Stop the stale attempt, step aside until it has ended.
+      deps.running.get(job.id)?.abort(leaseLostError());
+      return stepAside(job, token, 500);
     }
+    inHand.add(job.id);
     try {
-      await runAttempt(deps, def, job as Job & { id: string });
+      const tenantId = job.data?.tenantId as string | undefined;
+      if (deps.tenantSlots && tenantId) {
+        if (!(await deps.tenantSlots.acquire(tenantId, job.id, def.timeoutMs + 60_000))) {
+          // The tenant has its cap of jobs running: step aside (not an attempt) and let others run.
+          return stepAside(job, token, 200 + Math.floor(Math.random() * 300));
+        }
+      }
+      try {
+        await runAttempt(deps, def, job as Job & { id: string }, token);
+      } finally {
+        if (deps.tenantSlots && tenantId) await deps.tenantSlots.release(tenantId, job.id).catch(() => {});
+      }
     } finally {
-      if (deps.tenantSlots && tenantId) await deps.tenantSlots.release(tenantId, job.id).catch(() => {});
+      inHand.delete(job.id);
     }
   };
 }
 
-async function runAttempt(deps: ExecuteDeps, def: AnyJobDefinition, job: Job & { id: string }): Promise<void> {
-  const outcome = await executeAttempt(deps, {
-    jobId: job.id,
-    def,
-    isLastAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
-    attemptsMade: job.attemptsMade,
-  }).catch((err: unknown) => {
-    // PostgreSQL unreachable at claim or at the closing write: BullMQ retries the job later,
-    // and the reconciler repairs it if BullMQ gives up first.
+/** Back to BullMQ's delayed set for `ms`, without counting an attempt. */
+async function stepAside(job: Job, token: string | undefined, ms: number): Promise<never> {
+  await job.moveToDelayed(Date.now() + ms, token);
+  throw new DelayedError();
+}
+
+async function runAttempt(deps: ExecuteDeps, def: AnyJobDefinition, job: Job & { id: string }, token?: string): Promise<void> {
+  let outcome: Awaited<ReturnType<typeof executeAttempt>>;
+  try {
+    outcome = await executeAttempt(deps, {
+      jobId: job.id,
+      def,
+      isLastAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
+      attemptsMade: job.attemptsMade,
+    });
+  } catch (err) {
+    if (isUnavailable(err)) {
+      // PostgreSQL unreachable at the claim or the closing write: not the job's failure, so no
+      // attempt is spent (an outage longer than the type's backoff would fail it for good). The
+      // row still says queued or running; a later take resumes after its completed steps.
+      deps.log.warn({ err: String(err), jobId: job.id, type: def.name }, 'PostgreSQL unreachable; the job will be taken again');
+      return stepAside(job, token, 1_000 + Math.floor(Math.random() * 1_000));
+    }
+    // Anything else: BullMQ retries the job, and the reconciler repairs it if BullMQ gives up first.
     deps.log.warn({ err, jobId: job.id, type: def.name }, 'attempt could not run');
     throw err;
-  });
+  }
   switch (outcome.kind) {
     case 'retry':
       // BullMQ schedules the next attempt with the type's backoff (see worker.ts).

@@ -88,6 +88,8 @@ export async function executeAttempt(
     await state.checkpoints.flush();
     await state.appended;
     const pending = events.take(jobId, state.fence);
+    // Events the closing write took but did not commit (refused, or PostgreSQL unreachable) were
+    // published before any later attempt began: they still belong in the job's history.
     const { ok, deliveries } = await endAttempt(db, {
       jobId,
       attempt: state.attempt,
@@ -96,8 +98,10 @@ export async function executeAttempt(
       result: body.result,
       error: body.error?.toJobError() ?? null,
       events: [...pending, closing],
+    }).catch((err: unknown) => {
+      events.giveBack(jobId, pending);
+      throw err;
     });
-    // Published before another attempt began: they still belong in the job's history.
     if (!ok) events.giveBack(jobId, pending);
     if (ok) {
       void events.buffer.publish(jobId, closing).catch(() => {});
