@@ -47,3 +47,43 @@ describe('webhook outbox survives kill -9', () => {
     }
   });
 });
+
+describe('webhook tenant cap survives kill -9', () => {
+  let stack: Stack;
+  let worker: Child | undefined;
+  beforeAll(async () => {
+    // One delivery in flight per tenant: the killed worker's slot is the tenant's only one.
+    stack = await startStack({ worker: false, lockMs: 2_000, webhooks: { tenantConcurrency: 1, timeoutMs: 60_000 } });
+  });
+  afterAll(async () => {
+    await worker?.stop('SIGKILL');
+    await stack?.close();
+  });
+
+  it('the slot a killed worker held does not stop the tenant’s deliveries', async () => {
+    const tenant = await stack.tenant();
+    const api = client(stack.url, tenant.apiKey);
+    const rx = await startReceiver(() => tenant.webhookSecret, ['hang', 200, 200]);
+    try {
+      worker = await startWorkerProcess({
+        databaseUrl: stack.database.url,
+        redisUrl: REDIS_URL,
+        prefix: stack.prefix,
+        env: { SPOOL_WEBHOOK_ALLOW_PRIVATE: 'true', SPOOL_WEBHOOK_TIMEOUT_MS: '60000', SPOOL_WEBHOOK_TENANT_CONCURRENCY: '1' },
+      });
+      const first = (await api.submit({ type: 'debug-steps', input: { steps: 1 }, webhook: { url: rx.url } })).body;
+      await rx.waitFor(1); // in flight, hanging, when the worker dies
+      await worker.stop('SIGKILL');
+      worker = undefined;
+
+      await stack.startWorker();
+      const second = (await api.submit({ type: 'debug-steps', input: { steps: 1 }, webhook: { url: rx.url } })).body;
+      // Both delivered well before the dead worker's slot would lapse (2 × 60 s timeout).
+      const got = await rx.waitFor(3, 45_000);
+      const delivered = got.slice(1).map((r) => JSON.parse(r.body).data.id);
+      expect(delivered.sort()).toEqual([first.id, second.id].sort());
+    } finally {
+      await rx.close();
+    }
+  });
+});

@@ -63,7 +63,7 @@ export async function startWorker(
   const running = new Map<string, AbortController>();
   const producer = createWebhookProducer(connection, opts.prefix, log);
   const onDeliveries = (ids: string[]) => producer.enqueue(ids);
-  const tenantSlots = createTenantSlots(connection, opts.prefix, opts.tenantConcurrency ?? 0);
+  const tenantSlots = createTenantSlots(connection, `${opts.prefix}:tenant-running`, opts.tenantConcurrency ?? 0);
   const models = await createModelService({
     db: deps.db,
     redis: connection,

@@ -1,7 +1,8 @@
 /**
- * The per-tenant running-job cap (SPOOL_TENANT_CONCURRENCY), shared by every worker process:
- * a sorted set per tenant of the jobs holding a slot, scored by when the slot lapses, so a
- * slot of a killed worker frees itself and a takeover of the same job reuses its slot.
+ * A per-tenant cap shared by every worker process: of running jobs (SPOOL_TENANT_CONCURRENCY)
+ * and of webhook deliveries in flight (SPOOL_WEBHOOK_TENANT_CONCURRENCY). A sorted set per
+ * tenant of the items holding a slot, scored by when the slot lapses, so a slot of a killed
+ * worker frees itself and a takeover of the same item reuses its slot.
  */
 import type { Redis } from 'ioredis';
 
@@ -15,21 +16,22 @@ end
 return 0`;
 
 export interface TenantSlots {
-  /** True if the job may run now; it then holds a slot for at most `holdMs`. */
-  acquire(tenantId: string, jobId: string, holdMs: number): Promise<boolean>;
-  release(tenantId: string, jobId: string): Promise<void>;
+  /** True if the item may go now; it then holds a slot for at most `holdMs`. */
+  acquire(tenantId: string, itemId: string, holdMs: number): Promise<boolean>;
+  release(tenantId: string, itemId: string): Promise<void>;
 }
 
-export function createTenantSlots(redis: Redis, prefix: string, cap: number): TenantSlots | undefined {
+/** `keyPrefix` names the cap: the tenant's set is `<keyPrefix>:<tenantId>`. */
+export function createTenantSlots(redis: Redis, keyPrefix: string, cap: number): TenantSlots | undefined {
   if (cap <= 0) return undefined;
-  const key = (tenantId: string) => `${prefix}:tenant-running:${tenantId}`;
+  const key = (tenantId: string) => `${keyPrefix}:${tenantId}`;
   return {
-    async acquire(tenantId, jobId, holdMs) {
+    async acquire(tenantId, itemId, holdMs) {
       const now = Date.now();
-      return (await redis.eval(ACQUIRE, 1, key(tenantId), now, cap, jobId, now + holdMs, holdMs)) === 1;
+      return (await redis.eval(ACQUIRE, 1, key(tenantId), now, cap, itemId, now + holdMs, holdMs)) === 1;
     },
-    async release(tenantId, jobId) {
-      await redis.zrem(key(tenantId), jobId);
+    async release(tenantId, itemId) {
+      await redis.zrem(key(tenantId), itemId);
     },
   };
 }

@@ -9,6 +9,7 @@ import type { Database } from '../db/client.ts';
 import { SpoolError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { webhookAttemptDuration, webhookDeliveries } from '../metrics.ts';
+import { createTenantSlots } from '../queue/tenant-slots.ts';
 import { getDelivery, pendingDeliveries, recordAttempt } from '../store/webhooks.ts';
 import { webhookBody } from './body.ts';
 import { postWebhook } from './post.ts';
@@ -36,29 +37,22 @@ class RetryLater extends Error {
   }
 }
 
-/**
- * A tenant's in-flight counter expires on its own, so slots a killed worker held come back:
- * after twice the delivery timeout (every live delivery renews it at start), at least 2 min.
- */
-const slotTtlSeconds = (timeoutMs: number) => Math.max(120, Math.ceil((2 * timeoutMs) / 1000));
-
 export function startWebhookWorker(
   deps: { db: Database; connection: Redis; prefix: string; producer: WebhookProducer; log: Logger },
   opts: WebhookWorkerOptions,
 ) {
   const { db, connection, prefix } = deps;
   const log = deps.log.child({ module: 'webhooks' });
-  const slotKey = (tenantId: string) => `${prefix}:webhooks:active:${tenantId}`;
+  // A delivery's slot lapses on its own, so the slots a killed worker held come back: a counter
+  // did not (every deferred try renewed its expiry), and stopped the tenant's deliveries.
+  const slots = createTenantSlots(connection, `${prefix}:webhooks:in-flight`, opts.tenantConcurrency);
+  const slotHoldMs = 2 * opts.timeoutMs + 5_000;
 
   async function deliver(job: Job, token?: string): Promise<void> {
     const d = await getDelivery(db, job.data.deliveryId as string);
     if (d?.status !== 'pending') return;
 
-    const slot = slotKey(d.tenant_id);
-    const inFlight = await connection.incr(slot);
-    await connection.expire(slot, slotTtlSeconds(opts.timeoutMs));
-    if (inFlight > opts.tenantConcurrency) {
-      await connection.decr(slot);
+    if (slots && !(await slots.acquire(d.tenant_id, d.id, slotHoldMs))) {
       await job.moveToDelayed(Date.now() + 250 + Math.floor(Math.random() * 250), token);
       throw new DelayedError();
     }
@@ -108,7 +102,7 @@ export function startWebhookWorker(
       log.info({ deliveryId: d.id, jobId: d.job_id, attempt, statusCode, error, status, nextRetryAt }, 'webhook attempt');
       if (status === 'pending') throw new RetryLater(delay!);
     } finally {
-      await connection.decr(slot).catch(() => {});
+      await slots?.release(d.tenant_id, d.id).catch(() => {});
     }
   }
 
