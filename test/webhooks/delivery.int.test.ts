@@ -208,3 +208,27 @@ describe('webhooks', () => {
     }
   });
 });
+
+describe('webhook schedule', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ webhooks: { retryDelaysMs: [1_500, 300], timeoutMs: 500 } });
+  });
+  afterAll(() => stack?.close());
+
+  it('the first delay of SPOOL_WEBHOOK_RETRY_DELAYS is the wait before the first attempt', async () => {
+    const tenant = await stack.tenant();
+    const api = client(stack.url, tenant.apiKey);
+    const rx = await startReceiver(() => tenant.webhookSecret, [500, 200]);
+    try {
+      const job = (await api.submit({ type: 'debug-steps', input: { steps: 0 }, webhook: { url: rx.url } })).body;
+      const done = await api.waitFor(job.id);
+      const [first, second] = await rx.waitFor(2, 15_000);
+      expect(first!.at - new Date(done.finishedAt).getTime()).toBeGreaterThanOrEqual(1_400);
+      expect(second!.at - first!.at).toBeGreaterThanOrEqual(200); // 300 ms ± 20 %
+      expect(second!.at - first!.at).toBeLessThan(1_400); // the retry uses the second delay, not the first
+    } finally {
+      await rx.close();
+    }
+  });
+});

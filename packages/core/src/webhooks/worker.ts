@@ -51,6 +51,13 @@ export function startWebhookWorker(
   async function deliver(job: Job, token?: string): Promise<void> {
     const d = await getDelivery(db, job.data.deliveryId as string);
     if (d?.status !== 'pending') return;
+    // The schedule's first delay (0 by default) is the wait before the first attempt, counted
+    // from when the delivery was recorded: it is enqueued at once, by whichever process ended the job.
+    const firstDue = d.attempts === 0 ? new Date(d.next_attempt_at).getTime() + (opts.retryDelaysMs[0] ?? 0) : 0;
+    if (firstDue > Date.now()) {
+      await job.moveToDelayed(firstDue, token);
+      throw new DelayedError();
+    }
 
     if (slots && !(await slots.acquire(d.tenant_id, d.id, slotHoldMs))) {
       await job.moveToDelayed(Date.now() + 250 + Math.floor(Math.random() * 250), token);
