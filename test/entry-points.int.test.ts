@@ -86,6 +86,11 @@ describe('an entry point that cannot start says why in one line', () => {
       ['apps/worker/src/main.ts', { WORKER_METRICS_PORT: '70000' }, /WORKER_METRICS_PORT: must be a port number/],
       ['apps/dashboard/src/main.ts', { DASHBOARD_PORT: 'x' }, /DASHBOARD_PORT: must be a port number/],
       ['packages/core/src/db/migrate-cli.ts', { SPOOL_DB_POOL: 'many' }, /SPOOL_DB_POOL: must be a whole number/],
+      ['apps/api/src/main.ts', { SPOOL_RATE_LIMIT_PER_MIN: '-1' }, /SPOOL_RATE_LIMIT_PER_MIN: must be a whole number ≥ 0/],
+      ['apps/api/src/main.ts', { DATABASE_URL: 'mysql://x' }, /DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL/],
+      // Every process checks every variable: a bad worker setting in a shared file stops the API too.
+      ['apps/api/src/main.ts', { SPOOL_WEBHOOK_RETRY_DELAYS: '1,x' }, /SPOOL_WEBHOOK_RETRY_DELAYS: /],
+      ['apps/worker/src/main.ts', { PORT: 'abc' }, /PORT: must be a port number/],
     ];
     for (const [file, env, message] of cases) {
       const { code, output } = await run(file, env);

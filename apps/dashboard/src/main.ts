@@ -1,11 +1,10 @@
 /** `pnpm --filter @spool/dashboard start`: the dashboard alone, on DASHBOARD_PORT (3001). */
 import { serve } from '@hono/node-server';
 import { createDatabase, databaseOptions, migrate } from '@spool/core/db';
-import { apiEnv, baseEnv, databaseEnv, jobsEnv, loadEnv, port, redisEnv } from '@spool/core/env';
+import { apiEnv, baseEnv, dashboardEnv, databaseEnv, jobsEnv, loadEnv, redisEnv } from '@spool/core/env';
 import { createRegistry, JobService } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
 import { onShutdown, startFailed } from '@spool/core/shutdown';
-import { z } from 'zod';
 import { createDashboard } from './app.ts';
 import { buildDashboardDeps } from './build.ts';
 
@@ -14,7 +13,7 @@ const DashboardEnvSchema = baseEnv
   .merge(redisEnv)
   .merge(jobsEnv)
   .merge(apiEnv.pick({ HOST: true, SPOOL_ADMIN_TOKEN: true, SPOOL_SSE_BUFFER_EVENTS: true, SPOOL_SSE_HEARTBEAT_MS: true }))
-  .merge(z.object({ DASHBOARD_PORT: port(3001) }));
+  .merge(dashboardEnv);
 
 async function main() {
   const env = loadEnv(DashboardEnvSchema);

@@ -1,6 +1,8 @@
 /**
  * Configuration pieces. Each app composes the pieces it needs into one schema and parses
- * `process.env` once at boot (`loadEnv`); nothing else in Spool reads `process.env`.
+ * `process.env` once at boot (`loadEnv`); nothing else in Spool reads `process.env`. Every
+ * process checks every Spool variable, not only its own: with one environment file shared by
+ * the API, the workers and the dashboard, a bad value stops all of them, not one in three.
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
@@ -15,7 +17,18 @@ const bool = (fallback: boolean) =>
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const int = (fallback: number, min = 0) =>
-  z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(min).default(fallback);
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(min, `must be a whole number ≥ ${min}`)
+    .default(fallback);
+
+/** A URL of one of `schemes` (a mysql:// DATABASE_URL failed only at connect, without naming the variable). */
+const urlOf = (...schemes: string[]) =>
+  z
+    .string()
+    .url()
+    .refine((u) => schemes.some((s) => u.startsWith(`${s}://`)), `must be a ${schemes.map((s) => `${s}://`).join(' or ')} URL`);
 
 const NOT_A_PORT = 'must be a port number (0–65535)';
 /** A TCP port; 0 lets the system pick one (tests). */
@@ -63,7 +76,7 @@ export const baseEnv = z.object({
 
 export const databaseEnv = z.object({
   /** Unset → embedded PGlite in `$SPOOL_DATA_DIR/pg`. */
-  DATABASE_URL: z.string().url().optional(),
+  DATABASE_URL: urlOf('postgres', 'postgresql').optional(),
   SPOOL_DB_POOL: int(10, 1),
   /**
    * pgvector's `hnsw.ef_search` for retrieval: candidates an HNSW search keeps (and the most
@@ -73,7 +86,7 @@ export const databaseEnv = z.object({
 });
 
 export const redisEnv = z.object({
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  REDIS_URL: urlOf('redis', 'rediss').default('redis://127.0.0.1:6379'),
   /** BullMQ key prefix; tests and benchmarks use a random one. */
   SPOOL_QUEUE_PREFIX: z.string().min(1).default('spool'),
 });
@@ -100,6 +113,8 @@ export const apiEnv = z.object({
   /** After a webhook secret rotation, how long the old secret still signs too (24 h). */
   SPOOL_WEBHOOK_SECRET_OVERLAP_MS: int(86_400_000),
 });
+
+export const dashboardEnv = z.object({ DASHBOARD_PORT: port(3001) });
 
 export const workerEnv = z.object({
   /** BullMQ lock duration: also how fast a killed worker's job is taken over (≈ 1–2× this). */
@@ -167,8 +182,9 @@ export const budgetEnv = z.object({
 export function loadEnv<S extends z.ZodType>(schema: S, source: NodeJS.ProcessEnv = process.env): z.infer<S> {
   // Empty strings mean "unset" (a common shape of `FOO= pnpm start`).
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== ''));
+  const others = spoolEnv().safeParse(cleaned);
   const parsed = schema.safeParse(cleaned);
-  if (parsed.success) {
+  if (parsed.success && others.success) {
     const data = parsed.data as Record<string, unknown>;
     // `pnpm --filter x start` runs in the package's folder; a relative data dir means the
     // folder the user ran pnpm from (INIT_CWD), not the package's.
@@ -177,9 +193,22 @@ export function loadEnv<S extends z.ZodType>(schema: S, source: NodeJS.ProcessEn
     }
     return parsed.data;
   }
-  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+  const issues = [...(parsed.error?.issues ?? []), ...(others.error?.issues ?? [])];
+  const lines = [...new Set(issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`))];
   throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
 }
+
+/** Every variable Spool reads, in any process (see the top of this file). */
+const spoolEnv = () =>
+  baseEnv
+    .merge(databaseEnv)
+    .merge(redisEnv)
+    .merge(jobsEnv)
+    .merge(apiEnv)
+    .merge(workerEnv)
+    .merge(dashboardEnv)
+    .merge(providerEnv)
+    .merge(budgetEnv);
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
