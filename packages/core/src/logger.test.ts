@@ -1,7 +1,7 @@
 /** Redaction by default: what a tenant sent or a credential never reaches a log line. */
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, redact } from './logger.ts';
+import { createLogger, redact, throttledWarn } from './logger.ts';
 
 function capture() {
   const lines: Record<string, any>[] = [];
@@ -67,5 +67,20 @@ describe('logger redaction', () => {
     const dirty = { jobId: 'j4', nested: { input: 'x' } };
     expect(redact(dirty)).toEqual({ jobId: 'j4', nested: { input: '[redacted]' } });
     expect(dirty.nested.input).toBe('x');
+  });
+});
+
+describe('throttled warnings', () => {
+  it('logs the first at once, then at most once per interval with the count left out', async () => {
+    const { log, lines } = capture();
+    const warn = throttledWarn(log, 'queue error', 200);
+    for (let i = 0; i < 50; i++) warn({ err: 'Connection is closed.' });
+    await new Promise((r) => setTimeout(r, 250));
+    warn({ err: 'Connection is closed.' });
+    await new Promise((r) => setImmediate(r));
+    expect(lines.map((l) => [l.msg, l.repeated])).toEqual([
+      ['queue error', undefined],
+      ['queue error', 49],
+    ]);
   });
 });

@@ -100,3 +100,23 @@ export function createLogger(level: string = 'info', destination?: DestinationSt
   } as Logger['child'];
   return root;
 }
+
+/**
+ * A warning that an outage repeats many times a second (a queue's connection errors while Redis
+ * is down): logged at once, then at most once per `everyMs`, with how many were left out, so
+ * an operator reads what happened without a flood.
+ */
+export function throttledWarn(log: Logger, message: string, everyMs = 10_000): (fields: Record<string, unknown>) => void {
+  let last = 0;
+  let skipped = 0;
+  return (fields) => {
+    const now = Date.now();
+    if (now - last < everyMs) {
+      skipped++;
+      return;
+    }
+    log.warn(skipped > 0 ? { ...fields, repeated: skipped } : fields, message);
+    last = now;
+    skipped = 0;
+  };
+}

@@ -6,7 +6,7 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../logger.ts';
+import { type Logger, throttledWarn } from '../logger.ts';
 import { scheduleZone } from './cron.ts';
 import type { ScheduleRow } from './store.ts';
 
@@ -41,7 +41,8 @@ const TICK_OPTS = {
 
 export function createScheduler(connection: Redis, prefix: string, log: Logger): Scheduler {
   const queue = new Queue<TickData>(SCHEDULE_QUEUE, { connection, prefix });
-  queue.on('error', (err) => log.warn({ err: err.message }, 'schedules queue error'));
+  const warn = throttledWarn(log, 'schedules queue error');
+  queue.on('error', (err) => warn({ err: err.message }));
   // BullMQ's own layout (job-scheduler.ts `isJobScheduler`): the `ic` field is written only for
   // job schedulers. Read directly so the reconciler checks a whole batch in one pipeline.
   const metaKey = (id: string) => `${prefix}:${SCHEDULE_QUEUE}:repeat:${id}`;

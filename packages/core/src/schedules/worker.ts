@@ -14,7 +14,7 @@ import type { EventBuffer } from '../events/redis-buffer.ts';
 import type { JobRegistry } from '../jobs/registry.ts';
 import { JobService } from '../jobs/service.ts';
 import { createSubmitGuard } from '../jobs/submit-guard.ts';
-import type { Logger } from '../logger.ts';
+import { type Logger, throttledWarn } from '../logger.ts';
 import { reconcilerRepairs } from '../metrics.ts';
 import type { BudgetDefaults } from '../providers/budget.ts';
 import type { Queues } from '../queue/queues.ts';
@@ -114,7 +114,8 @@ export function startScheduleWorker(deps: ScheduleWorkerDeps): ScheduleWorker {
     lockDuration: deps.lockMs,
     stalledInterval: deps.lockMs,
   });
-  worker.on('error', (err) => log.warn({ err: err.message }, 'schedules worker error'));
+  const warn = throttledWarn(log, 'schedules worker error');
+  worker.on('error', (err) => warn({ err: err.message }));
 
   async function sweep(): Promise<void> {
     let upserted = 0;

@@ -4,7 +4,7 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../logger.ts';
+import { type Logger, throttledWarn } from '../logger.ts';
 
 export const WEBHOOK_QUEUE = 'webhooks';
 
@@ -19,7 +19,8 @@ export interface WebhookProducer {
 
 export function createWebhookProducer(connection: Redis, prefix: string, log: Logger): WebhookProducer {
   const queue = new Queue(WEBHOOK_QUEUE, { connection, prefix });
-  queue.on('error', (err) => log.warn({ err: err.message }, 'webhook queue error'));
+  const warn = throttledWarn(log, 'webhook queue error');
+  queue.on('error', (err) => warn({ err: err.message }));
   const opts = (id: string, delayMs = 0) => ({
     jobId: id,
     // Retries follow the delivery schedule (schedule.ts); BullMQ's count is only a ceiling.

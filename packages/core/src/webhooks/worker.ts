@@ -7,7 +7,7 @@ import { DelayedError, type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Database } from '../db/client.ts';
 import { SpoolError } from '../errors.ts';
-import type { Logger } from '../logger.ts';
+import { type Logger, throttledWarn } from '../logger.ts';
 import { webhookAttemptDuration, webhookDeliveries } from '../metrics.ts';
 import { createTenantSlots } from '../queue/tenant-slots.ts';
 import { getDelivery, pendingDeliveries, recordAttempt } from '../store/webhooks.ts';
@@ -122,7 +122,8 @@ export function startWebhookWorker(
       backoffStrategy: (_made: number, _type?: string, err?: Error) => (err instanceof RetryLater ? err.delayMs : 5_000),
     },
   });
-  worker.on('error', (err) => log.warn({ err: err.message }, 'webhook worker error'));
+  const warn = throttledWarn(log, 'webhook worker error');
+  worker.on('error', (err) => warn({ err: err.message }));
 
   /** Reconciler sweep: pending deliveries with no BullMQ job (a worker died after the commit, or Redis lost it). */
   async function sweep(): Promise<void> {
