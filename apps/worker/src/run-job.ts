@@ -24,9 +24,12 @@ export function createProcessor(deps: ExecuteDeps & { tenantSlots?: TenantSlots 
     try {
       const tenantId = job.data?.tenantId as string | undefined;
       if (deps.tenantSlots && tenantId) {
-        if (!(await deps.tenantSlots.acquire(tenantId, job.id, def.timeoutMs + 60_000))) {
-          // The tenant has its cap of jobs running: step aside (not an attempt) and let others run.
-          return stepAside(job, token, 200 + Math.floor(Math.random() * 300));
+        const place = await deps.tenantSlots.acquireOrQueue(tenantId, job as Job & { id: string }, def.timeoutMs + 60_000);
+        if (place !== undefined) {
+          // The tenant has its cap of jobs running: wait in its line (not an attempt) and let
+          // others run. A release wakes the first in line; this delay is only the safety net for
+          // a slot that lapses without one (a killed worker), longer the further back in line.
+          return stepAside(job, token, Math.min(60_000, 2_000 + place * 20));
         }
       }
       try {

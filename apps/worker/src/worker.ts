@@ -63,7 +63,10 @@ export async function startWorker(
   const running = new Map<string, AbortController>();
   const producer = createWebhookProducer(connection, opts.prefix, log);
   const onDeliveries = (ids: string[]) => producer.enqueue(ids);
-  const tenantSlots = createTenantSlots(connection, `${opts.prefix}:tenant-running`, opts.tenantConcurrency ?? 0);
+  const queues = createQueues(connection, opts.prefix, deps.registry.list, log);
+  const tenantSlots = createTenantSlots(connection, `${opts.prefix}:tenant-running`, opts.tenantConcurrency ?? 0, (name) =>
+    queues.get(name),
+  );
   const models = await createModelService({
     db: deps.db,
     redis: connection,
@@ -101,7 +104,6 @@ export async function startWorker(
     return worker;
   });
 
-  const queues = createQueues(connection, opts.prefix, deps.registry.list, log);
   const webhooks = startWebhookWorker(
     { db: deps.db, connection, prefix: opts.prefix, producer, log: deps.log },
     {
