@@ -130,6 +130,17 @@ describe('API meta routes', () => {
     });
     expect(type.output).toMatchObject({ type: 'object', properties: { steps: { type: 'integer' } }, required: ['steps'] });
     expect(type.retry).toMatchObject({ attempts: 3 });
+    expect(type.available).toBe(true);
+    // On a PostgreSQL without pgvector (this machine's), the document types are listed, and marked off.
+    const vectors = stack.database.db.vectors;
+    const available = Object.fromEntries(res.body.data.map((t: { name: string; available: boolean }) => [t.name, t.available]));
+    expect(available).toMatchObject({
+      ingest: vectors,
+      'rag-query': vectors,
+      'embed-refresh': vectors,
+      summarize: true,
+      chat: true,
+    });
   });
 
   it('/openapi.json is OpenAPI 3.1 with the /v1/jobs paths and their schemas', async () => {

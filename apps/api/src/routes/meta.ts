@@ -62,6 +62,8 @@ export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
         retry: d.retry,
         timeoutMs: d.timeoutMs,
         concurrency: d.concurrency,
+        // A document type on a PostgreSQL without pgvector is refused at submit (422 vectors_unavailable).
+        available: d.needsVectors !== true || deps.db.vectors,
       })),
     }),
   );
@@ -133,6 +135,7 @@ function registerPlainRoutes(app: OpenAPIHono<AppEnv>) {
               retry: z.record(z.string(), z.unknown()),
               timeoutMs: z.number(),
               concurrency: z.number(),
+              available: z.boolean().describe('false: this deployment cannot run the type (no pgvector for document types)'),
             }),
           ),
         }),
