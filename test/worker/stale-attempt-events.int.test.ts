@@ -156,6 +156,7 @@ describe('events of an attempt that lost the job', () => {
         jobId: id,
         def: gated('debug-steps', async () => ({})),
         isLastAttempt: false,
+        attemptsMade: 0,
       },
     );
     await other.close();

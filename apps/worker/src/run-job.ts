@@ -35,7 +35,9 @@ export function createProcessor(deps: ExecuteDeps & { tenantSlots?: TenantSlots 
       try {
         await runAttempt(deps, def, job as Job & { id: string }, token);
       } finally {
-        if (deps.tenantSlots && tenantId) await deps.tenantSlots.release(tenantId, job.id).catch(() => {});
+        if (deps.tenantSlots && tenantId) {
+          await deps.tenantSlots.release(tenantId, job.id, def.timeoutMs + 60_000).catch(() => {});
+        }
       }
     } finally {
       inHand.delete(job.id);

@@ -52,10 +52,9 @@ export async function startWorker(
   const log = deps.log.child({ module: 'worker' });
   const connection = createRedis(opts.redisUrl, 'worker');
   const subscriber = createRedis(opts.redisUrl, 'subscriber');
-  // Events of concurrent attempts (claims' seq lookups, running and closing publishes) are
-  // sent in one write per event-loop turn. Kept off BullMQ's connection: BullMQ does not
-  // support auto-pipelining.
-  const eventsRedis = createRedis(opts.redisUrl, 'worker', { enableAutoPipelining: true });
+  // Events of concurrent attempts (fences, appends, running and closing publishes). Kept off
+  // BullMQ's connection: BullMQ does not support auto-pipelining, nor failing fast.
+  const eventsRedis = createRedis(opts.redisUrl, 'events');
   for (const c of [connection, subscriber, eventsRedis]) c.on('error', (err) => log.debug({ err: err.message }, 'redis error'));
 
   const buffer = new EventBuffer(eventsRedis, opts.prefix);

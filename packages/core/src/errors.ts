@@ -80,7 +80,10 @@ export function isUnavailable(err: unknown): boolean {
     )
       return true;
     const message = (e as { message?: unknown }).message;
-    if (typeof message === 'string' && /Connection is closed|Stream isn't writeable|enableOfflineQueue/.test(message))
+    if (
+      typeof message === 'string' &&
+      /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out/.test(message)
+    )
       return true;
     e = (e as { cause?: unknown }).cause;
   }

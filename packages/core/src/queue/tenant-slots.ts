@@ -5,9 +5,10 @@
  * worker frees itself and a takeover of the same item reuses its slot.
  *
  * Jobs held back by the cap wait in the tenant's line (a second sorted set, by when they first
- * came), parked in BullMQ's delayed set: each release wakes the first in line. Before, a held
- * job came back every 200–500 ms to try again: a backlog of one tenant cost Redis ~1,400
- * commands per job and ran in no particular order.
+ * came), parked in BullMQ's delayed set. A release hands its slot to the first in line (the
+ * slot is held in that job's name until it comes, so a newcomer cannot take it) and wakes it.
+ * Before, a held job came back every 200–500 ms to try again: a backlog of one tenant cost
+ * Redis ~1,400 commands per job and ran in no particular order.
  */
 import { Job as BullJob, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -27,18 +28,26 @@ redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ARGV[6])
 redis.call('PEXPIRE', KEYS[2], 86400000)
 return redis.call('ZRANK', KEYS[2], ARGV[6])`;
 
-// KEYS: slots, line. ARGV: item. Frees its slot; returns the first in line, if any.
+// KEYS: slots, line. ARGV: item, lapse. Frees the item's slot (if it held one: a job taken
+// over in another process is released twice) and hands it to the first in line, whose member
+// ("<queue>\n<job id>") it returns.
 const RELEASE = `
-redis.call('ZREM', KEYS[1], ARGV[1])
-return redis.call('ZPOPMIN', KEYS[2])[1]`;
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return nil end
+local first = redis.call('ZPOPMIN', KEYS[2])[1]
+if not first then return nil end
+redis.call('ZADD', KEYS[1], ARGV[2], string.match(first, '\\n(.*)$'))
+return first`;
 
 export interface TenantSlots {
   /** True if the item may go now; it then holds a slot for at most `holdMs`. */
   acquire(tenantId: string, itemId: string, holdMs: number): Promise<boolean>;
   /** As `acquire`, but a job held back joins the tenant's line: its place (0 first), or undefined if it may go. */
   acquireOrQueue(tenantId: string, job: Job & { id: string }, holdMs: number): Promise<number | undefined>;
-  /** Frees the item's slot, and wakes the first job in the tenant's line (see `wake`). */
-  release(tenantId: string, itemId: string): Promise<void>;
+  /**
+   * Frees the item's slot and hands it to the first job in the tenant's line, held for it at
+   * most `holdMs` until it comes; that job is woken in the background (see `wake`).
+   */
+  release(tenantId: string, itemId: string, holdMs?: number): Promise<void>;
 }
 
 /**
@@ -65,31 +74,43 @@ export function createTenantSlots(
       const place = await take(tenantId, job.id, holdMs, `${job.queueName}\n${job.id}`);
       return place === -1 ? undefined : place;
     },
-    async release(tenantId, itemId) {
-      let member = (await redis.eval(RELEASE, 2, ...keys(tenantId), itemId)) as string | null;
-      // The first in line may be gone (canceled, or woken by its own delay and running): the next.
-      for (let tries = 0; member && queue && tries < 5; tries++) {
-        if (await wake(queue, member)) return;
-        member = ((await redis.zpopmin(keys(tenantId)[1]!)) as string[])[0] ?? null;
-      }
+    async release(tenantId, itemId, holdMs = 60_000) {
+      const handOver = (id: string) =>
+        redis.eval(RELEASE, 2, ...keys(tenantId), id, Date.now() + holdMs) as Promise<string | null>;
+      const first = await handOver(itemId);
+      if (!first || !queue) return;
+      // In the background: a release must not hold the caller's concurrency slot. A first in
+      // line that will not come (canceled, finished) hands the slot on, to a few at most.
+      void (async () => {
+        for (let member: string | null = first, tries = 0; member && tries < 5; tries++) {
+          if (await wake(queue, member)) return;
+          member = await handOver(member.slice(member.indexOf('\n') + 1));
+        }
+      })().catch(() => {});
     },
   };
 }
 
-/** Moves a job in line from BullMQ's delayed set to wait; false if it is not waiting in line. */
+/**
+ * Moves a job in line from BullMQ's delayed set to wait. False if it will not come for its
+ * slot (gone or finished); true if it will (woken, already waiting, or running).
+ */
 async function wake(queue: (name: string) => Queue, member: string): Promise<boolean> {
   const [name, id] = member.split('\n') as [string, string];
   for (let tries = 0; tries < 3; tries++) {
     const job = await BullJob.fromId(queue(name), id);
-    const state = await job?.getState();
-    if (state === 'delayed')
+    const state = job ? await job.getState() : 'unknown';
+    if (state === 'delayed') {
       return job!.promote().then(
         () => true,
         () => false,
       );
-    // Active: it joined the line a moment ago and is still on its way to the delayed set.
-    if (state !== 'active') return false;
+    }
+    if (state === 'unknown' || state === 'completed' || state === 'failed') return false;
+    if (state !== 'active') return true;
+    // Active: it joined the line a moment ago and is on its way to the delayed set (or it came
+    // by its own delay and runs in the slot held for it).
     await new Promise((r) => setTimeout(r, 100));
   }
-  return false;
+  return true;
 }

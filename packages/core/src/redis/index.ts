@@ -1,12 +1,14 @@
 /**
  * Redis connections. Producers (the API) fail fast so a submit never hangs on a dead Redis;
- * workers and subscribers retry forever, as BullMQ requires.
+ * so do a worker's event writes (a closing write waits for its events' appends, and must not
+ * wait for Redis to come back: the events go to PostgreSQL alone meanwhile). BullMQ's
+ * connections and subscribers retry forever, as BullMQ requires.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 
 export type { Redis };
 
-export type RedisRole = 'producer' | 'worker' | 'subscriber';
+export type RedisRole = 'producer' | 'events' | 'worker' | 'subscriber';
 
 export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
   const common: RedisOptions = {
@@ -17,6 +19,8 @@ export function createRedis(url: string, role: RedisRole, extra: RedisOptions = 
   };
   const byRole: Record<RedisRole, RedisOptions> = {
     producer: { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000 },
+    // Sent in one write per event-loop turn for all attempts of the process.
+    events: { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000, enableAutoPipelining: true },
     worker: { maxRetriesPerRequest: null, enableReadyCheck: false },
     subscriber: { maxRetriesPerRequest: null },
   };

@@ -57,8 +57,8 @@ export interface AttemptState {
   attempt: number;
   /** The last seq this attempt has used. */
   seq: number;
-  /** This attempt's event fence (see events/redis-buffer.ts); undefined if Redis was unreachable at the claim. */
-  fence: number | undefined;
+  /** This attempt's event fence (see events/redis-buffer.ts). */
+  fence: number;
   /** The latest event append: appends settle in order, so the closing write awaits this one. */
   appended: Promise<unknown>;
   /**

@@ -50,7 +50,9 @@ export async function executeAttempt(
 ): Promise<AttemptOutcome> {
   const { db, events, log } = deps;
   // Fence out any earlier attempt still running somewhere, and number above what it published.
-  const begun = await events.buffer.begin(jobId).catch(() => ({ fence: undefined, lastSeq: 0 }));
+  // Without its fence an attempt could not be fenced out in turn: Redis unreachable here is
+  // an outage like PostgreSQL's (the worker steps aside, see run-job.ts).
+  const begun = await events.buffer.begin(jobId);
   const claim = await claimJob(db, { jobId, seqFloor: begun.lastSeq, attemptsMade });
   if (!claim) return { kind: 'skipped' };
 
@@ -143,6 +145,9 @@ export async function executeAttempt(
     jobExecutions.inc({ type: def.name, outcome: 'completed' });
     return (await end('completed', { result })) ? { kind: 'completed', result } : { kind: 'lease_lost' };
   } catch (thrown) {
+    // The closing write itself failed (PostgreSQL unreachable): the handler's outcome stands
+    // and is written by a later take of the job, not turned into a failure of this attempt.
+    if (state.closed) throw thrown;
     // A cancel or a timeout ends the attempt without waiting for the handler, but one that
     // honours ctx.signal settles a moment later, its step marked failed: give it that moment,
     // so the step's event comes before the terminal one (events after it are dropped).

@@ -53,7 +53,9 @@ export function startWebhookWorker(
     if (d?.status !== 'pending') return;
     // The schedule's first delay (0 by default) is the wait before the first attempt, counted
     // from when the delivery was recorded: it is enqueued at once, by whichever process ended the job.
-    const firstDue = d.attempts === 0 ? new Date(d.next_attempt_at).getTime() + (opts.retryDelaysMs[0] ?? 0) : 0;
+    // Only when there is one: the row's time is PostgreSQL's clock, compared here with this one's.
+    const firstDelay = opts.retryDelaysMs[0] ?? 0;
+    const firstDue = d.attempts === 0 && firstDelay > 0 ? new Date(d.next_attempt_at).getTime() + firstDelay : 0;
     if (firstDue > Date.now()) {
       await job.moveToDelayed(firstDue, token);
       throw new DelayedError();
