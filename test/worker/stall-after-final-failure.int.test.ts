@@ -8,124 +8,80 @@
  */
 
 import { SpoolError } from '@spool/core/errors';
-import { EventBuffer, EventWriter } from '@spool/core/events';
-import { createRegistry, JobService } from '@spool/core/jobs';
-import { createLogger } from '@spool/core/logger';
-import { type AnyJobDefinition, createQueues, defineJob } from '@spool/core/queue';
 import { createRedis } from '@spool/core/redis';
 import { executeAttempt } from '@spool/core/steps';
-import { createTenant } from '@spool/core/tenants';
-import { createWebhookProducer } from '@spool/core/webhooks';
 import { Worker } from 'bullmq';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { createProcessor } from '../../apps/worker/src/run-job.ts';
-import { freshDatabase, type TestDatabase } from '../support/database.ts';
+import { type AttemptHarness, attemptHarness, log, testJob } from '../support/attempts.ts';
 import { REDIS_URL } from '../support/env.ts';
-import { randomPrefix } from '../support/stack.ts';
-
-const log = createLogger('silent');
-
-const def = (handle: AnyJobDefinition['handle']): AnyJobDefinition =>
-  defineJob({
-    name: 'debug-steps',
-    description: 'stall',
-    input: z.any(),
-    output: z.any(),
-    retry: { attempts: 3, backoffMs: 10 },
-    timeoutMs: 10_000,
-    concurrency: 1,
-    handle,
-  });
 
 describe('a job that stalled, then failed for good', () => {
-  let database: TestDatabase;
-  let redis: ReturnType<typeof createRedis>;
-  let buffer: EventBuffer;
-  let events: EventWriter;
-  let jobs: JobService;
-  let prefix: string;
-  let tenantId: string;
-  const close: (() => Promise<unknown>)[] = [];
-
+  let h: AttemptHarness;
   beforeAll(async () => {
-    database = await freshDatabase();
-    redis = createRedis(REDIS_URL, 'worker');
-    prefix = randomPrefix();
-    buffer = new EventBuffer(redis, prefix);
-    events = new EventWriter(database.db, buffer, log);
-    const registry = createRegistry({ enableDebugJobs: true });
-    const queues = createQueues(redis, prefix, registry.list, log);
-    const webhooks = createWebhookProducer(redis, prefix, log);
-    jobs = new JobService({ db: database.db, queues, registry, redis, buffer, webhooks, allowPrivateWebhooks: true, log });
-    tenantId = (await createTenant(database.db, 't')).id;
-    close.push(
-      () => queues.close(),
-      () => webhooks.close(),
-    );
+    h = await attemptHarness();
   });
-  afterAll(async () => {
-    for (const c of close) await c();
-    await events.close();
-    redis.disconnect();
-    await database.drop();
-  });
+  afterAll(() => h?.close());
 
   it('is not run again', async () => {
-    const [submitted] = await jobs.submit(tenantId, [
+    const [submitted] = await h.jobs.submit(h.tenantId, [
       { type: 'debug-steps', input: { steps: 1 }, webhook: { url: 'http://127.0.0.1:9/hook' } },
     ]);
     const id = submitted!.job.id;
 
     // Worker 1 takes the job from BullMQ.
     const conn1 = createRedis(REDIS_URL, 'worker');
-    const w1 = new Worker('debug-steps', null, { connection: conn1, prefix, autorun: false, lockDuration: 30_000 });
+    const w1 = new Worker('debug-steps', null, { connection: conn1, prefix: h.prefix, autorun: false, lockDuration: 30_000 });
     const job = await w1.getNextJob('w1-token');
     expect(job?.id).toBe(id);
 
     // Its lock lapses while it runs; BullMQ's stalled check (two passes) moves the job back to wait.
-    const checker = new Worker('debug-steps', null, { connection: createRedis(REDIS_URL, 'worker'), prefix, autorun: false });
+    const checker = new Worker('debug-steps', null, {
+      connection: createRedis(REDIS_URL, 'worker'),
+      prefix: h.prefix,
+      autorun: false,
+    });
     const moveStalled = () => (checker as unknown as { moveStalledJobsToWait(): Promise<unknown> }).moveStalledJobsToWait();
     await moveStalled();
-    await redis.del(`${prefix}:debug-steps:${id}:lock`, `${prefix}:debug-steps:stalled-check`); // lock lapsed; next check period
+    await h.redis.del(`${h.prefix}:debug-steps:${id}:lock`, `${h.prefix}:debug-steps:stalled-check`); // lock lapsed; next check period
     await moveStalled();
-    expect(await redis.lindex(`${prefix}:debug-steps:wait`, 0)).toBe(id);
+    expect(await h.redis.lindex(`${h.prefix}:debug-steps:wait`, 0)).toBe(id);
 
     // Worker 1 is still running its attempt, and it fails for good (a non-retryable error).
-    const failing = def(async () => {
+    const failing = testJob(async () => {
       throw new SpoolError('bad_input', 'cannot be done', { retryable: false });
     });
     const outcome = await executeAttempt(
-      { db: database.db, events, log, running: new Map() },
+      { db: h.database.db, events: h.events, log, running: new Map() },
       { jobId: id, def: failing, isLastAttempt: false, attemptsMade: 0 },
     );
     expect(outcome.kind).toBe('failed');
-    expect((await jobs.get(tenantId, id)).status).toBe('failed');
+    expect((await h.jobs.get(h.tenantId, id)).status).toBe('failed');
 
     // Worker 2 takes the copy in `wait`.
     let ran = 0;
     const w2 = new Worker(
       'debug-steps',
       createProcessor(
-        { db: database.db, events, log, running: new Map() },
-        def(async () => {
+        { db: h.database.db, events: h.events, log, running: new Map() },
+        testJob(async () => {
           ran++;
           return { second: true };
         }),
       ),
-      { connection: createRedis(REDIS_URL, 'worker'), prefix },
+      { connection: createRedis(REDIS_URL, 'worker'), prefix: h.prefix },
     );
     await new Promise<void>((resolve) => w2.on('completed', () => resolve()));
     await w2.close();
     await checker.close();
     await w1.close();
 
-    const after = await jobs.get(tenantId, id);
-    const deliveries = await database.db.query<{ event_type: string }>(
+    const after = await h.jobs.get(h.tenantId, id);
+    const deliveries = await h.database.db.query<{ event_type: string }>(
       sql`SELECT event_type FROM webhook_deliveries WHERE job_id = ${id} ORDER BY created_at`,
     );
-    const evs = await database.db.query<{ seq: number; type: string }>(
+    const evs = await h.database.db.query<{ seq: number; type: string }>(
       sql`SELECT seq, type FROM job_events WHERE job_id = ${id} ORDER BY seq`,
     );
     expect(ran, 'a job that failed for good ran again').toBe(0);
