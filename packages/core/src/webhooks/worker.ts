@@ -51,9 +51,9 @@ export function startWebhookWorker(
   async function deliver(job: Job, token?: string): Promise<void> {
     const d = await getDelivery(db, job.data.deliveryId as string);
     if (d?.status !== 'pending') return;
-    // The schedule's first delay (0 by default) is the wait before the first attempt, counted
-    // from when the delivery was recorded: it is enqueued at once, by whichever process ended the job.
-    // Only when there is one: the row's time is PostgreSQL's clock, compared here with this one's.
+    // The schedule's first delay (0 by default) is the wait before the first attempt: the
+    // delivery is enqueued at once by whichever process ended the job. Checked only when there
+    // is one (the row's time is PostgreSQL's clock, compared with this process's).
     const firstDelay = opts.retryDelaysMs[0] ?? 0;
     const firstDue = d.attempts === 0 && firstDelay > 0 ? new Date(d.next_attempt_at).getTime() + firstDelay : 0;
     if (firstDue > Date.now()) {
