@@ -3,13 +3,15 @@
  * BullMQ owns scheduling (attempts, backoff); PostgreSQL owns the truth of status.
  */
 import { isUnavailable } from '@spool/core/errors';
-import type { AnyJobDefinition, TenantSlots } from '@spool/core/queue';
+import { type AnyJobDefinition, stepAside, type TenantSlots } from '@spool/core/queue';
 import { type ExecuteDeps, executeAttempt, leaseLostError } from '@spool/core/steps';
-import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
+import { type Job, UnrecoverableError } from 'bullmq';
 
 export function createProcessor(deps: ExecuteDeps & { tenantSlots?: TenantSlots | undefined }, def: AnyJobDefinition) {
   // Jobs whose processor call is under way in this process, from start to return.
   const inHand = new Set<string>();
+  // How long a tenant slot is held at most: a killed worker's lapses after this.
+  const slotHoldMs = def.timeoutMs + 60_000;
   return async (job: Job, token?: string): Promise<void> => {
     if (!job.id) throw new UnrecoverableError('job without id');
     if (inHand.has(job.id)) {
@@ -24,7 +26,7 @@ export function createProcessor(deps: ExecuteDeps & { tenantSlots?: TenantSlots 
     try {
       const tenantId = job.data?.tenantId as string | undefined;
       if (deps.tenantSlots && tenantId) {
-        const place = await deps.tenantSlots.acquireOrQueue(tenantId, job as Job & { id: string }, def.timeoutMs + 60_000);
+        const place = await deps.tenantSlots.acquireOrQueue(tenantId, job as Job & { id: string }, slotHoldMs);
         if (place !== undefined) {
           // The tenant has its cap of jobs running: wait in its line (not an attempt) and let
           // others run. A release wakes the first in line; this delay is only the safety net for
@@ -36,19 +38,13 @@ export function createProcessor(deps: ExecuteDeps & { tenantSlots?: TenantSlots 
         await runAttempt(deps, def, job as Job & { id: string }, token);
       } finally {
         if (deps.tenantSlots && tenantId) {
-          await deps.tenantSlots.release(tenantId, job.id, def.timeoutMs + 60_000).catch(() => {});
+          await deps.tenantSlots.release(tenantId, job.id, slotHoldMs).catch(() => {});
         }
       }
     } finally {
       inHand.delete(job.id);
     }
   };
-}
-
-/** Back to BullMQ's delayed set for `ms`, without counting an attempt. */
-async function stepAside(job: Job, token: string | undefined, ms: number): Promise<never> {
-  await job.moveToDelayed(Date.now() + ms, token);
-  throw new DelayedError();
 }
 
 async function runAttempt(deps: ExecuteDeps, def: AnyJobDefinition, job: Job & { id: string }, token?: string): Promise<void> {

@@ -175,6 +175,17 @@ export const budgetEnv = z.object({
   SPOOL_TENANT_MONTHLY_BUDGET_USD: z.coerce.number().min(0).default(0),
 });
 
+/** Every variable Spool reads, in any process (see the top of this file). */
+const spoolEnv = baseEnv
+  .merge(databaseEnv)
+  .merge(redisEnv)
+  .merge(jobsEnv)
+  .merge(apiEnv)
+  .merge(workerEnv)
+  .merge(dashboardEnv)
+  .merge(providerEnv)
+  .merge(budgetEnv);
+
 /**
  * Parses the environment with a composed schema, or stops start-up with one clear message
  * naming every bad variable.
@@ -182,7 +193,7 @@ export const budgetEnv = z.object({
 export function loadEnv<S extends z.ZodType>(schema: S, source: NodeJS.ProcessEnv = process.env): z.infer<S> {
   // Empty strings mean "unset" (a common shape of `FOO= pnpm start`).
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== ''));
-  const others = spoolEnv().safeParse(cleaned);
+  const others = spoolEnv.safeParse(cleaned);
   const parsed = schema.safeParse(cleaned);
   if (parsed.success && others.success) {
     const data = parsed.data as Record<string, unknown>;
@@ -197,18 +208,6 @@ export function loadEnv<S extends z.ZodType>(schema: S, source: NodeJS.ProcessEn
   const lines = [...new Set(issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`))];
   throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
 }
-
-/** Every variable Spool reads, in any process (see the top of this file). */
-const spoolEnv = () =>
-  baseEnv
-    .merge(databaseEnv)
-    .merge(redisEnv)
-    .merge(jobsEnv)
-    .merge(apiEnv)
-    .merge(workerEnv)
-    .merge(dashboardEnv)
-    .merge(providerEnv)
-    .merge(budgetEnv);
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

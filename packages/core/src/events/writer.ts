@@ -5,7 +5,7 @@
  * database round trip per progress call or per token.
  */
 import type { Database } from '../db/client.ts';
-import type { Logger } from '../logger.ts';
+import { type Logger, throttledWarn } from '../logger.ts';
 import { eventsFlushed } from '../metrics.ts';
 import { flushEvents, type PendingEvent } from '../store/events.ts';
 import type { EventBuffer } from './redis-buffer.ts';
@@ -24,6 +24,8 @@ export class EventWriter {
   private flushing: Promise<void> | undefined;
   private readonly flushMs: number;
   private readonly maxBatch: number;
+  // Per event while Redis is down: one line per 10 s, with the count left out.
+  private readonly publishFailed: (fields: Record<string, unknown>) => void;
 
   constructor(
     private readonly db: Database,
@@ -33,6 +35,7 @@ export class EventWriter {
   ) {
     this.flushMs = opts.flushMs ?? 100;
     this.maxBatch = opts.maxBatch ?? 1_000;
+    this.publishFailed = throttledWarn(log, 'event publish failed; events go to PostgreSQL only');
   }
 
   /**
@@ -48,7 +51,7 @@ export class EventWriter {
         return accepted;
       },
       (err: unknown) => {
-        this.log.warn({ err, jobId }, 'event publish failed');
+        this.publishFailed({ err: String(err), jobId });
         this.enqueue({ jobId, event, fence });
         return true;
       },

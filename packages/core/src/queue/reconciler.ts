@@ -121,6 +121,13 @@ export class Reconciler {
 
   private async repair(rows: LiveRow[], report: ReconcileReport): Promise<void> {
     const { db, redis, queues, registry, buffer } = this.deps;
+    // Before a running row is ended or requeued: fence out its worker if it still runs (see
+    // events/redis-buffer.ts), and get the seq to number the next event above.
+    const fenceOut = (id: string) =>
+      buffer.begin(id).then(
+        (b) => b.lastSeq,
+        () => 0,
+      );
     // One round trip for the batch: every BullMQ job hash has `timestamp`; a finished one has `finishedOn`.
     const pipe = redis.pipeline();
     for (const r of rows) pipe.hmget(`${queues.prefix}:${r.type}:${r.id}`, 'timestamp', 'finishedOn', 'failedReason');
@@ -152,15 +159,9 @@ export class Reconciler {
         }
         continue;
       }
-      // running in PostgreSQL. Whatever is done next ends the attempt: fence out its worker if it
-      // still runs (see events/redis-buffer.ts), and number the next event above what it published.
-      const fenceIfEnding = () =>
-        buffer.begin(row.id).then(
-          (b) => b.lastSeq,
-          () => 0,
-        );
+      // running in PostgreSQL. Whatever is done next ends the attempt (see fenceOut).
       if (!exists || (finished && failedReason === null)) {
-        const floor = await fenceIfEnding();
+        const floor = await fenceOut(row.id);
         // Redis lost it (restart, flush), or BullMQ completed it while the row says running (the
         // closing write was lost; nobody will run it again): queue it again, unless it finished
         // meanwhile. The update is fenced on the attempt read above, so a worker's closing write
@@ -192,7 +193,7 @@ export class Reconciler {
         }
       } else if (finished && failedReason !== null) {
         // BullMQ failed it without our handler's closing write (it stalled too many times).
-        const floor = await fenceIfEnding();
+        const floor = await fenceOut(row.id);
         const failed = await db.query<{ last_seq: number; deliveries: string[] }>(sql`
           WITH upd AS (
             UPDATE jobs SET status = 'failed', finished_at = now(), last_seq = GREATEST(last_seq, ${floor}) + 1,

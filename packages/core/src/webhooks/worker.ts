@@ -3,12 +3,13 @@
  * POSTs, records the attempt, and schedules the next one. A per-tenant cap on deliveries in
  * flight keeps one slow receiver from holding every slot.
  */
-import { DelayedError, type Job, Worker } from 'bullmq';
+import { type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Database } from '../db/client.ts';
 import { SpoolError } from '../errors.ts';
 import { type Logger, throttledWarn } from '../logger.ts';
 import { webhookAttemptDuration, webhookDeliveries } from '../metrics.ts';
+import { stepAside } from '../queue/step-aside.ts';
 import { createTenantSlots } from '../queue/tenant-slots.ts';
 import { getDelivery, pendingDeliveries, recordAttempt } from '../store/webhooks.ts';
 import { webhookBody } from './body.ts';
@@ -56,14 +57,10 @@ export function startWebhookWorker(
     // is one (the row's time is PostgreSQL's clock, compared with this process's).
     const firstDelay = opts.retryDelaysMs[0] ?? 0;
     const firstDue = d.attempts === 0 && firstDelay > 0 ? new Date(d.next_attempt_at).getTime() + firstDelay : 0;
-    if (firstDue > Date.now()) {
-      await job.moveToDelayed(firstDue, token);
-      throw new DelayedError();
-    }
+    if (firstDue > Date.now()) return stepAside(job, token, firstDue - Date.now());
 
     if (slots && !(await slots.acquire(d.tenant_id, d.id, slotHoldMs))) {
-      await job.moveToDelayed(Date.now() + 250 + Math.floor(Math.random() * 250), token);
-      throw new DelayedError();
+      return stepAside(job, token, 250 + Math.floor(Math.random() * 250));
     }
     try {
       const attempt = d.attempts + 1;
