@@ -3,6 +3,7 @@
  * line per request (request id, tenant, route, status, duration; never a body or a header).
  */
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { Logger } from '@spool/core/logger';
 import { httpRequestDuration } from '@spool/core/metrics';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -34,11 +35,16 @@ export function observe(log: Logger): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const requestId = requestIdFor(c.req.header('x-request-id'));
     c.set('requestId', requestId);
+    // Under node:http the id goes on the socket's response at once: setting it on the web
+    // Response afterwards made @hono/node-server build a Headers object and take its slow
+    // path for every answer. `app.request()` (tests) has no socket: the Response carries it.
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    outgoing?.setHeader('x-request-id', requestId);
     const start = performance.now();
     try {
       await next();
     } finally {
-      c.res.headers.set('x-request-id', requestId);
+      if (!outgoing) c.res.headers.set('x-request-id', requestId);
       const route = routeLabel(c);
       const status = c.res.status;
       const seconds = (performance.now() - start) / 1000;
