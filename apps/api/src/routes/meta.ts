@@ -52,20 +52,25 @@ export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
     return c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType });
   });
 
+  // Made at the first request (after migrate() has found out about pgvector) and kept: the JSON
+  // Schemas cost about a millisecond per request and cannot change while the process runs.
+  let jobTypes: object | undefined;
   app.get('/v1/job-types', requireScope(deps, 'jobs:read'), (c) =>
-    c.json({
-      data: deps.registry.list.map((d) => ({
-        name: d.name,
-        description: d.description,
-        input: z.toJSONSchema(d.input, { io: 'input' }),
-        output: z.toJSONSchema(d.output, { io: 'output' }),
-        retry: d.retry,
-        timeoutMs: d.timeoutMs,
-        concurrency: d.concurrency,
-        // A document type on a PostgreSQL without pgvector is refused at submit (422 vectors_unavailable).
-        available: d.needsVectors !== true || deps.db.vectors,
-      })),
-    }),
+    c.json(
+      (jobTypes ??= {
+        data: deps.registry.list.map((d) => ({
+          name: d.name,
+          description: d.description,
+          input: z.toJSONSchema(d.input, { io: 'input' }),
+          output: z.toJSONSchema(d.output, { io: 'output' }),
+          retry: d.retry,
+          timeoutMs: d.timeoutMs,
+          concurrency: d.concurrency,
+          // A document type on a PostgreSQL without pgvector is refused at submit (422 vectors_unavailable).
+          available: d.needsVectors !== true || deps.db.vectors,
+        })),
+      }),
+    ),
   );
 
   for (const d of deps.registry.list) {
