@@ -406,4 +406,24 @@ describe('schedules after Redis loses its data', () => {
     await sleep(2_000);
     expect((await jobsOf(stack, schedule.id)).length).toBe(settled);
   });
+
+  it('concurrent creates never take a tenant past 1,000 schedules', async () => {
+    // The count and the insert were two statements: 20 creates at 995 all passed the count.
+    const t = await stack.tenant('sched-many');
+    const c = client(stack.url, t.apiKey);
+    await stack.database.db.query(sql`
+      INSERT INTO schedules (id, tenant_id, cron, job_type, job_input)
+      SELECT 'sch_seed_' || lpad(g::text, 4, '0') || ${t.id}, ${t.id}, ${NEVER_SOON}, 'debug-steps', '{"steps":1}'::jsonb
+      FROM generate_series(1, 995) g`);
+    const body = { cron: NEVER_SOON, job: { type: 'debug-steps', input: { steps: 1 } } };
+    const statuses = (await Promise.all(Array.from({ length: 20 }, () => c.call('POST', '/v1/schedules', body)))).map(
+      (r) => r.status,
+    );
+    expect(statuses.filter((s) => s === 201)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(15);
+    const [held] = await stack.database.db.query<{ n: number }>(
+      sql`SELECT count(*)::int AS n FROM schedules WHERE tenant_id = ${t.id}`,
+    );
+    expect(held!.n).toBe(1_000);
+  });
 });

@@ -102,7 +102,12 @@ export class ScheduleService {
     const { db } = this.deps;
     assertCron(req.cron, req.timezone);
     const template = await this.templateColumns(req.job);
-    if ((await store.countSchedules(db, tenantId)) >= MAX_SCHEDULES_PER_TENANT) {
+    const row = await store.insertScheduleWithin(
+      db,
+      { tenantId, name: req.name ?? null, cron: req.cron.trim(), timezone: req.timezone ?? null, ...template, enabled: true },
+      MAX_SCHEDULES_PER_TENANT,
+    );
+    if (!row) {
       throw new SpoolError(
         'too_many_schedules',
         `a tenant may have at most ${MAX_SCHEDULES_PER_TENANT} schedules; delete one first`,
@@ -111,14 +116,6 @@ export class ScheduleService {
         },
       );
     }
-    const row = await store.insertSchedule(db, {
-      tenantId,
-      name: req.name ?? null,
-      cron: req.cron.trim(),
-      timezone: req.timezone ?? null,
-      ...template,
-      enabled: true,
-    });
     await this.syncScheduler(row);
     return toSchedule(row);
   }

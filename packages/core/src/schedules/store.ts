@@ -11,17 +11,25 @@ export const newScheduleId = (): string => `sch_${newId()}`;
 
 export type NewSchedule = Omit<typeof schedules.$inferInsert, 'id' | 'createdAt' | 'lastRunAt' | 'lastJobId' | 'lastError'>;
 
-export async function insertSchedule(db: Database, values: NewSchedule): Promise<ScheduleRow> {
-  const [row] = await db.orm
-    .insert(schedules)
-    .values({ ...values, id: newScheduleId() })
-    .returning();
-  return row!;
-}
-
-export async function countSchedules(db: Database, tenantId: string): Promise<number> {
-  const [row] = await db.orm.select({ n: sql<number>`count(*)::int` }).from(schedules).where(eq(schedules.tenantId, tenantId));
-  return row?.n ?? 0;
+/**
+ * Inserts the schedule unless its tenant already has `max`; undefined then. The count and the
+ * insert run in one transaction under a per-tenant lock: as two statements, concurrent creates
+ * all counted the same rows and passed the limit together.
+ */
+export async function insertScheduleWithin(db: Database, values: NewSchedule, max: number): Promise<ScheduleRow | undefined> {
+  return db.orm.transaction(async (tx) => {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${`spool:schedules:${values.tenantId}`}))`);
+    const [held] = await tx
+      .select({ n: sql<number>`count(*)::int` })
+      .from(schedules)
+      .where(eq(schedules.tenantId, values.tenantId));
+    if ((held?.n ?? 0) >= max) return undefined;
+    const [row] = await tx
+      .insert(schedules)
+      .values({ ...values, id: newScheduleId() })
+      .returning();
+    return row;
+  });
 }
 
 export async function getSchedule(db: Database, tenantId: string, id: string): Promise<ScheduleRow | undefined> {
