@@ -312,5 +312,23 @@ describe('chat jobs', () => {
       headers: { authorization: `Bearer ${capped.apiKey}` },
     });
     expect(tenantKey.status).toBe(403);
+
+    // The column keeps 8 digits before the point and 6 after: a cap it cannot hold is refused
+    // with a message that says so (it was a 422 about "not valid text"), and a positive cap
+    // under a millionth is not rounded to 0, which would mean "nothing may be spent".
+    const capAt = async (dailyUsd: number) => {
+      const res = await admin('PUT', `/v1/admin/tenants/${capped.id}/budget`, { dailyUsd });
+      return { status: res.status, body: await res.json() };
+    };
+    expect(await capAt(99_999_999)).toMatchObject({ status: 200, body: { dailyUsd: 99_999_999 } });
+    for (const tooLarge of [1e8, 5e8, 1e9]) {
+      expect(await capAt(tooLarge)).toMatchObject({ status: 422, body: { error: { code: 'validation_failed' } } });
+    }
+    expect((await capAt(1e8)).body.error.message).toMatch(/at most 99,999,999/);
+    expect(await capAt(0.0000001)).toMatchObject({
+      status: 422,
+      body: { error: { message: expect.stringMatching(/6 decimals/) } },
+    });
+    expect(await capAt(0.000001)).toMatchObject({ status: 200, body: { dailyUsd: 0.000001 } });
   });
 });

@@ -6,7 +6,16 @@ import { forgetTenantBudget } from '@spool/core/providers/budget';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { errorResponses, json } from '../schemas.ts';
 
-const cap = z.number().min(0).max(1e9).nullable().describe('USD; null = the deployment default; 0 = nothing may be spent');
+// The column is numeric(14, 6): 8 digits before the point, 6 after. A larger cap overflowed it
+// (a misleading 422), and a positive cap under a millionth was rounded to 0, which means
+// "nothing may be spent": both are refused here with a message that says why.
+const cap = z
+  .number()
+  .min(0)
+  .max(99_999_999, 'a cap is at most 99,999,999 USD')
+  .refine((v) => v === 0 || v >= 0.000001, 'a cap is 0 or at least 0.000001 USD (caps are kept to 6 decimals)')
+  .nullable()
+  .describe('USD, at most 99,999,999, kept to 6 decimals; null = the deployment default; 0 = nothing may be spent');
 
 const Budget = z
   .object({
