@@ -256,6 +256,24 @@ export const schedules = pgTable(
   (t) => [index('schedules_tenant_idx').on(t.tenantId, t.id.desc())],
 );
 
+/**
+ * Spend held by paid model calls in flight (providers/budget.ts): it counts against the tenant's
+ * caps until the call's cost is in model_calls, or until `expires_at` if the process holding it
+ * died. Without holds, calls made at once all saw the same spend and passed a cap together.
+ */
+export const budgetHolds = pgTable(
+  'budget_holds',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    usd: numeric('usd', { precision: 14, scale: 8 }).notNull(),
+    expiresAt: ts('expires_at').notNull(),
+  },
+  (t) => [index('budget_holds_tenant_idx').on(t.tenantId)],
+);
+
 export type TenantRow = typeof tenants.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type JobRow = typeof jobs.$inferSelect;

@@ -4,11 +4,13 @@
  * 0 = no cap). Spend is the sum of the tenant's model-call costs, so it is the same for every
  * process. Checked twice: at submit (a cap already used up refuses the job: 402) and before
  * each paid model call (a call that would pass the cap fails the job with `budget_exceeded`).
+ * A paid call holds its estimate until its cost is recorded (`hold`), so calls made at once,
+ * in any process, count each other and cannot pass a cap together.
  */
 import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/client.ts';
 import { SpoolError } from '../errors.ts';
-import { type TenantBudget, tenantBudget, tenantSpend } from '../store/model-calls.ts';
+import { holdSpend, releaseHold, type Spend, type TenantBudget, tenantBudget, tenantSpend } from '../store/model-calls.ts';
 
 export interface BudgetDefaults {
   dailyUsd: number;
@@ -48,14 +50,50 @@ export class Budgets {
   async check(tenantId: string, nextUsd = 0): Promise<void> {
     const caps = await this.capsOf(tenantId);
     if (caps.dailyUsd === undefined && caps.monthlyUsd === undefined) return;
-    const spent = await tenantSpend(this.db, tenantId);
-    const over = (cap: number | undefined, used: number) =>
-      cap !== undefined && (nextUsd > 0 ? used + nextUsd > cap : used >= cap);
-    const now = new Date();
-    if (over(caps.dailyUsd, spent.dayUsd)) throw exceeded('daily', caps.dailyUsd!, spent.dayUsd, nextUsd, nextDay(now));
-    if (over(caps.monthlyUsd, spent.monthUsd))
-      throw exceeded('monthly', caps.monthlyUsd!, spent.monthUsd, nextUsd, nextMonth(now));
+    throwIfOver(caps, await tenantSpend(this.db, tenantId), nextUsd);
   }
+
+  /**
+   * Before a paid call: holds `usd` (its estimate) against the tenant's caps, or throws
+   * `budget_exceeded` when the spend recorded, plus what other calls in flight hold, plus `usd`
+   * would pass a cap. Returns the release, to call once the call's cost is recorded (or it was
+   * not made); a process that dies holding one lets it lapse after `HOLD_MS`.
+   */
+  async hold(tenantId: string, usd: number): Promise<() => Promise<void>> {
+    const caps = await this.capsOf(tenantId);
+    if (caps.dailyUsd === undefined && caps.monthlyUsd === undefined) return async () => {};
+    let seen: Spend | undefined;
+    const { holdId } = await holdSpend(this.db, tenantId, usd, HOLD_MS, (spend) => {
+      seen = spend;
+      return overOf(caps, spend, usd) === undefined;
+    });
+    if (!holdId) throwIfOver(caps, seen!, usd);
+    return () => releaseHold(this.db, holdId!).catch(() => {}); // else it lapses after HOLD_MS
+  }
+}
+
+/**
+ * How long a hold counts if its call never releases it (its process died): longer than a call
+ * with its retries and waits takes, short enough that a crash does not block a tenant's spend
+ * for the rest of the day.
+ */
+const HOLD_MS = 10 * 60_000;
+
+type Caps = { dailyUsd?: number; monthlyUsd?: number };
+
+/** The first cap that `spent` plus `nextUsd` passes (with 0: a cap already used up). */
+function overOf(caps: Caps, spent: Spend, nextUsd: number): 'daily' | 'monthly' | undefined {
+  const over = (cap: number | undefined, used: number) => cap !== undefined && (nextUsd > 0 ? used + nextUsd > cap : used >= cap);
+  if (over(caps.dailyUsd, spent.dayUsd)) return 'daily';
+  if (over(caps.monthlyUsd, spent.monthUsd)) return 'monthly';
+  return undefined;
+}
+
+function throwIfOver(caps: Caps, spent: Spend, nextUsd: number): void {
+  const period = overOf(caps, spent, nextUsd);
+  const now = new Date();
+  if (period === 'daily') throw exceeded('daily', caps.dailyUsd!, spent.dayUsd, nextUsd, nextDay(now));
+  if (period === 'monthly') throw exceeded('monthly', caps.monthlyUsd!, spent.monthUsd, nextUsd, nextMonth(now));
 }
 
 function exceeded(period: 'daily' | 'monthly', capUsd: number, spentUsd: number, nextUsd: number, resetsAt: Date): SpoolError {

@@ -236,7 +236,7 @@ export class ModelService {
       const price = priceOf(config.prices, ref.provider, ref.model);
       const inputEstimate = countChatTokens(messages, ref.model);
       const costEstimate = costUsd(price, { inputTokens: inputEstimate, outputTokens: call.maxTokens ?? 0 });
-      if (costEstimate > 0) await this.budgets.check(scope.tenantId, costEstimate);
+      const release = costEstimate > 0 ? await this.budgets.hold(scope.tenantId, costEstimate) : undefined;
       const limiter = this.limiter(ref);
 
       try {
@@ -337,6 +337,8 @@ export class ModelService {
         if (!c.fallback) throw new SpoolError(c.class, `${name}: ${c.message}`, { status: 422, retryable: false, cause: err });
         last = c;
         fallbackFrom = name;
+      } finally {
+        await release?.(); // after the trace with the call's cost, which now counts instead
       }
     }
     throw new SpoolError(
@@ -381,7 +383,7 @@ export class ModelService {
     const price = priceOf(config.prices, ref.provider, ref.model);
     const estimate = texts.reduce((n, t) => n + countTokens(t, ref.model), 0);
     const costEstimate = costUsd(price, { inputTokens: estimate, outputTokens: 0 });
-    if (costEstimate > 0) await this.budgets.check(scope.tenantId, costEstimate);
+    const release = costEstimate > 0 ? await this.budgets.hold(scope.tenantId, costEstimate) : undefined;
     const limiter = this.limiter(ref);
     let latencyMs = 0;
     let lastTry = 1;
@@ -427,6 +429,8 @@ export class ModelService {
         retryAfterMs: c.retryAfterMs,
         cause: err,
       });
+    } finally {
+      await release?.();
     }
   }
 

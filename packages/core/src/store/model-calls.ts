@@ -5,6 +5,7 @@
  */
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
+import { newId } from '../ids.ts';
 
 export interface NewModelCall {
   id: string;
@@ -171,6 +172,53 @@ export async function tenantSpend(db: Database, tenantId: string): Promise<Spend
     FROM model_calls
     WHERE tenant_id = ${tenantId} AND created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`);
   return rows[0] ?? { dayUsd: 0, monthUsd: 0 };
+}
+
+const dayStart = sql`date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
+const monthStart = sql`date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
+
+/**
+ * Holds `usd` of a tenant's spend for a paid call about to be made, if `fits` accepts the spend
+ * it sees: what model_calls recorded this UTC day and month plus what calls in flight hold
+ * (holds count in both). One transaction under a per-tenant lock, so calls made at once see
+ * each other's holds and cannot pass a cap together. Returns the hold's id (none when `fits`
+ * refused) and the spend seen. Expired holds (their process died) are dropped on the way.
+ */
+export async function holdSpend(
+  db: Database,
+  tenantId: string,
+  usd: number,
+  holdMs: number,
+  fits: (spend: Spend) => boolean,
+): Promise<{ holdId?: string; spend: Spend }> {
+  return db.orm.transaction(async (tx) => {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${`spool:budget:${tenantId}`}))`);
+    await tx.execute(sql`DELETE FROM budget_holds WHERE tenant_id = ${tenantId} AND expires_at <= now()`);
+    const [recorded] = await tx
+      .select({
+        dayUsd: sql<number>`COALESCE(sum(cost_usd) FILTER (WHERE created_at >= ${dayStart}), 0)::float8`,
+        monthUsd: sql<number>`COALESCE(sum(cost_usd), 0)::float8`,
+      })
+      .from(sql`model_calls`)
+      .where(sql`tenant_id = ${tenantId} AND created_at >= ${monthStart}`);
+    const [held] = await tx
+      .select({ usd: sql<number>`COALESCE(sum(usd), 0)::float8` })
+      .from(sql`budget_holds`)
+      .where(sql`tenant_id = ${tenantId}`);
+    const heldUsd = Number(held?.usd ?? 0);
+    const spend = { dayUsd: Number(recorded?.dayUsd ?? 0) + heldUsd, monthUsd: Number(recorded?.monthUsd ?? 0) + heldUsd };
+    if (!fits(spend)) return { spend };
+    const holdId = newId();
+    await tx.execute(sql`
+      INSERT INTO budget_holds (id, tenant_id, usd, expires_at)
+      VALUES (${holdId}, ${tenantId}, ${usd}, now() + ${holdMs} * interval '1 millisecond')`);
+    return { holdId, spend };
+  });
+}
+
+/** Ends a hold, once its call's cost is recorded in model_calls (or the call was not made). */
+export async function releaseHold(db: Database, holdId: string): Promise<void> {
+  await db.query(sql`DELETE FROM budget_holds WHERE id = ${holdId}`);
 }
 
 export interface TenantBudget {
