@@ -1,14 +1,15 @@
 /** The tenant line (queue/tenant-slots.ts): a slot a release frees goes to the head of the line, not to whoever asks first. */
 import { createTenantSlots } from '@spool/core/queue';
 import { createRedis } from '@spool/core/redis';
-import type { Job } from 'bullmq';
+import { type Job, Queue } from 'bullmq';
 import { afterAll, expect, it } from 'vitest';
 import { REDIS_URL } from '../support/env.ts';
 import { randomPrefix } from '../support/stack.ts';
 
 const redis = createRedis(REDIS_URL, 'worker');
 afterAll(() => redis.disconnect());
-const job = (id: string) => ({ id, queueName: 'debug-steps' }) as unknown as Job & { id: string };
+const job = (id: string, priority?: number) =>
+  ({ id, queueName: 'debug-steps', opts: priority ? { priority } : {} }) as unknown as Job & { id: string };
 
 it('a newcomer does not take the slot released for the job at the head of the line', async () => {
   const prefix = `${randomPrefix()}:tenant-running`;
@@ -23,4 +24,50 @@ it('a newcomer does not take the slot released for the job at the head of the li
   await redis.del(`${prefix}:t`, `${prefix}:t:line`);
   expect(newcomer, 'the newcomer took the slot the release freed for b').not.toBeUndefined();
   expect(headComesBack, 'b, woken first, is not running').toBeUndefined();
+});
+
+it('the line is in BullMQ order: no priority first, then 1, 2, …, each in submission order', async () => {
+  // It was by arrival only: a priority-1 job waited behind every priority-10 job before it.
+  const prefix = `${randomPrefix()}:tenant-running`;
+  const slots = createTenantSlots(redis, prefix, 1)!;
+  expect(await slots.acquireOrQueue('t', job('0-running'), 60_000)).toBeUndefined();
+  // Job ids are time-ordered (uuidv7): these sort in the order they are named.
+  for (const [id, priority] of [
+    ['1-p10', 10],
+    ['2-p10', 10],
+    ['3-p1', 1],
+    ['4-none', undefined],
+    ['5-p1', 1],
+  ] as const)
+    await slots.acquireOrQueue('t', job(id, priority), 60_000);
+  const order: string[] = [];
+  for (let holder = '0-running'; ; ) {
+    await slots.release('t', holder); // no queue: the head gets the slot without being woken
+    const [next] = await redis.zrange(`${prefix}:t`, 0, -1);
+    if (!next) break;
+    order.push(next);
+    holder = next;
+  }
+  await redis.del(`${prefix}:t`, `${prefix}:t:line`);
+  expect(order).toEqual(['4-none', '3-p1', '5-p1', '1-p10', '2-p10']);
+});
+
+it('a release passes over any number of canceled jobs at the head of the line', async () => {
+  // It gave up after 5: the sixth canceled job kept the slot until it lapsed (16 min).
+  const prefix = `${randomPrefix()}`;
+  const queue = new Queue('debug-steps', { connection: redis, prefix });
+  const slots = createTenantSlots(redis, `${prefix}:tenant-running`, 1, () => queue)!;
+  try {
+    expect(await slots.acquireOrQueue('t', job('a'), 60_000)).toBeUndefined();
+    for (let i = 1; i <= 8; i++) await slots.acquireOrQueue('t', job(`canceled-${i}`), 60_000); // not in BullMQ
+    const live = await queue.add('debug-steps', {}, { jobId: 'z-live', delay: 60_000 });
+    await slots.acquireOrQueue('t', live as Job & { id: string }, 60_000);
+    await slots.release('t', 'a');
+    await expect.poll(() => live.getState(), { timeout: 5_000 }).toBe('waiting');
+    expect(await redis.zrange(`${prefix}:tenant-running:t`, 0, -1)).toEqual(['z-live']);
+  } finally {
+    await queue.obliterate({ force: true });
+    await queue.close();
+    await redis.del(`${prefix}:tenant-running:t`, `${prefix}:tenant-running:t:line`);
+  }
 });

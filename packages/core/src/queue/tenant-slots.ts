@@ -4,17 +4,20 @@
  * tenant of the items holding a slot, scored by when the slot lapses, so a slot of a killed
  * worker frees itself and a takeover of the same item reuses its slot.
  *
- * Jobs held back by the cap wait in the tenant's line (a second sorted set, by when they first
- * came), parked in BullMQ's delayed set. A release hands its slot to the first in line (the
- * slot is held in that job's name until it comes, so a newcomer cannot take it) and wakes it.
- * Before, a held job came back every 200–500 ms to try again: a backlog of one tenant cost
- * Redis ~1,400 commands per job and ran in no particular order.
+ * Jobs held back by the cap wait in the tenant's line, parked in BullMQ's delayed set. The line
+ * is in BullMQ's own order: by priority (none first, then 1, 2, …), then by submission (the
+ * score is the priority; equal scores sort by member, whose job id is time-ordered). A release
+ * hands its slot to the first in line (the slot is held in that job's name until it comes, so
+ * a newcomer cannot take it) and wakes it. Before, a held job came back every 200–500 ms to
+ * try again: a backlog of one tenant cost Redis ~1,400 commands per job and ran in no
+ * particular order.
  */
 import { Job as BullJob, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
-// KEYS: slots, line. ARGV: now, cap, item, lapse, slot ttl, member to park ('' = none).
-// Returns -1 when the item holds a slot; else its place in line (0 first), or 0 if not parked.
+// KEYS: slots, line. ARGV: now, cap, item, lapse, slot ttl, member to park ('' = none), its
+// place in the line (the job's priority). Returns -1 when the item holds a slot; else its place
+// in line (0 first), or 0 if not parked.
 const ACQUIRE = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
@@ -24,18 +27,18 @@ if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonu
   return -1
 end
 if ARGV[6] == '' then return 0 end
-redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ARGV[6])
+redis.call('ZADD', KEYS[2], 'NX', ARGV[7], ARGV[6])
 redis.call('PEXPIRE', KEYS[2], 86400000)
 return redis.call('ZRANK', KEYS[2], ARGV[6])`;
 
 // KEYS: slots, line. ARGV: item, lapse. Frees the item's slot (if it held one: a job taken
 // over in another process is released twice) and hands it to the first in line, whose member
-// ("<queue>\n<job id>") it returns.
+// ("<job id>\n<queue>") it returns.
 const RELEASE = `
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return nil end
 local first = redis.call('ZPOPMIN', KEYS[2])[1]
 if not first then return nil end
-redis.call('ZADD', KEYS[1], ARGV[2], string.match(first, '\\n(.*)$'))
+redis.call('ZADD', KEYS[1], ARGV[2], string.match(first, '^(.-)\\n'))
 return first`;
 
 export interface TenantSlots {
@@ -62,16 +65,16 @@ export function createTenantSlots(
 ): TenantSlots | undefined {
   if (cap <= 0) return undefined;
   const keys = (tenantId: string) => [`${keyPrefix}:${tenantId}`, `${keyPrefix}:${tenantId}:line`];
-  const take = async (tenantId: string, itemId: string, holdMs: number, member: string) => {
+  const take = async (tenantId: string, itemId: string, holdMs: number, member: string, priority = 0) => {
     const now = Date.now();
-    return Number(await redis.eval(ACQUIRE, 2, ...keys(tenantId), now, cap, itemId, now + holdMs, holdMs, member));
+    return Number(await redis.eval(ACQUIRE, 2, ...keys(tenantId), now, cap, itemId, now + holdMs, holdMs, member, priority));
   };
   return {
     async acquire(tenantId, itemId, holdMs) {
       return (await take(tenantId, itemId, holdMs, '')) === -1;
     },
     async acquireOrQueue(tenantId, job, holdMs) {
-      const place = await take(tenantId, job.id, holdMs, `${job.queueName}\n${job.id}`);
+      const place = await take(tenantId, job.id, holdMs, `${job.id}\n${job.queueName}`, job.opts?.priority ?? 0);
       return place === -1 ? undefined : place;
     },
     async release(tenantId, itemId, holdMs = 60_000) {
@@ -80,11 +83,13 @@ export function createTenantSlots(
       const first = await handOver(itemId);
       if (!first || !queue) return;
       // In the background: a release must not hold the caller's concurrency slot. A first in
-      // line that will not come (canceled, finished) hands the slot on, to a few at most.
+      // line that will not come (canceled, finished) hands the slot on to the next, until one
+      // comes or the line is empty: each hand-over takes a member off the line, so this ends.
+      // (It stopped after 5: a sixth canceled job in a row kept the slot until it lapsed.)
       void (async () => {
-        for (let member: string | null = first, tries = 0; member && tries < 5; tries++) {
+        for (let member: string | null = first; member; ) {
           if (await wake(queue, member)) return;
-          member = await handOver(member.slice(member.indexOf('\n') + 1));
+          member = await handOver(member.slice(0, member.indexOf('\n')));
         }
       })().catch(() => {});
     },
@@ -96,7 +101,7 @@ export function createTenantSlots(
  * slot (gone or finished); true if it will (woken, already waiting, or running).
  */
 async function wake(queue: (name: string) => Queue, member: string): Promise<boolean> {
-  const [name, id] = member.split('\n') as [string, string];
+  const [id, name] = member.split('\n') as [string, string];
   for (let tries = 0; tries < 3; tries++) {
     const job = await BullJob.fromId(queue(name), id);
     const state = job ? await job.getState() : 'unknown';
