@@ -113,6 +113,16 @@ describe('chat jobs', () => {
     expect((await stranger.call('GET', '/v1/usage')).body.totals.calls).toBe(0);
     expect((await api.call('GET', '/v1/usage?from=2025-02-01&to=2025-01-01')).status).toBe(422);
     expect((await api.call('GET', '/v1/usage?from=yesterday')).status).toBe(422);
+    // Strict dates: not a year 2000 read from `0`, not 2 March from 30 February, not a database
+    // overflow past 9998, each a 422 that says what a date is.
+    for (const bad of ['from=0&to=1', 'from=2026-02-30', 'from=9999-12-31&to=9999-12-31']) {
+      const res = await api.call('GET', `/v1/usage?${bad}`);
+      expect(res.status, bad).toBe(422);
+      expect(res.body.error.message, bad).toMatch(/ISO 8601 date/);
+    }
+    // A date-time without an offset is UTC.
+    const naive = await api.call('GET', '/v1/usage?from=2026-01-01T00:00&to=2026-01-02T00:00');
+    expect(naive.body).toMatchObject({ from: '2026-01-01T00:00:00.000Z', to: '2026-01-02T00:00:00.000Z' });
 
     // One process here: the worker's model metrics are on the API's /metrics.
     const metrics = await (await fetch(`${stack.url}/metrics`)).text();

@@ -34,10 +34,17 @@ const Totals = z.object({
 
 const Usage = z.object({ from: z.string(), to: z.string(), data: z.array(UsageRow), totals: Totals }).openapi('Usage');
 
+// Strict: Date.parse took `0` as the year 2000 and rolled 2026-02-30 over to 2 March, and a
+// year past 9998 overflowed PostgreSQL's timestamps (a misleading 422 from the database).
+const isoDay = z.iso.date();
+const isoTime = z.iso.datetime({ offset: true, local: true });
 const date = z
   .string()
   .max(40)
-  .refine((s) => !Number.isNaN(Date.parse(s)), 'expected an ISO 8601 date or date-time');
+  .refine(
+    (s) => (isoDay.safeParse(s).success || isoTime.safeParse(s).success) && s >= '1970' && s < '9999',
+    'expected an ISO 8601 date (YYYY-MM-DD) or date-time, from 1970 to 9998',
+  );
 
 const route = createRoute({
   method: 'get',
@@ -54,14 +61,16 @@ const route = createRoute({
 });
 
 const dateOnly = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s);
+/** A date-time without an offset is UTC, as documented (JavaScript would read it in the server's zone). */
+const utc = (s: string) => new Date(dateOnly(s) || /(?:[zZ]|[+-]\d{2}:?\d{2})$/.test(s) ? s : `${s}Z`);
 
 export function usageRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   app.use('/v1/usage', requireScope(deps, 'jobs:read'));
   app.openapi(route, async (c) => {
     const q = c.req.valid('query');
     const now = new Date();
-    const from = q.from ? new Date(q.from) : new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
-    const to = q.to ? new Date(new Date(q.to).getTime() + (dateOnly(q.to) ? DAY_MS : 0)) : now;
+    const from = q.from ? utc(q.from) : new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+    const to = q.to ? new Date(utc(q.to).getTime() + (dateOnly(q.to) ? DAY_MS : 0)) : now;
     if (from >= to) throw new SpoolError('validation_failed', '`from` must be before `to`', { status: 422 });
     if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY_MS) {
       throw new SpoolError('validation_failed', `the range is at most ${MAX_RANGE_DAYS} days`, { status: 422 });
