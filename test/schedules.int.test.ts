@@ -426,4 +426,18 @@ describe('schedules after Redis loses its data', () => {
     );
     expect(held!.n).toBe(1_000);
   });
+
+  it('a name PostgreSQL cannot keep as sent is a 422, on create and on update', async () => {
+    const a = client(stack.url, (await stack.tenant('sched-names')).apiKey);
+    // It was stored with U+FFFD in place of the unpaired surrogate; a job's metadata is refused.
+    const body = { cron: NEVER_SOON, name: 'a\ud800b', job: { type: 'debug-steps', input: { steps: 1 } } };
+    const created = await a.call('POST', '/v1/schedules', body);
+    expect(created.status).toBe(422);
+    expect(created.body.error).toMatchObject({ code: 'validation_failed', message: expect.stringMatching(/^name: /) });
+    const ok = await a.call('POST', '/v1/schedules', { ...body, name: 'fine' });
+    expect(ok.status).toBe(201);
+    const renamed = await a.call('PATCH', `/v1/schedules/${ok.body.id}`, { name: 'nul\u0000' });
+    expect(renamed.status).toBe(422);
+    expect((await a.call('GET', `/v1/schedules/${ok.body.id}`)).body.name).toBe('fine');
+  });
 });

@@ -101,6 +101,7 @@ export class ScheduleService {
   async create(tenantId: string, req: CreateScheduleRequest): Promise<Schedule> {
     const { db } = this.deps;
     assertCron(req.cron, req.timezone);
+    assertStorable({ name: req.name });
     const template = await this.templateColumns(req.job);
     const row = await store.insertScheduleWithin(
       db,
@@ -136,7 +137,10 @@ export class ScheduleService {
       if (req.timezone !== null) assertTimezone(req.timezone);
       changes.timezone = req.timezone;
     }
-    if (req.name !== undefined) changes.name = req.name;
+    if (req.name !== undefined) {
+      assertStorable({ name: req.name });
+      changes.name = req.name;
+    }
     if (req.enabled !== undefined) changes.enabled = req.enabled;
     if (req.job) Object.assign(changes, await this.templateColumns(req.job));
     const row = await store.updateSchedule(this.deps.db, tenantId, id, changes);
@@ -212,14 +216,7 @@ export class ScheduleService {
     // A flag, or a function of the input (checked once the input has parsed).
     const needsVectors = def.needsVectors as boolean | ((input: unknown) => boolean) | undefined;
     if (needsVectors === true) assertVectors(this.deps.db);
-    const unstorable = unstorableJson(job);
-    if (unstorable) {
-      const path = ['job', ...unstorable.path];
-      throw new SpoolError('validation_failed', `${path.join('.')}: ${unstorable.message}`, {
-        status: 422,
-        details: [{ ...unstorable, path }],
-      });
-    }
+    assertStorable({ job });
     const parsed = def.input.safeParse(job.input);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => ({
@@ -263,3 +260,13 @@ export function toSchedule(r: store.ScheduleRow): Schedule {
 }
 
 const notFound = (id: string) => new SpoolError('not_found', `schedule ${id} not found`, { status: 404 });
+
+/** 422 for text PostgreSQL cannot keep (NUL, unpaired surrogates: a name was stored with U+FFFD), as a submit answers. */
+function assertStorable(fields: Record<string, unknown>): void {
+  const unstorable = unstorableJson(fields);
+  if (!unstorable) return;
+  throw new SpoolError('validation_failed', `${unstorable.path.join('.')}: ${unstorable.message}`, {
+    status: 422,
+    details: [unstorable],
+  });
+}
