@@ -55,23 +55,23 @@ export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   // Made at the first request (after migrate() has found out about pgvector) and kept: the JSON
   // Schemas cost about a millisecond per request and cannot change while the process runs.
   let jobTypes: object | undefined;
-  app.get('/v1/job-types', requireScope(deps, 'jobs:read'), (c) =>
-    c.json(
-      (jobTypes ??= {
-        data: deps.registry.list.map((d) => ({
-          name: d.name,
-          description: d.description,
-          input: z.toJSONSchema(d.input, { io: 'input' }),
-          output: z.toJSONSchema(d.output, { io: 'output' }),
-          retry: d.retry,
-          timeoutMs: d.timeoutMs,
-          concurrency: d.concurrency,
-          // A document type on a PostgreSQL without pgvector is refused at submit (422 vectors_unavailable).
-          available: d.needsVectors !== true || deps.db.vectors,
-        })),
-      }),
-    ),
-  );
+  const describeJobTypes = () => ({
+    data: deps.registry.list.map((d) => ({
+      name: d.name,
+      description: d.description,
+      input: z.toJSONSchema(d.input, { io: 'input' }),
+      output: z.toJSONSchema(d.output, { io: 'output' }),
+      retry: d.retry,
+      timeoutMs: d.timeoutMs,
+      concurrency: d.concurrency,
+      // A document type on a PostgreSQL without pgvector is refused at submit (422 vectors_unavailable).
+      available: d.needsVectors !== true || deps.db.vectors,
+    })),
+  });
+  app.get('/v1/job-types', requireScope(deps, 'jobs:read'), (c) => {
+    jobTypes ??= describeJobTypes();
+    return c.json(jobTypes);
+  });
 
   for (const d of deps.registry.list) {
     app.openAPIRegistry.register(`${pascal(d.name)}Input`, d.input as never);
