@@ -1,6 +1,7 @@
+import { defaultRepeatStrategy } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { SpoolError } from '../errors.ts';
-import { assertCron, nextRun } from './cron.ts';
+import { assertCron, nextRun, repeatStrategy } from './cron.ts';
 
 const codeOf = (fn: () => void) => {
   try {
@@ -40,5 +41,59 @@ describe('cron expressions', () => {
     // 03:00 in Paris is 02:00 UTC in winter.
     expect(nextRun('0 3 * * *', 'Europe/Paris', from)?.toISOString()).toBe('2026-01-16T02:00:00.000Z');
     expect(nextRun('*/10 * * * * *', null, from)?.toISOString()).toBe('2026-01-15T12:00:10.000Z');
+  });
+
+  describe('across DST changes', () => {
+    const localDay = (t: number, tz: string) => new Date(t).toLocaleDateString('sv-SE', { timeZone: tz });
+    const localTime = (t: number, tz: string) => new Date(t).toLocaleString('sv-SE', { timeZone: tz });
+    /** The first `n` firings after `from`, as BullMQ places them with `strategy`. */
+    const firings = (strategy: (m: number, o: never) => unknown, cron: string, tz: string, from: string, n: number) => {
+      const out: number[] = [];
+      let m = Date.parse(from);
+      while (out.length < n) {
+        m = strategy(m, { pattern: cron, tz } as never) as number;
+        out.push(m);
+      }
+      return out;
+    };
+
+    // [zone, just after a midnight tick, the local day whose midnight the clock skips]
+    const skipsMidnight: [string, string, string][] = [
+      ['America/Santiago', '2027-09-04T04:00:01Z', '2027-09-05'],
+      ['Africa/Cairo', '2027-04-28T22:00:01Z', '2027-04-30'],
+      ['America/Havana', '2027-03-13T05:00:01Z', '2027-03-14'],
+      ['Atlantic/Azores', '2027-03-27T01:00:01Z', '2027-03-28'],
+    ];
+    for (const [tz, from, day] of skipsMidnight) {
+      it(`a daily midnight tick in ${tz} fires on ${day}, at the first instant after the gap`, () => {
+        // cron-parser alone (BullMQ's default) goes to the next midnight: a whole day lost.
+        expect(firings(defaultRepeatStrategy, '0 0 * * *', tz, from, 3).map((t) => localDay(t, tz))).not.toContain(day);
+        const ticks = firings(repeatStrategy, '0 0 * * *', tz, from, 3);
+        expect(ticks.map((t) => localDay(t, tz))).toContain(day);
+        expect(new Set(ticks.map((t) => localDay(t, tz))).size).toBe(3); // one a day, none twice
+        expect(nextRun('0 0 * * *', tz, new Date(from))?.getTime()).toBe(ticks[0]);
+      });
+    }
+
+    it('elsewhere it places ticks as cron-parser does: a skipped 02:30 at 03:30, a repeated hour twice', () => {
+      const paris = 'Europe/Paris';
+      const spring = firings(repeatStrategy, '30 2 * * *', paris, '2027-03-27T12:00:00Z', 2).map((t) => localTime(t, paris));
+      expect(spring).toEqual(['2027-03-28 03:30:00', '2027-03-29 02:30:00']);
+      // 25 hourly ticks on the night Paris goes back from 03:00 to 02:00, like the default.
+      const night = (strategy: typeof repeatStrategy) => firings(strategy, '0 * * * *', paris, '2027-10-30T22:00:00Z', 25);
+      expect(night(repeatStrategy)).toEqual(night(defaultRepeatStrategy as never));
+      expect(new Set(night(repeatStrategy)).size).toBe(25);
+      for (const [cron, tz] of [
+        ['0 3 * * *', 'Europe/Paris'],
+        ['*/15 * * * *', 'America/New_York'],
+        ['0 9 * * 1-5', 'Asia/Tokyo'],
+        ['0 0 1 * *', 'UTC'],
+      ] as const) {
+        const from = '2027-01-01T00:00:00Z';
+        expect(firings(repeatStrategy, cron, tz, from, 50), `${cron} ${tz}`).toEqual(
+          firings(defaultRepeatStrategy as never, cron, tz, from, 50),
+        );
+      }
+    });
   });
 });

@@ -51,14 +51,88 @@ export function assertCron(cron: string, tz?: string | null): void {
 
 /** When `cron` fires next after `from` (null if never). The expression must have passed assertCron. */
 export function nextRun(cron: string, tz: string | null, from = new Date()): Date | null {
-  try {
-    return parseExpression(cron.trim(), { tz: scheduleZone(tz), currentDate: from })
-      .next()
-      .toDate();
-  } catch {
-    return null;
-  }
+  const next = nextFiring(cron, tz, from.getTime());
+  return next === undefined ? null : new Date(next);
 }
+
+/**
+ * BullMQ's repeat strategy for Spool's schedulers (queue and worker), so that the ticks it
+ * places are the times `nextRunAt` shows.
+ */
+export const repeatStrategy = (millis: number, opts: { pattern?: string; tz?: string | null }): number | undefined =>
+  opts.pattern ? nextFiring(opts.pattern, opts.tz ?? null, millis) : undefined;
+
+/**
+ * The first firing of `cron` after `from` (ms), read in `tz`. cron-parser 4 (BullMQ's) skips a
+ * whole day when the expression's time falls in a DST gap that covers local midnight
+ * (America/Santiago jumps from 00:00 to 01:00 one night a year: `0 0 * * *` went to the next
+ * midnight), though it moves other missing times to the first instant after the gap (Paris
+ * 02:30 → 03:30). So the expression is also read on the zone's wall clock, as if the zone had no
+ * DST, and the earlier of the two wins: the wall-clock reading finds the skipped day, and
+ * cron-parser's keeps the repeated hour of a fall-back night.
+ */
+function nextFiring(cron: string, tz: string | null, from: number): number | undefined {
+  const zone = scheduleZone(tz);
+  const next = (currentDate: number, zoneOf: string) => {
+    try {
+      return parseExpression(cron.trim(), { tz: zoneOf, currentDate: new Date(currentDate) })
+        .next()
+        .getTime();
+    } catch {
+      return undefined; // no firing left
+    }
+  };
+  const direct = next(from, zone);
+  if (zone === 'UTC') return direct;
+  const wall = next(wallClock(from, zone), 'UTC');
+  const viaWall = wall === undefined ? undefined : instantOf(wall, zone);
+  if (viaWall === undefined || viaWall <= from) return direct;
+  return direct === undefined || viaWall < direct ? viaWall : direct;
+}
+
+const DAY_MS = 86_400_000;
+
+/** The zone's wall-clock time at `instant`, written as if it were UTC (ms). */
+function wallClock(instant: number, zone: string): number {
+  const parts = Object.fromEntries(
+    wallFormat(zone)
+      .formatToParts(new Date(instant))
+      .map((p) => [p.type, Number(p.value)]),
+  );
+  const seconds = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  return seconds + (((instant % 1000) + 1000) % 1000);
+}
+
+/**
+ * The instant the zone's clock shows `wall` (ms, written as UTC): the first of two on a
+ * fall-back night; on a spring-forward night, a time the clock skips is moved forward by the
+ * gap (02:30 → 03:30), as cron-parser moves it.
+ */
+function instantOf(wall: number, zone: string): number {
+  const before = wall - (wallClock(wall - DAY_MS, zone) - (wall - DAY_MS));
+  const after = wall - (wallClock(wall + DAY_MS, zone) - (wall + DAY_MS));
+  const shown = [before, after].filter((t) => wallClock(t, zone) === wall).sort((a, b) => a - b);
+  return shown[0] ?? before;
+}
+
+const formats = new Map<string, Intl.DateTimeFormat>();
+const wallFormat = (zone: string): Intl.DateTimeFormat => {
+  let f = formats.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    formats.set(zone, f);
+  }
+  return f;
+};
 
 const invalid = (cron: string, why: string) =>
   new SpoolError('invalid_cron', `"${cron}" is not a valid cron expression: ${why}`, { status: 422, details: { cron } });

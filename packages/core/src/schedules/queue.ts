@@ -7,7 +7,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type Logger, throttledWarn } from '../logger.ts';
-import { scheduleZone } from './cron.ts';
+import { repeatStrategy, scheduleZone } from './cron.ts';
 import type { ScheduleRow } from './store.ts';
 
 export const SCHEDULE_QUEUE = 'schedules';
@@ -40,7 +40,8 @@ const TICK_OPTS = {
 };
 
 export function createScheduler(connection: Redis, prefix: string, log: Logger): Scheduler {
-  const queue = new Queue<TickData>(SCHEDULE_QUEUE, { connection, prefix });
+  // Spool's repeat strategy: the next tick is placed where `nextRunAt` says (see cron.ts).
+  const queue = new Queue<TickData>(SCHEDULE_QUEUE, { connection, prefix, settings: { repeatStrategy } });
   const warn = throttledWarn(log, 'schedules queue error');
   queue.on('error', (err) => warn({ err: err.message }));
   // BullMQ's own layout (job-scheduler.ts `isJobScheduler`): the `ic` field is written only for

@@ -19,6 +19,7 @@ import { reconcilerRepairs } from '../metrics.ts';
 import type { BudgetDefaults } from '../providers/budget.ts';
 import type { Queues } from '../queue/queues.ts';
 import type { WebhookProducer } from '../webhooks/queue.ts';
+import { repeatStrategy } from './cron.ts';
 import { createScheduler, SCHEDULE_QUEUE, type Scheduler, type TickData } from './queue.ts';
 import * as store from './store.ts';
 
@@ -113,6 +114,8 @@ export function startScheduleWorker(deps: ScheduleWorkerDeps): ScheduleWorker {
     concurrency: CONCURRENCY,
     lockDuration: deps.lockMs,
     stalledInterval: deps.lockMs,
+    // The worker places each next tick when one completes: with the same strategy as the queue.
+    settings: { repeatStrategy },
   });
   const warn = throttledWarn(log, 'schedules worker error');
   worker.on('error', (err) => warn({ err: err.message }));
