@@ -4,6 +4,7 @@
  * does not wait for an unreachable Redis (the events go to PostgreSQL alone).
  */
 
+import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventBuffer, EventWriter } from '@spool/core/events';
 import { createRedis } from '@spool/core/redis';
@@ -62,6 +63,9 @@ describe('the event fence when Redis fails', () => {
     const server = await startRedisServer();
     const eventsRedis = createRedis(server.url, 'events'); // as the worker's (worker.ts)
     eventsRedis.on('error', () => {});
+    // No offline queue: a fence asked for before the connection is up fails at once (a worker
+    // then steps aside), and the attempt below would never start.
+    if (eventsRedis.status !== 'ready') await once(eventsRedis, 'ready');
     try {
       const privBuffer = new EventBuffer(eventsRedis, h.prefix);
       const events = new EventWriter(h.database.db, privBuffer, log);
