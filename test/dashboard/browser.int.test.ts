@@ -130,11 +130,13 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in a browser', () => {
     const pct = Number(await page.locator('#progress').getAttribute('value'));
     expect(pct).toBeGreaterThanOrEqual(20);
     expect(pct).toBeLessThan(100);
-    // The timeline is redrawn on a timer between events: its span (start → now) keeps growing.
+    // The timeline is redrawn on a timer between events (every 500 ms): its span (start → now)
+    // keeps growing, in place. Polled: two reads 600 ms apart can fall on redraws only 100 ms
+    // apart, which failed under load.
     const span = async () => Number(await page.locator('#timeline').getAttribute('data-span-ms'));
     const s1 = await span();
-    await page.waitForTimeout(600);
-    expect(await span()).toBeGreaterThan(s1 + 300);
+    await expect.poll(span, { timeout: 1_200, intervals: [100] }).toBeGreaterThan(s1 + 300);
+    expect(await sameDocument()).toBe(true);
     await page.screenshot({ path: join(ARTIFACTS, 'job-running.png'), fullPage: true });
 
     // At the terminal event the page reloads once and shows the finished job with its result.
