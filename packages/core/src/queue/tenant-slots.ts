@@ -41,6 +41,11 @@ if not first then return nil end
 redis.call('ZADD', KEYS[1], ARGV[2], string.match(first, '^(.-)\\n'))
 return first`;
 
+type Scripted = Redis & {
+  spoolSlotAcquire(slots: string, line: string, ...args: (string | number)[]): Promise<number>;
+  spoolSlotRelease(slots: string, line: string, item: string, lapse: number): Promise<string | null>;
+};
+
 export interface TenantSlots {
   /** True if the item may go now; it then holds a slot for at most `holdMs`. */
   acquire(tenantId: string, itemId: string, holdMs: number): Promise<boolean>;
@@ -64,10 +69,16 @@ export function createTenantSlots(
   queue?: (name: string) => Queue,
 ): TenantSlots | undefined {
   if (cap <= 0) return undefined;
-  const keys = (tenantId: string) => [`${keyPrefix}:${tenantId}`, `${keyPrefix}:${tenantId}:line`];
+  // Per job: sent by hash (EVALSHA), as the event buffer's scripts are, not as a whole script each time.
+  if (!('spoolSlotAcquire' in redis)) {
+    redis.defineCommand('spoolSlotAcquire', { numberOfKeys: 2, lua: ACQUIRE });
+    redis.defineCommand('spoolSlotRelease', { numberOfKeys: 2, lua: RELEASE });
+  }
+  const scripted = redis as Scripted;
+  const keys = (tenantId: string) => [`${keyPrefix}:${tenantId}`, `${keyPrefix}:${tenantId}:line`] as const;
   const take = async (tenantId: string, itemId: string, holdMs: number, member: string, priority = 0) => {
     const now = Date.now();
-    return Number(await redis.eval(ACQUIRE, 2, ...keys(tenantId), now, cap, itemId, now + holdMs, holdMs, member, priority));
+    return Number(await scripted.spoolSlotAcquire(...keys(tenantId), now, cap, itemId, now + holdMs, holdMs, member, priority));
   };
   return {
     async acquire(tenantId, itemId, holdMs) {
@@ -78,8 +89,7 @@ export function createTenantSlots(
       return place === -1 ? undefined : place;
     },
     async release(tenantId, itemId, holdMs = 60_000) {
-      const handOver = (id: string) =>
-        redis.eval(RELEASE, 2, ...keys(tenantId), id, Date.now() + holdMs) as Promise<string | null>;
+      const handOver = (id: string) => scripted.spoolSlotRelease(...keys(tenantId), id, Date.now() + holdMs);
       const first = await handOver(itemId);
       if (!first || !queue) return;
       // In the background: a release must not hold the caller's concurrency slot. A first in
