@@ -1,4 +1,5 @@
 export * from './client.ts';
+export * from './locked.ts';
 export * from './migrate.ts';
 export * from './params.ts';
 export * from './relaxed-commit.ts';

@@ -62,12 +62,8 @@ export class Budgets {
   async hold(tenantId: string, usd: number): Promise<() => Promise<void>> {
     const caps = await this.capsOf(tenantId);
     if (caps.dailyUsd === undefined && caps.monthlyUsd === undefined) return async () => {};
-    let seen: Spend | undefined;
-    const { holdId } = await holdSpend(this.db, tenantId, usd, HOLD_MS, (spend) => {
-      seen = spend;
-      return overOf(caps, spend, usd) === undefined;
-    });
-    if (!holdId) throwIfOver(caps, seen!, usd);
+    const { holdId, spend } = await holdSpend(this.db, tenantId, usd, HOLD_MS, (seen) => overOf(caps, seen, usd) === undefined);
+    if (!holdId) throwIfOver(caps, spend, usd);
     return () => releaseHold(this.db, holdId!).catch(() => {}); // else it lapses after HOLD_MS
   }
 }

@@ -1,6 +1,7 @@
 /** SQL for schedules: PostgreSQL is the truth about which schedules exist. */
 import { and, asc, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
+import { lockedTransaction } from '../db/locked.ts';
 import { type ScheduleRow, schedules } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 
@@ -13,12 +14,11 @@ export type NewSchedule = Omit<typeof schedules.$inferInsert, 'id' | 'createdAt'
 
 /**
  * Inserts the schedule unless its tenant already has `max`; undefined then. The count and the
- * insert run in one transaction under a per-tenant lock: as two statements, concurrent creates
- * all counted the same rows and passed the limit together.
+ * insert hold the tenant's lock: as two statements, concurrent creates all counted the same
+ * rows and passed the limit together.
  */
 export async function insertScheduleWithin(db: Database, values: NewSchedule, max: number): Promise<ScheduleRow | undefined> {
-  return db.orm.transaction(async (tx) => {
-    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${`spool:schedules:${values.tenantId}`}))`);
+  return lockedTransaction(db, `spool:schedules:${values.tenantId}`, async (tx) => {
     const [held] = await tx
       .select({ n: sql<number>`count(*)::int` })
       .from(schedules)

@@ -5,6 +5,7 @@
  */
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
+import { lockedTransaction } from '../db/locked.ts';
 import { newId } from '../ids.ts';
 
 export interface NewModelCall {
@@ -164,18 +165,19 @@ export interface Spend {
   monthUsd: number;
 }
 
+// The current UTC day and month, as PostgreSQL's clock has them: what spend caps count.
+const dayStart = sql`date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
+const monthStart = sql`date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
+
 /** The tenant's spend in the current UTC day and month. */
 export async function tenantSpend(db: Database, tenantId: string): Promise<Spend> {
   const rows = await db.query<Spend>(sql`
-    SELECT COALESCE(sum(cost_usd) FILTER (WHERE created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'), 0)::float8 AS "dayUsd",
+    SELECT COALESCE(sum(cost_usd) FILTER (WHERE created_at >= ${dayStart}), 0)::float8 AS "dayUsd",
       COALESCE(sum(cost_usd), 0)::float8 AS "monthUsd"
     FROM model_calls
-    WHERE tenant_id = ${tenantId} AND created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`);
+    WHERE tenant_id = ${tenantId} AND created_at >= ${monthStart}`);
   return rows[0] ?? { dayUsd: 0, monthUsd: 0 };
 }
-
-const dayStart = sql`date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
-const monthStart = sql`date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
 
 /**
  * Holds `usd` of a tenant's spend for a paid call about to be made, if `fits` accepts the spend
@@ -191,8 +193,7 @@ export async function holdSpend(
   holdMs: number,
   fits: (spend: Spend) => boolean,
 ): Promise<{ holdId?: string; spend: Spend }> {
-  return db.orm.transaction(async (tx) => {
-    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${`spool:budget:${tenantId}`}))`);
+  return lockedTransaction(db, `spool:budget:${tenantId}`, async (tx) => {
     await tx.execute(sql`DELETE FROM budget_holds WHERE tenant_id = ${tenantId} AND expires_at <= now()`);
     const [recorded] = await tx
       .select({
