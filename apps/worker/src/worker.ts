@@ -7,7 +7,7 @@ import { budgetEnv, loadEnv, providerEnv } from '@spool/core/env';
 import { SpoolError } from '@spool/core/errors';
 import { cancelChannel, EventBuffer, EventWriter } from '@spool/core/events';
 import type { JobRegistry } from '@spool/core/jobs';
-import { type Logger, throttledWarn } from '@spool/core/logger';
+import { type Logger, warnOnErrors } from '@spool/core/logger';
 import { workersRunning } from '@spool/core/metrics';
 import { createModelService, type ModelsConfig, modelsConfig } from '@spool/core/providers';
 import { backoffDelay, createQueues, createTenantSlots, Reconciler } from '@spool/core/queue';
@@ -97,8 +97,7 @@ export async function startWorker(
         },
       },
     );
-    const warn = throttledWarn(log, 'worker error');
-    worker.on('error', (err) => warn({ err: err.message, queue: def.name }));
+    warnOnErrors(worker, log, 'worker error', { queue: def.name });
     workersRunning.inc({ queue: def.name });
     return worker;
   });

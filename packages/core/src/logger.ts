@@ -120,3 +120,17 @@ export function throttledWarn(log: Logger, message: string, everyMs = 10_000): (
     skipped = 0;
   };
 }
+
+/**
+ * An emitter's `error` events (a BullMQ queue's or worker's connection errors, many a second
+ * during an outage) as throttled warnings: the message only, with `fields`.
+ */
+export function warnOnErrors(
+  emitter: { on(event: 'error', listener: (err: Error) => void): unknown },
+  log: Logger,
+  message: string,
+  fields: Record<string, unknown> = {},
+): void {
+  const warn = throttledWarn(log, message);
+  emitter.on('error', (err) => warn({ ...fields, err: err.message }));
+}

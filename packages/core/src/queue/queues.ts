@@ -4,7 +4,7 @@
  */
 import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { type Logger, throttledWarn } from '../logger.ts';
+import { type Logger, warnOnErrors } from '../logger.ts';
 import type { AnyJobDefinition } from './define-job.ts';
 
 // PostgreSQL keeps history; Redis keeps live work plus a short tail for Bull Board.
@@ -22,8 +22,7 @@ export function createQueues(connection: Redis, prefix: string, types: AnyJobDef
   const map = new Map<string, Queue>();
   for (const def of types) {
     const queue = new Queue(def.name, { connection, prefix });
-    const warn = throttledWarn(log, 'queue error');
-    queue.on('error', (err) => warn({ err: err.message, queue: def.name }));
+    warnOnErrors(queue, log, 'queue error', { queue: def.name });
     map.set(def.name, queue);
   }
   return {

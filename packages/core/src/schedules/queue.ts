@@ -6,7 +6,7 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { type Logger, throttledWarn } from '../logger.ts';
+import { type Logger, warnOnErrors } from '../logger.ts';
 import { repeatStrategy, scheduleZone } from './cron.ts';
 import type { ScheduleRow } from './store.ts';
 
@@ -42,8 +42,7 @@ const TICK_OPTS = {
 export function createScheduler(connection: Redis, prefix: string, log: Logger): Scheduler {
   // Spool's repeat strategy: the next tick is placed where `nextRunAt` says (see cron.ts).
   const queue = new Queue<TickData>(SCHEDULE_QUEUE, { connection, prefix, settings: { repeatStrategy } });
-  const warn = throttledWarn(log, 'schedules queue error');
-  queue.on('error', (err) => warn({ err: err.message }));
+  warnOnErrors(queue, log, 'schedules queue error');
   // BullMQ's own layout (job-scheduler.ts `isJobScheduler`): the `ic` field is written only for
   // job schedulers. Read directly so the reconciler checks a whole batch in one pipeline.
   const metaKey = (id: string) => `${prefix}:${SCHEDULE_QUEUE}:repeat:${id}`;

@@ -14,7 +14,7 @@ import type { EventBuffer } from '../events/redis-buffer.ts';
 import type { JobRegistry } from '../jobs/registry.ts';
 import { JobService } from '../jobs/service.ts';
 import { createSubmitGuard } from '../jobs/submit-guard.ts';
-import { type Logger, throttledWarn } from '../logger.ts';
+import { type Logger, warnOnErrors } from '../logger.ts';
 import { reconcilerRepairs } from '../metrics.ts';
 import type { BudgetDefaults } from '../providers/budget.ts';
 import type { Queues } from '../queue/queues.ts';
@@ -117,8 +117,7 @@ export function startScheduleWorker(deps: ScheduleWorkerDeps): ScheduleWorker {
     // The worker places each next tick when one completes: with the same strategy as the queue.
     settings: { repeatStrategy },
   });
-  const warn = throttledWarn(log, 'schedules worker error');
-  worker.on('error', (err) => warn({ err: err.message }));
+  warnOnErrors(worker, log, 'schedules worker error');
 
   async function sweep(): Promise<void> {
     let upserted = 0;

@@ -4,7 +4,7 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { type Logger, throttledWarn } from '../logger.ts';
+import { type Logger, warnOnErrors } from '../logger.ts';
 
 export const WEBHOOK_QUEUE = 'webhooks';
 
@@ -19,8 +19,7 @@ export interface WebhookProducer {
 
 export function createWebhookProducer(connection: Redis, prefix: string, log: Logger): WebhookProducer {
   const queue = new Queue(WEBHOOK_QUEUE, { connection, prefix });
-  const warn = throttledWarn(log, 'webhook queue error');
-  queue.on('error', (err) => warn({ err: err.message }));
+  warnOnErrors(queue, log, 'webhook queue error');
   const opts = (id: string, delayMs = 0) => ({
     jobId: id,
     // Retries follow the delivery schedule (schedule.ts); BullMQ's count is only a ceiling.

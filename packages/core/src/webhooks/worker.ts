@@ -7,7 +7,7 @@ import { type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Database } from '../db/client.ts';
 import { SpoolError } from '../errors.ts';
-import { type Logger, throttledWarn } from '../logger.ts';
+import { type Logger, warnOnErrors } from '../logger.ts';
 import { webhookAttemptDuration, webhookDeliveries } from '../metrics.ts';
 import { stepAside } from '../queue/step-aside.ts';
 import { createTenantSlots } from '../queue/tenant-slots.ts';
@@ -121,8 +121,7 @@ export function startWebhookWorker(
       backoffStrategy: (_made: number, _type?: string, err?: Error) => (err instanceof RetryLater ? err.delayMs : 5_000),
     },
   });
-  const warn = throttledWarn(log, 'webhook worker error');
-  worker.on('error', (err) => warn({ err: err.message }));
+  warnOnErrors(worker, log, 'webhook worker error');
 
   /** Reconciler sweep: pending deliveries with no BullMQ job (a worker died after the commit, or Redis lost it). */
   async function sweep(): Promise<void> {
