@@ -6,4 +6,5 @@ COPY . .
 RUN pnpm install --frozen-lockfile
 ENV NODE_ENV=production
 EXPOSE 3000
-CMD ["pnpm", "start"]
+# node itself as the command, not pnpm: pnpm does not pass SIGTERM on (README, Deployment).
+CMD ["node", "--import", "tsx", "packages/cli/src/start.ts"]

@@ -249,6 +249,25 @@ describe('chat jobs', () => {
     }
   });
 
+  it('refuses a model the operator neither configured nor priced (it would run free of every cap)', async () => {
+    const messages = [{ role: 'user', content: 'x' }];
+    const listed = async () => (await api.call('GET', '/v1/jobs?limit=100')).body.data.length;
+    const before = await listed();
+    const res = await api.submit({ type: 'chat', input: { messages, model: 'openai:gpt-unpriced' } });
+    expect(res.status).toBe(422);
+    expect(res.body.error).toMatchObject({ code: 'unknown_model', details: { model: 'openai:gpt-unpriced' } });
+    expect(res.body.error.details.offered).toContain('openai:gpt-4o-mini');
+    const batch = await api.call('POST', '/v1/jobs/batch', {
+      jobs: [
+        { type: 'chat', input: { messages } },
+        { type: 'summarize', input: { text: 'hello', model: 'local:anything' } },
+      ],
+    });
+    expect(batch.status).toBe(422);
+    expect(batch.body.error.message).toMatch(/^jobs\[1\]: model "local:anything" is not offered here/);
+    expect(await listed()).toBe(before); // the batch's valid first job was not written either
+  });
+
   it('falls back to local when the provider keeps failing, and says so', async () => {
     fake.always({ status: 503 });
     const res = await api.submit({

@@ -1,14 +1,52 @@
 /** `spool` (packages/cli/src/main.ts) as a user runs it: a real process against a running stack. */
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnChild } from './support/children.ts';
 import { ROOT } from './support/env.ts';
+import { freePort } from './support/ports.ts';
 import { client, type Stack, startStack } from './support/stack.ts';
 
 interface Run {
   code: number | string;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * An HTTP proxy to `target` that serves it under `prefix`, and cuts the first `drops` event
+ * streams after their first chunk, as a network drop mid-job would. `lastEventIds` records the
+ * Last-Event-ID of each events request.
+ */
+async function startProxy(target: string, prefix = '', drops = 0) {
+  const lastEventIds: (string | undefined)[] = [];
+  const server = createServer((req, res) => {
+    if (!req.url?.startsWith(`${prefix}/`)) return void res.writeHead(404).end();
+    const path = req.url.slice(prefix.length);
+    if (path.endsWith('/events')) lastEventIds.push(req.headers['last-event-id'] as string | undefined);
+    const headers = { ...req.headers, host: new URL(target).host };
+    const upstream = httpRequest(`${target}${path}`, { method: req.method, headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      if (drops > 0 && String(up.headers['content-type']).startsWith('text/event-stream')) {
+        drops--;
+        up.once('data', (chunk) =>
+          res.write(chunk, () => {
+            res.destroy();
+            up.destroy();
+          }),
+        );
+      } else up.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}${prefix}`,
+    lastEventIds,
+    close: () => new Promise((r) => server.close(r)),
+  };
 }
 
 describe('the spool CLI', () => {
@@ -24,11 +62,13 @@ describe('the spool CLI', () => {
     await stack?.database.drop();
   });
 
-  const spool = async (args: string[], env: Record<string, string> = {}): Promise<Run> => {
+  /** Runs the CLI; `close` shuts our end of its stdout or stderr at once, as `spool … | true` does. */
+  const spool = async (args: string[], env: Record<string, string> = {}, close: ('stdout' | 'stderr')[] = []): Promise<Run> => {
     const child = spawnChild(process.execPath, ['--import', 'tsx', join(ROOT, 'packages/cli/src/main.ts'), ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', SPOOL_URL: stack.url, SPOOL_API_KEY: apiKey, ...env },
     });
+    for (const stream of close) child.proc[stream]?.destroy();
     let stdout = '';
     let stderr = '';
     child.proc.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -109,5 +149,87 @@ describe('the spool CLI', () => {
     expect(watched.stderr).toContain('canceled');
     expect(watched.stderr).toContain('status: running (attempt 2)');
     expect(JSON.parse(watched.stdout)).toEqual({ steps: 3 });
+  });
+
+  it('a reader that closes early does not turn a completed job into a failure or a stack trace', async () => {
+    const input = '{"steps":1,"stepMs":10}';
+    const noStdout = await spool(['submit', 'debug-steps', '--input', input, '--wait'], {}, ['stdout']);
+    expect(noStdout.code, noStdout.stderr).toBe(0);
+    expect(noStdout.stderr).not.toMatch(/EPIPE|\n\s+at /);
+    const noStderr = await spool(['submit', 'debug-steps', '--input', input, '--wait'], {}, ['stderr']);
+    expect(noStderr.code).toBe(0);
+    expect(JSON.parse(noStderr.stdout)).toEqual({ steps: 1 });
+    const failed = await spool(['submit', 'debug-steps', '--input', '{"steps":1,"failAt":1,"failTimes":99}', '--wait'], {}, [
+      'stdout',
+      'stderr',
+    ]);
+    expect(failed.code).toBe(1); // the job's outcome still decides
+  });
+
+  it('watch fails at once, as the other commands do, when the API cannot be reached', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const started = Date.now();
+    const watched = await spool(['watch', '00000000-0000-4000-8000-000000000000', '--url', closed]);
+    expect(Date.now() - started).toBeLessThan(10_000); // not ten reconnects (~40 s)
+    expect(watched.code).toBe(2);
+    const unreachable = new RegExp(`^error: unreachable: cannot reach the Spool API at ${closed}: .*ECONNREFUSED`, 'm');
+    expect(watched.stderr).toMatch(unreachable);
+    expect((await spool(['get', 'job_x', '--url', closed])).stderr).toMatch(unreachable);
+  });
+
+  it('watch reconnects with Last-Event-ID when an open stream drops mid-job', async () => {
+    const proxy = await startProxy(stack.url, '', 1);
+    try {
+      const id = (await client(stack.url, apiKey).submit({ type: 'debug-steps', input: { steps: 3, stepMs: 200 } })).body
+        .id as string;
+      const watched = await spool(['watch', id, '--url', proxy.url]);
+      expect(watched.code, watched.stderr).toBe(0);
+      expect(JSON.parse(watched.stdout)).toEqual({ steps: 3 });
+      expect(proxy.lastEventIds.length).toBeGreaterThanOrEqual(2);
+      expect(proxy.lastEventIds[0]).toBeUndefined();
+      expect(proxy.lastEventIds[1]).toMatch(/^\d+$/);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('no command is a usage error on stderr (exit 2); --help prints the usage on stdout (exit 0)', async () => {
+    const none = await spool([]);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toContain('usage: spool <command>');
+    const help = await spool(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('usage: spool <command>');
+    expect(help.stderr).toBe('');
+  });
+
+  it('--url keeps a base path (an API behind a path-prefix proxy); a URL that is not one is a usage error', async () => {
+    const proxy = await startProxy(stack.url, '/some/prefix');
+    try {
+      const input = '{"steps":2,"stepMs":50}';
+      const waited = await spool(['submit', 'debug-steps', '--input', input, '--wait', '--url', `${proxy.url}/`]);
+      expect(waited.code, waited.stderr).toBe(0);
+      expect(JSON.parse(waited.stdout)).toEqual({ steps: 2 });
+      const id = /submitted (\S+)/.exec(waited.stderr)?.[1] as string;
+      const got = await spool(['get', id], { SPOOL_URL: proxy.url }); // no trailing slash
+      expect(got.code, got.stderr).toBe(0);
+      expect(JSON.parse(got.stdout).status).toBe('completed');
+    } finally {
+      await proxy.close();
+    }
+    for (const url of ['not a url', 'localhost:3000']) {
+      const bad = await spool(['get', 'job_x', '--url', url]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/^error: the API URL ".+" is not a valid http\(s\) URL/m);
+      expect(bad.stderr).not.toContain('unreachable');
+    }
+  });
+
+  it('an error message from the server reaches the terminal without control characters', async () => {
+    const run = await spool(['submit', 'x\x1b]0;owned\x07\x1b[2Jy']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^error: unknown_job_type: .*xy/m);
+    expect(run.stderr).not.toMatch(/(?![\n\t])\p{Cc}/u);
   });
 });

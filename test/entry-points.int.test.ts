@@ -91,6 +91,13 @@ describe('an entry point that cannot start says why in one line', () => {
       // Every process checks every variable: a bad worker setting in a shared file stops the API too.
       ['apps/api/src/main.ts', { SPOOL_WEBHOOK_RETRY_DELAYS: '1,x' }, /SPOOL_WEBHOOK_RETRY_DELAYS: /],
       ['apps/worker/src/main.ts', { PORT: 'abc' }, /PORT: must be a port number/],
+      // Past Node's timer limit a lock fired every millisecond and wedged takeovers for weeks.
+      [
+        'apps/worker/src/main.ts',
+        { SPOOL_WORKER_LOCK_MS: '3000000000' },
+        /SPOOL_WORKER_LOCK_MS: must be a whole number ≤ 2147483647/,
+      ],
+      ['apps/worker/src/main.ts', { SPOOL_WEBHOOK_RETRY_DELAYS: ',' }, /SPOOL_WEBHOOK_RETRY_DELAYS: expected comma-separated/],
     ];
     for (const [file, env, message] of cases) {
       const { code, output } = await run(file, env);
@@ -99,6 +106,15 @@ describe('an entry point that cannot start says why in one line', () => {
       expect(output).toMatch(message);
       noStackTrace(output);
     }
+    // Twelve processes one after another, each compiling its imports with tsx: slow on a busy host.
+  }, 180_000);
+
+  it('a SPOOL_CONCURRENCY entry for a type that does not exist stops the worker (a typo left the type at its default)', async () => {
+    const { code, output } = await run('apps/worker/src/main.ts', { SPOOL_CONCURRENCY: 'nosuchtype=5,chat=2' });
+    expect(code).toBe(1);
+    expect(output).toMatch(/SPOOL_CONCURRENCY: no job type "nosuchtype" \(types: chat, /);
+    expect(output).not.toContain('worker started');
+    noStackTrace(output);
   });
 
   it('a port in use or a database that does not answer: one line, and a worker takes no job first', async () => {
@@ -123,7 +139,16 @@ describe('an entry point that cannot start says why in one line', () => {
 
     const migrate = await run('packages/core/src/db/migrate-cli.ts', { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' });
     expect(migrate.code).toBe(1);
-    expect(migrate.output).toMatch(/^Migrations could not start: .*ECONNREFUSED/);
+    expect(migrate.output).toMatch(
+      /^Migrations could not start: cannot reach the database at DATABASE_URL \(127\.0\.0\.1:1\/none\): .*ECONNREFUSED/,
+    );
     noStackTrace(migrate.output);
+    const worker = await run('apps/worker/src/main.ts', { DATABASE_URL: 'postgres://postgres:secret@127.0.0.1:1/none' });
+    expect(worker.code).toBe(1);
+    expect(worker.output).toMatch(
+      /The Spool worker could not start: cannot reach the database at DATABASE_URL \(127\.0\.0\.1:1\/none\)/,
+    );
+    expect(worker.output).not.toContain('secret');
+    noStackTrace(worker.output);
   });
 });

@@ -131,8 +131,7 @@ export async function runSse(ctx: Ctx, session: SpoolSession): Promise<SseResult
     });
     const [metrics, machine1, api1, t1] = [await scrape(), await machineCpu(), await cpuMs(api.child.pid), nowMs()];
     const delayMs = (stat: string) =>
-      1000 *
-      Number(new RegExp(`^spool_process_nodejs_eventloop_lag_${stat}_seconds(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics)?.[1]);
+      1000 * Number(new RegExp(`^spool_nodejs_eventloop_lag_${stat}_seconds(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics)?.[1]);
     const ticks = machine1.total - machine0.total;
     const probeLoad: ProbeLoad = {
       machineBusy: (machine1.busy - machine0.busy) / ticks,

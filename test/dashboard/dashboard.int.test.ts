@@ -186,9 +186,35 @@ describe('dashboard', () => {
     expect(q?.jobs.map((j) => j.id)).toContain(job.id);
   });
 
-  it('answers 404 for an unknown job', async () => {
-    const res = await get('/jobs/018f0000-0000-7000-8000-000000000000', `Bearer ${stack.adminToken}`);
-    expect(res.status).toBe(404);
+  it('keeps the trailing-slash redirect on this origin: //host/ is a path here, never another site', async () => {
+    const auth = `Bearer ${stack.adminToken}`;
+    for (const [from, to] of [
+      ['//evil.example/', '/evil.example'],
+      ['///evil.example/?status=failed', '/evil.example?status=failed'],
+      ['/%5Cevil.example/', '/%5Cevil.example'],
+      ['//', '/'],
+      ['/queues/', '/queues'],
+    ]) {
+      const res = await get(from!, auth);
+      expect(res.status, from).toBe(308);
+      expect(res.headers.get('location'), from).toBe(to);
+      expect(new URL(res.headers.get('location')!, url).origin, from).toBe(url);
+    }
+  });
+
+  it('answers an unknown job and a bad event seq with the coded error page, as the other errors', async () => {
+    const auth = `Bearer ${stack.adminToken}`;
+    for (const [path, status, code] of [
+      ['/jobs/018f0000-0000-7000-8000-000000000000', 404, 'not_found'],
+      ['/jobs/xyz', 404, 'not_found'],
+      ['/jobs/018f0000-0000-7000-8000-000000000000/events', 404, 'not_found'],
+      [`/jobs/${jobId}/events?after=abc`, 400, 'invalid_event_id'],
+    ] as const) {
+      const res = await get(path, auth);
+      expect(res.status, path).toBe(status);
+      expect(res.headers.get('content-type'), path).toMatch(/^text\/html/);
+      expect(await res.text(), path).toContain(`<code id="error-code">${code}</code>`);
+    }
   });
 
   it('is mounted under /admin of the API as in the one-process mode', async () => {
@@ -351,6 +377,30 @@ describe('dashboard', () => {
       const page = await res.text();
       expect(page, path).toContain('<code id="error-code">invalid_filter</code>');
       expect(page, path).not.toContain('data-job-id');
+    }
+  });
+
+  it('answers filter values PostgreSQL cannot take with 400 invalid_filter, never a 500 with its error', async () => {
+    const app = createApp(stack.api);
+    app.route('/admin', createDashboard(dashboardDepsFromApi(stack.api, '/admin')));
+    for (const path of [
+      '/?from=10000',
+      '/?from=275760-09-13',
+      '/?from=-271821-04-20T00:00:00Z',
+      // Not 2 March: refused, as the API's /v1/usage refuses it.
+      '/?from=2026-02-30T00:00',
+      '/?type=a%00b',
+      '/?tenant=%00',
+      '/overview?tenant=%00',
+    ]) {
+      // `/admin?…`: `/admin/?…` is redirected there first.
+      const mounted = await app.request(`/admin${path.replace(/^\/\?/, '?')}`, { headers: { authorization: auth() } });
+      for (const res of [await get(path, auth()), mounted]) {
+        expect(res.status, path).toBe(400);
+        const page = await res.text();
+        expect(page, path).toContain('<code id="error-code">invalid_filter</code>');
+        expect(page, path).not.toMatch(/out of range|invalid byte sequence/);
+      }
     }
   });
 

@@ -64,6 +64,9 @@ describe('/metrics after a run', () => {
     // Runs long enough to be followed over SSE while the scrape happens.
     const slow = await api.submit({ type: 'debug-steps', input: { steps: 30, stepMs: 100 } });
     for (const r of [...ok, bad, slow]) expect(r.status).toBe(202);
+    // Canceled while queued: the API ends it, and no worker ever sees it.
+    const parked = await api.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 600_000 });
+    expect((await api.call('POST', `/v1/jobs/${parked.body.id}/cancel`)).status).toBe(200);
 
     const stream = await openRaw(stack.url, apiKey, slow.body.id);
     expect(stream.status).toBe(200);
@@ -95,9 +98,10 @@ describe('/metrics after a run', () => {
 
     // Submissions and ends, by type and status.
     expect(f.get('spool_jobs_submitted_total')?.type).toBe('counter');
-    expect(value(f, 'spool_jobs_submitted_total', type)).toBe(5);
+    expect(value(f, 'spool_jobs_submitted_total', type)).toBe(6);
     expect(value(f, 'spool_jobs_finished_total', { ...type, status: 'completed' })).toBe(4);
     expect(value(f, 'spool_jobs_finished_total', { ...type, status: 'failed' })).toBe(1);
+    expect(value(f, 'spool_jobs_finished_total', { ...type, status: 'canceled' })).toBe(1);
     // Executions: 4 completed attempts, 2 retried, 1 final failure.
     expect(value(f, 'spool_job_executions_total', { ...type, outcome: 'completed' })).toBe(4);
     expect(value(f, 'spool_job_executions_total', { ...type, outcome: 'retry' })).toBe(2);
@@ -147,7 +151,7 @@ describe('/metrics after a run', () => {
     const polls = histogram(f, 'spool_http_request_duration_seconds', { route: '/v1/jobs/:id', method: 'GET', status: '200' });
     expect(polls.count).toBeGreaterThanOrEqual(5);
     expect(histogram(f, 'spool_http_request_duration_seconds', { route: '/v1/jobs', method: 'POST', status: '202' }).count).toBe(
-      5,
+      6,
     );
 
     // Declared even before their first observation: dashboards never miss a series name.

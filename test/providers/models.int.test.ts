@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { budgetEnv, loadEnv, providerEnv } from '@spool/core/env';
 import { newId } from '@spool/core/ids';
 import { createLogger } from '@spool/core/logger';
+import { modelRequests } from '@spool/core/metrics';
 import { jobTrace } from '@spool/core/model-calls';
 import {
   createModelService,
@@ -404,7 +405,7 @@ describe('embeddings, budgets', () => {
     for (let i = 0; i < 5 && !refused; i++) {
       await models
         .forJob(await job(tenant))
-        .chat({ messages: hi })
+        .chat({ messages: hi, maxTokens: 1 })
         .then(
           () => answered++,
           (err) => (refused = err),
@@ -418,5 +419,34 @@ describe('embeddings, budgets', () => {
       details: { period: 'daily', capUsd: 0.02 },
     });
     expect(fake.count()).toBe(2);
+  });
+
+  it("a call without maxTokens is estimated with a short reply's output tokens (256)", async () => {
+    const tenant = (await createTenant(database.db, 'output-estimate')).id;
+    // Output at $0.001 a token, input free, a $0.2 cap: 256 output tokens ($0.256) do not fit, 100 do.
+    const models = await service({ SPOOL_MODEL_PRICES: 'gpt-4o-mini=0/1000', SPOOL_TENANT_DAILY_BUDGET_USD: '0.2' });
+    const before = fake.count();
+    await expect(models.forJob(await job(tenant)).chat({ messages: hi })).rejects.toMatchObject({ code: 'budget_exceeded' });
+    expect(fake.count()).toBe(before);
+    await models.forJob(await job(tenant)).chat({ messages: hi, maxTokens: 100 });
+    expect(fake.count()).toBe(before + 1);
+  });
+
+  it('refuses a model the catalog does not offer before any request, and labels a snapshot by its price row', async () => {
+    const models = await service();
+    const before = fake.count();
+    await expect(models.forJob(await job()).chat({ messages: hi, model: 'openai:gpt-unpriced' })).rejects.toMatchObject({
+      code: 'unknown_model',
+      retryable: false,
+    });
+    await expect(models.forJob(await job()).embed(['x'], { model: 'openai:embed-unpriced' })).rejects.toMatchObject({
+      code: 'unknown_model',
+    });
+    expect(fake.count()).toBe(before);
+
+    await models.forJob(await job()).chat({ messages: hi, model: 'openai:gpt-4o-mini-2024-07-18' });
+    const series = (await modelRequests.get()).values.map((v) => v.labels.model);
+    expect(series).toContain('gpt-4o-mini');
+    expect(series).not.toContain('gpt-4o-mini-2024-07-18');
   });
 });

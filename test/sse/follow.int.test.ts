@@ -284,7 +284,9 @@ describe('SSE: following a job', () => {
   });
 
   it('a job canceled mid-step: canceled is its last event, even after the interrupted step winds down', async () => {
-    const res = await api.submit({ type: 'debug-steps', input: { steps: 3, stepMs: 5_000 } });
+    // A step far longer than the test: under a loaded CI a 5 s step once ended before the
+    // cancel reached the worker, which then canceled between steps.
+    const res = await api.submit({ type: 'debug-steps', input: { steps: 3, stepMs: 120_000 } });
     const id = res.body.id;
     const s = await openRaw(stack.url, apiKey, id, {});
     await s.events((e) => e.event === 'step' && e.data.status === 'running', 15_000);

@@ -9,7 +9,7 @@ import { buildApiDeps, createApp, serveApi } from '@spool/api';
 import { budgetEnv, loadEnv, providerEnv } from '@spool/core/env';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger, type Logger } from '@spool/core/logger';
-import { modelsConfig } from '@spool/core/providers';
+import { ModelCatalog, modelsConfig } from '@spool/core/providers';
 import type { WebhookWorkerOptions } from '@spool/core/webhooks';
 import { type RunningWorker, startWorker } from '@spool/worker';
 import { freshDatabase, type TestDatabase } from './database.ts';
@@ -69,6 +69,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     sseHeartbeatMs: opts.sseHeartbeatMs ?? 15_000,
     rateLimitPerMin: opts.rateLimitPerMin ?? 0,
     budgets: models.budgets,
+    models: new ModelCatalog(models),
     webhooks: { allowPrivate: opts.webhooks?.allowPrivate ?? true, secretOverlapMs: 86_400_000, lookup: opts.webhooks?.lookup },
   });
   const app = createApp(api);

@@ -4,6 +4,7 @@ import { createSubmitGuard, type JobRegistry, JobService } from '@spool/core/job
 import type { Logger } from '@spool/core/logger';
 import { openProducer } from '@spool/core/producer';
 import type { BudgetDefaults } from '@spool/core/providers/budget';
+import type { ModelCatalog } from '@spool/core/providers/catalog';
 import { ScheduleService } from '@spool/core/schedules';
 import { createKeyRateLimiter, KeyStore } from '@spool/core/tenants';
 import type { WebhookLookup } from '@spool/core/webhooks';
@@ -21,6 +22,8 @@ export interface ApiBuildOptions {
   sseHeartbeatMs: number;
   /** Per-tenant spend caps by default (budgetEnv); none when omitted. */
   budgets?: BudgetDefaults;
+  /** The models jobs may name (providerEnv through `modelsConfig`). */
+  models: ModelCatalog;
   /**
    * SPOOL_WEBHOOK_ALLOW_PRIVATE (off when omitted) and SPOOL_WEBHOOK_SECRET_OVERLAP_MS (24 h);
    * `lookup` is the SSRF guard's resolver, injected by tests only (see ssrf.ts).
@@ -44,7 +47,11 @@ export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<v
     webhooks,
     allowPrivateWebhooks: o.webhooks?.allowPrivate ?? false,
     webhookLookup: o.webhooks?.lookup,
-    guard: createSubmitGuard({ db: o.db, budgets: o.budgets ?? { dailyUsd: 0, monthlyUsd: 0 } }),
+    guard: createSubmitGuard({
+      db: o.db,
+      budgets: o.budgets ?? { dailyUsd: 0, monthlyUsd: 0 },
+      models: o.models,
+    }),
   });
   const schedules = new ScheduleService({
     db: o.db,

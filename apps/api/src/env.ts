@@ -1,7 +1,15 @@
-import { apiEnv, baseEnv, budgetEnv, databaseEnv, jobsEnv, loadEnv, redisEnv } from '@spool/core/env';
+import { apiEnv, baseEnv, budgetEnv, databaseEnv, jobsEnv, loadEnv, providerEnv, redisEnv } from '@spool/core/env';
+import { ModelCatalog } from '@spool/core/providers/catalog';
+import { modelsConfig } from '@spool/core/providers/config';
 import type { ApiBuildOptions } from './build.ts';
 
-export const ApiEnvSchema = baseEnv.merge(databaseEnv).merge(redisEnv).merge(jobsEnv).merge(apiEnv).merge(budgetEnv);
+export const ApiEnvSchema = baseEnv
+  .merge(databaseEnv)
+  .merge(redisEnv)
+  .merge(jobsEnv)
+  .merge(apiEnv)
+  .merge(providerEnv)
+  .merge(budgetEnv);
 export type ApiConfig = ReturnType<typeof loadApiEnv>;
 export const loadApiEnv = (source: NodeJS.ProcessEnv = process.env) => loadEnv(ApiEnvSchema, source);
 
@@ -20,6 +28,7 @@ export function apiOptions(
     rateLimitPerMin: env.SPOOL_RATE_LIMIT_PER_MIN,
     webhooks: { allowPrivate: env.SPOOL_WEBHOOK_ALLOW_PRIVATE, secretOverlapMs: env.SPOOL_WEBHOOK_SECRET_OVERLAP_MS },
     budgets: { dailyUsd: env.SPOOL_TENANT_DAILY_BUDGET_USD, monthlyUsd: env.SPOOL_TENANT_MONTHLY_BUDGET_USD },
+    models: new ModelCatalog(modelsConfig(env)),
     ...rest,
   };
 }

@@ -5,11 +5,11 @@ import '@hono/zod-openapi';
 import { createDatabase, databaseOptions, migrate } from '@spool/core/db';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
-import { onShutdown, startFailed } from '@spool/core/shutdown';
+import { onShutdown, SHUTDOWN_SLACK_MS, startFailed } from '@spool/core/shutdown';
 import { createApp } from './app.ts';
 import { buildApiDeps } from './build.ts';
 import { apiOptions, loadApiEnv } from './env.ts';
-import { serveApi } from './serve.ts';
+import { closeServer, serveApi } from './serve.ts';
 
 async function main() {
   const env = loadApiEnv();
@@ -23,7 +23,13 @@ async function main() {
     log.info({ port: info.port }, `Spool API listening on http://localhost:${info.port}`),
   );
   server.once('error', startFailed('The Spool API'));
-  onShutdown(log, 'shutting down', [() => server.close(), () => deps.close(), () => db.close()]);
+  const grace = env.SPOOL_SHUTDOWN_GRACE_MS;
+  onShutdown(
+    log,
+    'shutting down: answering requests under way',
+    [() => closeServer(server, grace), () => deps.close(), () => db.close()],
+    grace + SHUTDOWN_SLACK_MS,
+  );
 }
 
 main().catch(startFailed('The Spool API'));

@@ -5,6 +5,7 @@
  * from 32 KiB to 7 KiB per stream, and the event hop p99 over raw pub/sub from 69 to 35 ms.
  * Elsewhere (`app.request()` in tests, other runtimes) the web stream is the fallback.
  */
+import type { ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
@@ -18,6 +19,9 @@ export interface SseSink {
   /** Fires once when the client goes away (or `drop` is called). */
   readonly closed: AbortSignal;
 }
+
+/** The event streams open in this process: a graceful stop closes them without waiting (serve.ts). */
+export const openStreams = new Set<ServerResponse>();
 
 /** Answers `c` with an event stream and runs `body` on it; the stream ends when `body` returns. */
 export function respondWithSse(c: Context, headers: Record<string, string>, body: (sink: SseSink) => Promise<void>): Response {
@@ -43,7 +47,16 @@ export function respondWithSse(c: Context, headers: Record<string, string>, body
   }
 
   const closed = new AbortController();
-  outgoing.once('close', () => closed.abort());
+  const end = () => {
+    openStreams.delete(outgoing);
+    closed.abort();
+  };
+  openStreams.add(outgoing);
+  outgoing.once('close', end);
+  // A client that left while the route was still checking its key and the job has already
+  // fired 'close': the stream starts closed, or its first write would wait for a 'drain' that
+  // never comes, and its heartbeat and subscription would be held forever.
+  if (outgoing.destroyed || outgoing.socket?.destroyed !== false) end();
   outgoing.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache',

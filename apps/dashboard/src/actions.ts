@@ -11,7 +11,8 @@ import type { DashboardDeps } from './app.ts';
 import { UUID } from './filters.ts';
 import { type AdminJobRow, getAnyJob } from './queries.ts';
 
-async function findJob(deps: DashboardDeps, id: string): Promise<AdminJobRow> {
+/** The job of any tenant, or a 404 not_found (the error page, as every refusal). */
+export async function findJob(deps: Pick<DashboardDeps, 'db'>, id: string): Promise<AdminJobRow> {
   const job = UUID.test(id) ? await getAnyJob(deps.db, id) : undefined;
   if (!job) throw new SpoolError('not_found', `job ${id} not found`, { status: 404 });
   return job;

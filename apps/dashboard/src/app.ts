@@ -8,7 +8,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { Database } from '@spool/core/db';
-import { toSpoolError } from '@spool/core/errors';
+import { SpoolError, toSpoolError } from '@spool/core/errors';
 import { type EventBuffer, type EventHub, followJob } from '@spool/core/events';
 import type { JobService } from '@spool/core/jobs';
 import { jobTrace } from '@spool/core/model-calls';
@@ -18,12 +18,12 @@ import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { streamSSE } from 'hono/streaming';
-import { registerActions } from './actions.ts';
+import { findJob, registerActions } from './actions.ts';
 import { type KeyLookup, requireAdminToken } from './auth.ts';
 import { sameOriginWrites } from './csrf.ts';
-import { parseListQuery, UUID } from './filters.ts';
+import { parseListQuery } from './filters.ts';
 import { registerOverview } from './overview.ts';
-import { getAnyJob, listAllJobs } from './queries.ts';
+import { listAllJobs } from './queries.ts';
 import { errorPage, jobList, jobPage } from './views/index.ts';
 
 export interface DashboardDeps {
@@ -56,8 +56,11 @@ export function createDashboard(deps: DashboardDeps): Hono {
   app.use('*', async (c, next) => {
     const path = c.req.path;
     if (path.length <= 1 || !path.endsWith('/') || !['GET', 'HEAD'].includes(c.req.method)) return next();
+    // The path as sent (c.req.path is decoded: `%5C` would come back as `\`), with one leading
+    // slash: `//evil.example` in Location is another site, not a path on this one.
     const url = new URL(c.req.url);
-    return c.redirect(`${path.replace(/\/+$/, '')}${url.search}`, 308);
+    const to = url.pathname.replace(/^\/+/, '/').replace(/\/+$/, '') || '/';
+    return c.redirect(`${to}${url.search}`, 308);
   });
   // Bad filters, finished jobs, refused writes: a page with the code and message, never a bare 500.
   app.onError((err, c) => {
@@ -86,12 +89,10 @@ export function createDashboard(deps: DashboardDeps): Hono {
   });
 
   app.get('/jobs/:id', async (c) => {
-    const id = c.req.param('id');
-    const job = UUID.test(id) ? await getAnyJob(deps.db, id) : undefined;
-    if (!job) return c.text(`no job ${id}\n`, 404);
+    const job = await findJob(deps, c.req.param('id'));
     const [calls, deliveries] = await Promise.all([
-      jobTrace(deps.db, job.tenant_id, id),
-      listDeliveries(deps.db, job.tenant_id, id),
+      jobTrace(deps.db, job.tenant_id, job.id),
+      listDeliveries(deps.db, job.tenant_id, job.id),
     ]);
     return c.html(jobPage({ base, job, calls: calls ?? [], deliveries, done: c.req.query('done') }));
   });
@@ -99,15 +100,15 @@ export function createDashboard(deps: DashboardDeps): Hono {
   registerActions(app, deps, base);
   registerOverview(app, deps, base);
 
-  // The job's events over SSE, for any tenant (the tenant route needs the tenant's key).
+  // The job's events over SSE, for any tenant (the tenant route needs the tenant's key). Its
+  // refusals go through onError like every other page's, with the API's codes for the same input.
   app.get('/jobs/:id/events', async (c) => {
     const ev = deps.events;
-    if (!ev) return c.text('live events are not configured\n', 404);
-    const id = c.req.param('id');
+    if (!ev) throw new SpoolError('not_found', 'live events are not configured', { status: 404 });
     const raw = c.req.header('last-event-id') ?? c.req.query('after') ?? '0';
-    if (!/^\d{1,9}$/.test(raw)) return c.text('after must be an event seq\n', 400);
-    const job = UUID.test(id) ? await getAnyJob(deps.db, id) : undefined;
-    if (!job) return c.text(`no job ${id}\n`, 404);
+    if (!/^\d{1,9}$/.test(raw))
+      throw new SpoolError('invalid_event_id', 'Last-Event-ID and after must be event seq numbers', { status: 400 });
+    const job = await findJob(deps, c.req.param('id'));
     const after = Number(raw);
     if (['completed', 'failed', 'canceled'].includes(job.status) && after >= job.last_seq) return c.body(null, 204);
     c.header('X-Accel-Buffering', 'no');
@@ -123,7 +124,7 @@ export function createDashboard(deps: DashboardDeps): Hono {
           db: deps.db,
           hub: ev.hub,
           buffer: ev.buffer,
-          jobId: id,
+          jobId: job.id,
           after,
           maxBuffered: ev.maxBuffered ?? 1_000,
           signal: aborted.signal,
@@ -131,7 +132,7 @@ export function createDashboard(deps: DashboardDeps): Hono {
           await stream.writeSSE({ id: String(e.seq), event: e.type, data: JSON.stringify(e.data) });
         }
       } catch {
-        // A slow or gone subscriber: the browser's EventSource reconnects with Last-Event-ID.
+        // A subscriber gone, or the stream failed: the browser's EventSource reconnects with Last-Event-ID.
       } finally {
         clearInterval(heartbeat);
       }

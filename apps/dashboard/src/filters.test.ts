@@ -29,6 +29,16 @@ describe('explorer filters', () => {
     [{ cursor: "1' OR 1=1" }, /cursor must be a job id/],
     [{ limit: '0' }, /limit must be/],
     [{ limit: '9999' }, /limit must be/],
+    // Values PostgreSQL refuses (out-of-range years, NUL) and dates Date rolls over.
+    [{ from: '10000' }, /from must be a time/],
+    [{ from: '275760-09-13' }, /from must be a time/],
+    [{ from: '-271821-04-20T00:00:00Z' }, /from must be a time/],
+    [{ to: '9999-01-01' }, /to must be a time/],
+    [{ from: '1969-12-31' }, /from must be a time/],
+    [{ from: '2026-02-30T00:00' }, /from must be a time/],
+    [{ type: 'a\u0000b' }, /type: text must not contain NUL/],
+    [{ tenant: '\u0000' }, /tenant: text must not contain NUL/],
+    [{ tenant: 'acme\uD800' }, /tenant: text must not contain NUL characters or unpaired surrogates/],
   ])('refuses %o with a 400 invalid_filter', (params, message) => {
     expect(() => parseListQuery(q(params as Record<string, string>))).toThrow(
       expect.objectContaining({ code: 'invalid_filter', status: 400, message: expect.stringMatching(message) }),
@@ -41,5 +51,8 @@ describe('explorer filters', () => {
     for (const days of ['0', '91', '1.5', 'x']) {
       expect(() => parseUsageQuery(q({ days }))).toThrow(expect.objectContaining({ code: 'invalid_filter', status: 400 }));
     }
+    expect(() => parseUsageQuery(q({ tenant: '\u0000' }))).toThrow(
+      expect.objectContaining({ code: 'invalid_filter', status: 400, message: expect.stringMatching(/tenant: text must not/) }),
+    );
   });
 });

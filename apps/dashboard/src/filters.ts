@@ -3,6 +3,8 @@
  * (never silently ignored, so an operator does not read an unfiltered list as a filtered one).
  */
 import { SpoolError } from '@spool/core/errors';
+import { unstorableJson } from '@spool/core/jobs/storable-json';
+import { isClientTime } from '@spool/core/time';
 import { type AdminListFilter, JOB_STATUSES, type JobStatus } from './queries.ts';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -19,13 +21,22 @@ const bad = (message: string) => new SpoolError('invalid_filter', message, { sta
 
 /**
  * A time as typed in the form's `datetime-local` input (`2026-11-23T13:05`, read as UTC, the
- * explorer's only time zone) or any ISO 8601 string with a zone.
+ * explorer's only time zone) or any ISO 8601 string with a zone, from 1970 to 9998 as the API's
+ * /v1/usage takes them: `new Date` alone took `10000`, years PostgreSQL cannot keep, and 30 February.
  */
 export function parseTime(name: string, raw: string): Date {
-  const local = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?)?$/.test(raw);
-  const t = new Date(local ? `${raw.length === 10 ? `${raw}T00:00` : raw}Z` : raw);
-  if (Number.isNaN(t.getTime())) throw bad(`${name} must be a time like 2026-11-23T13:05 (UTC), got "${raw}"`);
-  return t;
+  // 40, as /v1/usage: longer than any ISO 8601 date-time with an offset and nanoseconds.
+  if (raw.length > 40 || !isClientTime(raw)) {
+    throw bad(`${name} must be a time like 2026-11-23T13:05 (UTC), from 1970 to 9998, got "${raw}"`);
+  }
+  const local = /^\d{4}-\d{2}-\d{2}(T[\d:.]+)?$/.test(raw);
+  return new Date(local ? `${raw.length === 10 ? `${raw}T00:00` : raw}Z` : raw);
+}
+
+/** PostgreSQL refuses NUL and unpaired surrogates in text: refused here, a 400 instead of its error as a 500. */
+function assertStorable(fields: Record<string, string | undefined>): void {
+  const unstorable = unstorableJson(fields);
+  if (unstorable) throw bad(`${unstorable.path.join('.')}: ${unstorable.message}`);
 }
 
 /** `YYYY-MM-DDTHH:MM` (UTC), the value a `datetime-local` input shows. */
@@ -41,6 +52,7 @@ export function parseListQuery(get: Get): ListQuery {
   if (type && type.length > 100) throw bad('type is at most 100 characters');
   const tenant = v('tenant');
   if (tenant && tenant.length > 200) throw bad('tenant is at most 200 characters');
+  assertStorable({ type, tenant });
   const cursor = v('cursor');
   if (cursor && !UUID.test(cursor)) throw bad('cursor must be a job id');
   const fromRaw = v('from');
@@ -82,5 +94,6 @@ export function parseUsageQuery(get: Get): UsageQuery {
     throw bad(`days must be a whole number from 1 to 90, got "${raw}"`);
   const tenant = get('tenant')?.trim() || undefined;
   if (tenant && tenant.length > 200) throw bad('tenant is at most 200 characters');
+  assertStorable({ tenant });
   return { days: Number(raw), tenant };
 }

@@ -7,7 +7,7 @@ import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
 import { registry as metrics } from '@spool/core/metrics';
 import { checkEvictionPolicy, createRedis } from '@spool/core/redis';
-import { onShutdown, startFailed } from '@spool/core/shutdown';
+import { onShutdown, SHUTDOWN_SLACK_MS, startFailed } from '@spool/core/shutdown';
 import { loadWorkerEnv, workerOptions } from './env.ts';
 import { startWorker } from './worker.ts';
 
@@ -19,6 +19,8 @@ async function main() {
   const db = await createDatabase(databaseOptions(env));
   await migrate(db);
   const probe = createRedis(env.REDIS_URL, 'worker');
+  // Until Redis answers, its errors are the reconnects the worker's own connections log.
+  probe.on('error', () => {});
   await checkEvictionPolicy(probe, (msg) => log.warn(msg));
   await probe.quit();
 
@@ -26,12 +28,13 @@ async function main() {
     { db, registry: createRegistry({ enableDebugJobs: env.SPOOL_ENABLE_DEBUG_JOBS }), log },
     workerOptions(env),
   );
-  onShutdown(log, 'shutting down: finishing running jobs', [
-    () => worker.close(),
-    () => server?.close(),
-    () => db.close(),
-    () => log.info('worker stopped'),
-  ]);
+  const grace = env.SPOOL_SHUTDOWN_GRACE_MS;
+  onShutdown(
+    log,
+    'shutting down: finishing running jobs',
+    [() => worker.close(grace), () => server?.close(), () => db.close(), () => log.info('worker stopped')],
+    grace + SHUTDOWN_SLACK_MS,
+  );
 }
 
 async function serveMetrics(port: number): Promise<Server> {

@@ -74,6 +74,9 @@ async function runAttempt(deps: ExecuteDeps, def: AnyJobDefinition, job: Job & {
       throw outcome.error;
     case 'failed':
       throw new UnrecoverableError(`${outcome.error.code}: ${outcome.error.message}`);
+    case 'interrupted':
+      // Back to the queue for the next worker, without spending one of the job's attempts.
+      return stepAside(job, token, 0);
     default:
       // completed, canceled, skipped, or lease_lost (the new holder's result stands).
       return;

@@ -3,17 +3,17 @@
  * writer and the reconciler. `startWorker` is used by main.ts and by the one-process mode.
  */
 import type { Database } from '@spool/core/db';
-import { budgetEnv, loadEnv, providerEnv } from '@spool/core/env';
+import { budgetEnv, invalidConfiguration, loadEnv, providerEnv } from '@spool/core/env';
 import { SpoolError } from '@spool/core/errors';
 import { cancelChannel, EventBuffer, EventWriter } from '@spool/core/events';
 import type { JobRegistry } from '@spool/core/jobs';
 import { type Logger, warnOnErrors } from '@spool/core/logger';
 import { workersRunning } from '@spool/core/metrics';
-import { createModelService, type ModelsConfig, modelsConfig } from '@spool/core/providers';
+import { createModelService, ModelCatalog, type ModelsConfig, modelsConfig } from '@spool/core/providers';
 import { backoffDelay, createQueues, createTenantSlots, Reconciler } from '@spool/core/queue';
 import { createRedis, type Redis } from '@spool/core/redis';
 import { startScheduleWorker } from '@spool/core/schedules';
-import { cancelRunning } from '@spool/core/steps';
+import { cancelRunning, interruptRunning } from '@spool/core/steps';
 import {
   createWebhookProducer,
   DEFAULT_RETRY_DELAYS_MS,
@@ -40,14 +40,27 @@ export interface WorkerOptions {
 export interface RunningWorker {
   workers: Worker[];
   reconciler: Reconciler;
-  /** Stops taking jobs, lets running ones finish, flushes events, closes connections. */
-  close(): Promise<void>;
+  /**
+   * Stops taking jobs, lets running ones finish, flushes events, closes connections. Jobs still
+   * running after `graceMs` are interrupted: each goes back to the queue without spending an
+   * attempt, and the next worker resumes it after its last completed step.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export async function startWorker(
   deps: { db: Database; registry: JobRegistry; log: Logger },
   opts: WorkerOptions,
 ): Promise<RunningWorker> {
+  // A typo in a type's name would leave that type at its default without a word.
+  const unknown = Object.keys(opts.concurrency).filter((name) => !deps.registry.get(name));
+  if (unknown.length > 0)
+    throw invalidConfiguration([
+      [
+        'SPOOL_CONCURRENCY',
+        `no job type ${unknown.map((n) => `"${n}"`).join(', ')} (types: ${deps.registry.list.map((d) => d.name).join(', ')})`,
+      ],
+    ]);
   // Each part names its module in a child of `deps.log` (a child of this one would repeat the key).
   const log = deps.log.child({ module: 'worker' });
   const connection = createRedis(opts.redisUrl, 'worker');
@@ -57,9 +70,11 @@ export async function startWorker(
   const eventsRedis = createRedis(opts.redisUrl, 'events');
   for (const c of [connection, subscriber, eventsRedis]) c.on('error', (err) => log.debug({ err: err.message }, 'redis error'));
 
+  const modelConfig = opts.models ?? defaultModelsConfig();
   const buffer = new EventBuffer(eventsRedis, opts.prefix);
   const events = new EventWriter(deps.db, buffer, log);
   const running = new Map<string, AbortController>();
+  const shutdown = new AbortController();
   const producer = createWebhookProducer(connection, opts.prefix, log);
   const onDeliveries = (ids: string[]) => producer.enqueue(ids);
   const queues = createQueues(connection, opts.prefix, deps.registry.list, log);
@@ -71,9 +86,12 @@ export async function startWorker(
     redis: connection,
     prefix: opts.prefix,
     log: deps.log.child({ module: 'models' }),
-    config: opts.models ?? defaultModelsConfig(),
+    config: modelConfig,
   });
 
+  // The events connection fails fast (no offline queue): an attempt that began before it was
+  // ready could not take its fence, and its job would step aside for a second or two.
+  if (eventsRedis.status !== 'ready') await new Promise((resolve) => eventsRedis.once('ready', resolve));
   await subscriber.subscribe(cancelChannel(opts.prefix));
   subscriber.on('message', (_channel: string, jobId: string) => {
     if (cancelRunning(running, jobId)) log.info({ jobId }, 'canceling running job');
@@ -82,7 +100,7 @@ export async function startWorker(
   const workers = deps.registry.list.map((def) => {
     const worker = new Worker(
       def.name,
-      createProcessor({ db: deps.db, events, log, running, models, onDeliveries, tenantSlots }, def),
+      createProcessor({ db: deps.db, events, log, running, models, onDeliveries, tenantSlots, shutdown: shutdown.signal }, def),
       {
         connection,
         prefix: opts.prefix,
@@ -123,7 +141,8 @@ export async function startWorker(
     queues,
     buffer,
     webhooks: producer,
-    budgets: (opts.models ?? defaultModelsConfig()).budgets,
+    budgets: modelConfig.budgets,
+    models: new ModelCatalog(modelConfig),
     allowPrivateWebhooks: opts.webhooks?.allowPrivate ?? false,
     lockMs: opts.lockMs,
     log: deps.log, // it names its own module
@@ -147,9 +166,17 @@ export async function startWorker(
   return {
     workers,
     reconciler,
-    async close() {
+    async close(graceMs = Number.POSITIVE_INFINITY) {
       await reconciler.stop();
+      const interrupt = Number.isFinite(graceMs)
+        ? setTimeout(() => {
+            shutdown.abort();
+            const jobs = interruptRunning(running);
+            if (jobs > 0) log.warn({ jobs, graceMs }, 'grace period over: interrupting running jobs');
+          }, graceMs)
+        : undefined;
       await Promise.all([...workers.map((w) => w.close()), webhooks.close(), schedules.close()]);
+      clearTimeout(interrupt);
       for (const w of workers) workersRunning.dec({ queue: w.name });
       await events.close();
       await queues.close();

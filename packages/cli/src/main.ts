@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApiError, type CliConfig, call } from './client/api.ts';
 import { follow } from './client/follow.ts';
+import { printable } from './client/printable.ts';
 import { ProgressView } from './client/progress.ts';
 
 const USAGE = `usage: spool <command> [options]
@@ -54,12 +55,13 @@ async function main(argv: string[]): Promise<number> {
     },
   });
   const [command, arg] = positionals;
-  if (values.help || !command) {
+  if (values.help) {
     process.stdout.write(`${USAGE}\n`);
-    return values.help ? 0 : 2;
+    return 0;
   }
+  if (!command) throw new UsageError('no command given'); // usage to stderr, as for any usage error
   const config: CliConfig = {
-    url: values.url ?? process.env.SPOOL_URL ?? 'http://localhost:3000',
+    url: apiBase(values.url ?? process.env.SPOOL_URL ?? 'http://localhost:3000', values.url ? '--url' : 'SPOOL_URL'),
     apiKey: values.key ?? process.env.SPOOL_API_KEY ?? '',
   };
   if (!config.apiKey) throw new UsageError('no API key: set SPOOL_API_KEY or pass --key (pnpm start prints a dev key)');
@@ -112,6 +114,19 @@ async function watch(config: CliConfig, jobId: string): Promise<number> {
   return 1;
 }
 
+/** The API's URL, checked up front: a typo is bad usage, not an API that cannot be reached. */
+function apiBase(raw: string, from: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {}
+  // `localhost:3000` parses, with `localhost:` as its scheme.
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
+    throw new UsageError(`the API URL "${raw}" is not a valid http(s) URL (from ${from})`);
+  }
+  return raw;
+}
+
 function print(value: unknown): number {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   return 0;
@@ -137,15 +152,24 @@ function readInput(raw: string | undefined): unknown {
   }
 }
 
+// A reader that stops early (`spool … | head`, `| true`) closes the pipe: what it did not read
+// is its choice, not an error of ours, so the exit code stays the job's outcome.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof ApiError) process.stderr.write(`error: ${err.code}: ${err.message}\n`);
+    // An ApiError's code and message come from the server: no escape sequences reach the terminal.
+    if (err instanceof ApiError) process.stderr.write(`error: ${printable(err.code)}: ${printable(err.message)}\n`);
     else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`error: ${(err as Error).message}\n\n${USAGE}\n`);
-    } else process.stderr.write(`error: ${(err as Error).message}\n`);
+    } else process.stderr.write(`error: ${printable((err as Error).message)}\n`);
     process.exitCode = 2;
   },
 );

@@ -7,13 +7,13 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiEnvSchema, apiOptions, buildApiDeps, createApp, serveApi } from '@spool/api';
+import { ApiEnvSchema, apiOptions, buildApiDeps, closeServer, createApp, serveApi } from '@spool/api';
 import { createDatabase, type Database, databaseOptions, migrate } from '@spool/core/db';
 import { loadEnv } from '@spool/core/env';
 import { createRegistry } from '@spool/core/jobs';
 import { createLogger } from '@spool/core/logger';
 import { checkEvictionPolicy, createRedis } from '@spool/core/redis';
-import { onShutdown, startFailed } from '@spool/core/shutdown';
+import { onShutdown, SHUTDOWN_SLACK_MS, startFailed } from '@spool/core/shutdown';
 import { createTenant, KeyStore } from '@spool/core/tenants';
 import { createDashboard, dashboardDepsFromApi } from '@spool/dashboard';
 import { startWorker, WorkerEnvSchema, workerOptions } from '@spool/worker';
@@ -88,13 +88,19 @@ Try it:
     -H 'content-type: application/json' -d '{"type":"debug-steps","input":{"steps":5,"stepMs":500}}'
 `);
 
-  onShutdown(log, 'shutting down: finishing running jobs', [
-    () => server.close(),
-    () => worker.close(),
-    () => deps.close(),
-    () => db.close(),
-    () => redis.child?.kill('SIGTERM'),
-  ]);
+  const grace = env.SPOOL_SHUTDOWN_GRACE_MS;
+  onShutdown(
+    log,
+    'shutting down: finishing running jobs',
+    [
+      // The two share one grace period: the API answers what is under way while jobs finish.
+      () => Promise.all([closeServer(server, grace), worker.close(grace)]),
+      () => deps.close(),
+      () => db.close(),
+      () => redis.child?.kill('SIGTERM'),
+    ],
+    grace + SHUTDOWN_SLACK_MS,
+  );
 }
 
 main().catch(startFailed('Spool'));

@@ -16,11 +16,16 @@ const bool = (fallback: boolean) =>
     .default(fallback ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+// Node's timers take at most 2³¹−1 ms (about 24.8 days): a longer lock or interval fired every
+// millisecond, and a BullMQ stalled-check key with that lifetime kept every worker from taking
+// over killed workers' jobs for weeks.
+const MAX_INT = 2_147_483_647;
 const int = (fallback: number, min = 0) =>
   z.coerce
     .number({ error: 'must be a whole number' })
     .int('must be a whole number')
     .min(min, `must be a whole number ≥ ${min}`)
+    .max(MAX_INT, `must be a whole number ≤ ${MAX_INT}`)
     .default(fallback);
 
 /** A URL of one of `schemes` (a mysql:// DATABASE_URL failed only at connect, without naming the variable). */
@@ -59,8 +64,9 @@ const concurrencyMap = z
 const msList = z
   .string()
   .transform((raw, ctx) => {
-    const list = raw.split(',').map((s) => Number(s.trim()));
-    if (list.length === 0 || list.some((n) => !Number.isFinite(n) || n < 0)) {
+    const parts = raw.split(',').map((s) => s.trim());
+    const list = parts.map(Number);
+    if (parts.some((p) => p === '') || list.some((n) => !Number.isInteger(n) || n < 0 || n > MAX_INT)) {
       ctx.addIssue({ code: 'custom', message: 'expected comma-separated milliseconds' });
       return z.NEVER;
     }
@@ -72,6 +78,12 @@ export const baseEnv = z.object({
   NODE_ENV: z.string().default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SPOOL_DATA_DIR: z.string().default('./.spool'),
+  /**
+   * On SIGTERM, how long running jobs and open requests have to finish. Past it, running jobs
+   * go back to the queue (resumed by the next worker after their last completed step) and open
+   * connections are closed. Keep it below the orchestrator's kill timeout.
+   */
+  SPOOL_SHUTDOWN_GRACE_MS: int(25_000),
 });
 
 export const databaseEnv = z.object({
@@ -205,8 +217,13 @@ export function loadEnv<S extends z.ZodType>(schema: S, source: NodeJS.ProcessEn
     return parsed.data;
   }
   const issues = [...(parsed.error?.issues ?? []), ...(others.error?.issues ?? [])];
-  const lines = [...new Set(issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`))];
-  throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  throw invalidConfiguration(issues.map((i) => [i.path.join('.') || '(env)', i.message]));
+}
+
+/** The one message of bad settings, a line per variable: `Invalid configuration:\n  NAME: why`. */
+export function invalidConfiguration(issues: [variable: string, message: string][]): ConfigError {
+  const lines = [...new Set(issues.map(([variable, message]) => `  ${variable}: ${message}`))];
+  return new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
 }
 
 export class ConfigError extends Error {

@@ -5,7 +5,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'spool_process_' });
+// prom-client's own names start with process_ or nodejs_: spool_process_cpu_seconds_total, spool_nodejs_heap_…
+collectDefaultMetrics({ register: registry, prefix: 'spool_' });
 
 // Job latencies span milliseconds (no-op jobs) to many minutes (LLM map-reduce).
 const jobSeconds = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800];

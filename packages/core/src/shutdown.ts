@@ -18,13 +18,29 @@ export function startFailed(what: string): (err: unknown) => never {
   };
 }
 
-/** Runs the process's close steps once, in order, then exits; a second signal does not restart them. */
-export function onShutdown(log: Logger, message: string, steps: (() => unknown)[]): void {
+/**
+ * Past the grace period (SPOOL_SHUTDOWN_GRACE_MS), how long interrupted jobs have to write
+ * their state and the process to close its connections before it exits anyway.
+ */
+export const SHUTDOWN_SLACK_MS = 15_000;
+
+/**
+ * Runs the process's close steps once, in order, then exits; a second signal does not restart
+ * them. Steps that have not ended by `deadlineMs` (a database that stopped answering, say) are
+ * left behind: the process exits with code 1, and what it held lapses as when it is killed.
+ */
+export function onShutdown(log: Logger, message: string, steps: (() => unknown)[], deadlineMs?: number): void {
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, message);
+    if (deadlineMs !== undefined) {
+      setTimeout(() => {
+        log.error({ deadlineMs }, 'shutdown did not finish in time; exiting');
+        process.exit(1);
+      }, deadlineMs).unref();
+    }
     for (const step of steps) {
       try {
         await step();

@@ -53,11 +53,13 @@ export function eventRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
           maxBuffered: deps.config.sseBufferEvents,
           signal: sink.closed,
           onOverflow: () => {
-            slow = true;
             // A write is stuck because the client stopped reading: it cannot be told anything,
-            // and waiting would hold the socket forever, so drop the connection now. Otherwise
-            // the loop below is free: it gets the slow_subscriber error, says so and closes.
-            if (writing) sink.drop();
+            // and waiting would hold the socket forever, so drop the connection now. A client
+            // that was only behind for a moment is not dropped: followJob reads the events it
+            // missed from storage.
+            if (!writing) return;
+            slow = true;
+            sink.drop();
           },
         });
         for await (const e of events) {
@@ -66,11 +68,7 @@ export function eventRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
           writing = false;
         }
       } catch (err) {
-        if (err instanceof SpoolError && err.code === 'slow_subscriber') {
-          if (!sink.closed.aborted) await sink.write(`: ${err.message}\n\n`);
-        } else if (!sink.closed.aborted) {
-          deps.log.warn({ err, jobId: id }, 'event stream failed');
-        }
+        if (!sink.closed.aborted) deps.log.warn({ err, jobId: id }, 'event stream failed');
       } finally {
         if (slow) sseDisconnectsSlow.inc();
         clearInterval(heartbeat);

@@ -2,6 +2,7 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { SpoolError } from '@spool/core/errors';
 import { usageByDay } from '@spool/core/model-calls';
+import { isClientTime } from '@spool/core/time';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
 import { ErrorBody, errorResponses, json } from '../schemas.ts';
@@ -34,17 +35,7 @@ const Totals = z.object({
 
 const Usage = z.object({ from: z.string(), to: z.string(), data: z.array(UsageRow), totals: Totals }).openapi('Usage');
 
-// Strict: Date.parse took `0` as the year 2000 and rolled 2026-02-30 over to 2 March, and a
-// year past 9998 overflowed PostgreSQL's timestamps (a misleading 422 from the database).
-const isoDay = z.iso.date();
-const isoTime = z.iso.datetime({ offset: true, local: true });
-const date = z
-  .string()
-  .max(40)
-  .refine(
-    (s) => (isoDay.safeParse(s).success || isoTime.safeParse(s).success) && s >= '1970' && s < '9999',
-    'expected an ISO 8601 date (YYYY-MM-DD) or date-time, from 1970 to 9998',
-  );
+const date = z.string().max(40).refine(isClientTime, 'expected an ISO 8601 date (YYYY-MM-DD) or date-time, from 1970 to 9998');
 
 const route = createRoute({
   method: 'get',

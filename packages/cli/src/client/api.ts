@@ -17,26 +17,45 @@ export class ApiError extends Error {
 }
 
 export async function call<T>(config: CliConfig, method: string, path: string, body?: unknown): Promise<T> {
-  let res: Response;
+  const res = await send(config, path, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw await errorOf(res);
+  const text = await res.text();
+  return (text ? safeJson(text) : undefined) as T;
+}
+
+/** fetch with the API key; a network failure becomes an `unreachable` ApiError naming the URL and the cause. */
+export async function send(
+  config: CliConfig,
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal },
+): Promise<Response> {
   try {
-    res = await fetch(new URL(path, config.url), {
-      method,
-      headers: {
-        authorization: `Bearer ${config.apiKey}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
+    return await fetch(apiUrl(config, path), {
+      ...init,
+      headers: { authorization: `Bearer ${config.apiKey}`, ...init.headers },
     });
   } catch (err) {
+    if (init.signal?.aborted) throw err;
     throw new ApiError(
       0,
       'unreachable',
       `cannot reach the Spool API at ${config.url}: ${(err as Error).cause ?? (err as Error).message}`,
     );
   }
-  if (!res.ok) throw await errorOf(res);
-  const text = await res.text();
-  return (text ? safeJson(text) : undefined) as T;
+}
+
+/**
+ * `path` (e.g. `/v1/jobs`) under the API's URL, keeping its path: an API behind a proxy at
+ * `http://host/spool` is called at `/spool/v1/jobs`, where `new URL(path, base)` would drop it.
+ */
+export function apiUrl(config: CliConfig, path: string): URL {
+  const base = new URL(config.url);
+  if (!base.pathname.endsWith('/')) base.pathname += '/';
+  return new URL(path.replace(/^\//, ''), base);
 }
 
 /** Spool's error body of a response that is not ok, as an ApiError. */

@@ -1,9 +1,10 @@
 /**
  * Follows a job's events over SSE (`GET /v1/jobs/:id/events`) until the server ends the stream,
  * reconnecting with `Last-Event-ID` when it drops, as an EventSource would. The server ends it
- * after the job's latest terminal event: a retried job has earlier ones, followed past.
+ * after the job's latest terminal event: a retried job has earlier ones, followed past. An API
+ * that cannot be reached at the first connection is an error at once, as for any other call.
  */
-import { ApiError, type CliConfig, errorOf } from './api.ts';
+import { ApiError, type CliConfig, errorOf, send } from './api.ts';
 
 export interface JobEvent {
   seq: number;
@@ -21,11 +22,11 @@ export async function follow(
 ): Promise<JobEvent> {
   let lastId: number | undefined;
   let terminal: JobEvent | undefined; // the last event, if terminal
+  let connected = false; // a stream was open once: a failure since is a drop to ride out
   for (let failures = 0; ; ) {
     try {
-      const res = await fetch(new URL(`/v1/jobs/${encodeURIComponent(jobId)}/events`, config.url), {
+      const res = await send(config, `/v1/jobs/${encodeURIComponent(jobId)}/events`, {
         headers: {
-          authorization: `Bearer ${config.apiKey}`,
           accept: 'text/event-stream',
           ...(lastId === undefined ? {} : { 'last-event-id': String(lastId) }),
         },
@@ -34,6 +35,7 @@ export async function follow(
       // 204 answers only a resume from the job's last event: ours, if it was terminal.
       if (res.status === 204 && terminal) return terminal;
       if (!res.ok || !res.body) throw await errorOf(res);
+      connected = true;
       failures = 0;
       for await (const e of frames(res.body)) {
         lastId = e.seq;
@@ -42,7 +44,10 @@ export async function follow(
       }
       if (terminal) return terminal; // the server closed the stream after it
     } catch (err) {
-      if (signal?.aborted || (err instanceof ApiError && err.status < 500) || ++failures > 10) throw err;
+      // 4xx is an answer; status 0 (unreachable) is one too before any stream was open: a wrong
+      // --url or a stopped API, where ~40 s of reconnects would only delay the same message.
+      const final = err instanceof ApiError && (err.status === 0 ? !connected : err.status < 500);
+      if (signal?.aborted || final || ++failures > 10) throw err;
       await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** failures, 5_000)));
     }
   }

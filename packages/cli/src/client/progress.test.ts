@@ -41,4 +41,26 @@ describe('progress bar', () => {
     new ProgressView(c.out).update(progress(20));
     expect(c.text()).toContain('20 done');
   });
+
+  it('writes no control characters from the server: escape sequences in messages, deltas and errors are stripped', () => {
+    const evil = 'a\x1b]0;owned\x07b\x1b[2J\x9b31mc\r\x08';
+    const events = [
+      { seq: 1, type: 'status', data: { status: `running${evil}` } },
+      { seq: 2, type: 'progress', data: { pct: 10, message: `step${evil}\nnext` } },
+      { seq: 3, type: 'step', data: { name: `s${evil}`, status: 'failed' } },
+      { seq: 4, type: 'delta', data: { text: `one${evil}\ntwo\tthree` } },
+      { seq: 5, type: 'failed', data: { error: { code: `boom${evil}`, message: `bad${evil}` } } },
+    ];
+    for (const isTTY of [false, true]) {
+      const c = capture(isTTY);
+      const view = new ProgressView(c.out);
+      for (const e of events) view.update(e);
+      // What is left once the view's own redraw (\r and erase-line) is taken out.
+      const text = c.text().replaceAll('\r\x1b[K', '').replaceAll('\r', '').replaceAll('\x1b[K', '');
+      expect(text).not.toMatch(/(?![\n\t])\p{Cc}/u);
+      expect(text).toContain('stepabc next'); // a status line stays one line
+      expect(text).toContain('oneabc\ntwo\tthree'); // a delta keeps its newlines and tabs
+      expect(text).toContain('failed: boomabc: badabc');
+    }
+  });
 });

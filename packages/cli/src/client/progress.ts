@@ -3,6 +3,7 @@
  * step) when the output is a file or a pipe, so logs stay readable.
  */
 import type { JobEvent } from './follow.ts';
+import { printable } from './printable.ts';
 
 export interface ProgressOut {
   isTTY?: boolean;
@@ -30,7 +31,7 @@ export class ProgressView {
   update(e: JobEvent): void {
     if (e.type === 'progress') {
       this.pct = Number(e.data?.pct ?? this.pct);
-      this.message = String(e.data?.message ?? '');
+      this.message = printable(String(e.data?.message ?? ''));
       this.draw();
     } else if (e.type === 'status') {
       const note = e.data?.retried ? ' (retried)' : e.data?.attempt ? ` (attempt ${e.data.attempt})` : '';
@@ -39,7 +40,7 @@ export class ProgressView {
       this.line(`step ${e.data.name} failed`);
     } else if (e.type === 'delta' && typeof e.data?.text === 'string') {
       this.clear();
-      this.out.write(e.data.text);
+      this.out.write(printable(e.data.text, true));
     } else if (e.type === 'completed') {
       if (this.pct < 100) {
         this.pct = 100;
@@ -68,9 +69,10 @@ export class ProgressView {
     }
   }
 
+  /** A status line; `s` may hold server text (a status, a step name, an error), made printable here. */
   private line(s: string): void {
     this.clear();
-    this.out.write(`${s}\n`);
+    this.out.write(`${printable(s)}\n`);
     if (this.out.isTTY && this.pct > 0) this.draw();
   }
 

@@ -31,7 +31,12 @@ export async function migrate(db: Database): Promise<void> {
   const { migrate: run } = await import('drizzle-orm/postgres-js/migrator');
   const client = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
-    await client`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    // The first statement of every process that starts: its failure (refused, unknown host, bad
+    // password) is about DATABASE_URL, so say so; the URL is shown without its credentials.
+    await client`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`.catch((err: Error) => {
+      const u = new URL(url);
+      throw new Error(`cannot reach the database at DATABASE_URL (${u.hostname}:${u.port || 5432}${u.pathname}): ${err.message}`);
+    });
     await run(drizzle(client), { migrationsFolder: MIGRATIONS_DIR });
     db.vectors = await tryVectorExtension((q) => client.unsafe(q));
     if (db.vectors)

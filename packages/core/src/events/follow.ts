@@ -5,7 +5,6 @@
  * terminal event.
  */
 import type { Database } from '../db/client.ts';
-import { SpoolError } from '../errors.ts';
 import { eventsAfter } from '../store/events.ts';
 import type { EventHub } from './hub.ts';
 import type { EventBuffer } from './redis-buffer.ts';
@@ -25,20 +24,20 @@ export interface FollowOptions {
    * for an event batch in flight at the end.
    */
   ended?: boolean;
-  /** Live events waiting to be sent past this disconnect the subscriber. */
+  /**
+   * Live events kept waiting for the consumer, at most. Past it they are dropped and read from
+   * storage again once the consumer pulls: a burst, or a slow replay, costs a read, not memory.
+   */
   maxBuffered: number;
   /**
-   * Called once, as the live events waiting pass `maxBuffered` — also while the consumer is
-   * stuck writing to a client that stopped reading (it then never pulls, so only it can act).
+   * Called as the live events waiting pass `maxBuffered`, also while the consumer is stuck
+   * writing to a client that stopped reading: it never pulls again, so only it can act.
    */
   onOverflow?: () => void;
   signal?: AbortSignal;
   /** How long a missing seq is waited for before it is skipped (it can only be lost with Redis data). */
   gapWaitMs?: number;
 }
-
-export const slowSubscriberError = () =>
-  new SpoolError('slow_subscriber', 'the subscriber fell too far behind; reconnect with Last-Event-ID', { status: 503 });
 
 export async function* followJob(o: FollowOptions): AsyncGenerator<JobEvent> {
   const live: JobEvent[] = [];
@@ -53,7 +52,8 @@ export async function* followJob(o: FollowOptions): AsyncGenerator<JobEvent> {
     live.push(e);
     // Counted as events arrive, not when the consumer pulls: a consumer blocked in a write to
     // a client that does not read never pulls, and `live` grew without bound while the
-    // socket stayed open. Past the cap, keep nothing more; the client resumes by Last-Event-ID.
+    // socket stayed open. Past the cap, keep nothing more: every published event is already
+    // in storage (the buffer's append publishes it), so the loop reads them there.
     if (live.length > o.maxBuffered) {
       overflowed = true;
       live.length = 0;
@@ -92,7 +92,13 @@ export async function* followJob(o: FollowOptions): AsyncGenerator<JobEvent> {
     let gapSince: number | undefined;
 
     while (!o.signal?.aborted) {
-      if (overflowed) throw slowSubscriberError();
+      if (overflowed) {
+        // Events were dropped while the consumer was busy (a burst in one read from Redis, or
+        // the replay above was slow): what arrives from now on is kept, the rest is stored.
+        overflowed = false;
+        await replay();
+        continue;
+      }
       take(live.splice(0));
       const next = pending.get(last + 1);
       if (next) {

@@ -80,9 +80,12 @@ export class EventWriter {
     return mine;
   }
 
-  /** Gives back events a closing write took but could not commit (fenced out): they were published, so they still belong in PostgreSQL. */
-  giveBack(jobId: string, events: JobEvent[]): void {
-    for (const event of events) this.enqueue({ jobId, event });
+  /**
+   * Queues events that were published but are not in PostgreSQL: those a closing write took but
+   * could not commit (fenced out), and those a dead attempt left only in the Redis buffer.
+   */
+  giveBack(jobId: string, events: JobEvent[], fence?: number): void {
+    for (const event of events) this.enqueue({ jobId, event, fence });
   }
 
   async flush(): Promise<void> {

@@ -12,7 +12,7 @@ import type { EventBuffer } from '../events/redis-buffer.ts';
 import { cancelChannel, type JobEvent } from '../events/types.ts';
 import { hashJson, newId } from '../ids.ts';
 import type { Logger } from '../logger.ts';
-import { enqueueFailures, jobsSubmitted } from '../metrics.ts';
+import { enqueueFailures, jobsFinished, jobsSubmitted } from '../metrics.ts';
 import { type EnqueueRow, enqueue, enqueueRow, type Queues } from '../queue/queues.ts';
 import * as store from '../store/jobs.ts';
 import { within } from '../time.ts';
@@ -204,6 +204,7 @@ export class JobService {
     const canceled = await store.cancelQueued(db, tenantId, id, await this.seqFloor(id));
     if (canceled) {
       const job = await this.get(tenantId, id);
+      jobsFinished.inc({ type: job.type, status: 'canceled' });
       // Best effort: a queued job left in Redis is skipped by the worker (its row says canceled).
       await queues
         .get(job.type)

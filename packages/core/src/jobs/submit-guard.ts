@@ -1,12 +1,13 @@
 /**
  * Checks at submit, before anything is written: a type's token budget (tiktoken count of the
  * input against `tokenBudget`: 413 with the counts) and the tenant's spend caps for types that
- * call paid models (402 `budget_exceeded` once a cap is used up), and each type's own
- * `preflight` against stored state.
+ * call paid models (402 `budget_exceeded` once a cap is used up), the model a job names
+ * against the catalog (422 `unknown_model`), and each type's own `preflight` against stored state.
  */
 import type { Database } from '../db/client.ts';
 import { SpoolError } from '../errors.ts';
 import { type BudgetDefaults, Budgets } from '../providers/budget.ts';
+import type { ModelCatalog } from '../providers/catalog.ts';
 import { countTokens } from '../providers/tokens.ts';
 import type { AnyJobDefinition } from '../queue/define-job.ts';
 
@@ -14,11 +15,13 @@ export interface SubmitGuard {
   check(tenantId: string, jobs: { def: AnyJobDefinition; input: unknown }[]): Promise<void>;
 }
 
-export function createSubmitGuard(opts: { db: Database; budgets: BudgetDefaults }): SubmitGuard {
+export function createSubmitGuard(opts: { db: Database; budgets: BudgetDefaults; models: ModelCatalog }): SubmitGuard {
   const budgets = new Budgets(opts.db, opts.budgets);
   return {
     async check(tenantId, jobs) {
       jobs.forEach(({ def, input }, index) => {
+        const model = (input as { model?: unknown } | null)?.model;
+        if (def.usesModels && typeof model === 'string') opts.models.check(model, jobs.length > 1 ? `jobs[${index}]: ` : '');
         if (!def.tokenBudget || !def.inputText) return;
         const tokens = countTokens(def.inputText(input));
         if (tokens > def.tokenBudget) {

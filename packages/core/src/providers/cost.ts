@@ -50,11 +50,17 @@ export function parsePrices(raw: string): PriceTable {
  */
 export function priceOf(table: PriceTable, provider: string, model: string): Price | undefined {
   if (provider === 'local') return { input: 0, output: 0 };
-  const exact = table[`${provider}:${model}`] ?? table[model];
-  if (exact) return exact;
+  const row = priceRow(table, provider, model);
+  return row === undefined ? undefined : table[row];
+}
+
+/** The key of the row that prices a model (see `priceOf`), or undefined when none does. */
+export function priceRow(table: PriceTable, provider: string, model: string): string | undefined {
+  if (table[`${provider}:${model}`]) return `${provider}:${model}`;
+  if (table[model]) return model;
   let best: string | undefined;
   for (const key of Object.keys(table)) if (model.startsWith(key) && (!best || key.length > best.length)) best = key;
-  return best ? table[best] : undefined;
+  return best;
 }
 
 /** USD, rounded to 1e-8 (the trace column's scale). */

@@ -15,6 +15,7 @@ export {
   type SemanticHit,
   type SemanticQuery,
 } from './cache.ts';
+export { ModelCatalog } from './catalog.ts';
 export * from './chain.ts';
 export * from './config.ts';
 export * from './cost.ts';

@@ -21,6 +21,7 @@ import { insertModelCall, type NewModelCall } from '../store/model-calls.ts';
 import { type BreakerState, SharedBreaker } from './breaker.ts';
 import { Budgets } from './budget.ts';
 import { type CachedAnswer, ModelCache, type SemanticCache, type SemanticQuery } from './cache.ts';
+import { ModelCatalog } from './catalog.ts';
 import { resolveChain } from './chain.ts';
 import { limitsFor, type ModelsConfig } from './config.ts';
 import { costUsd, priceOf } from './cost.ts';
@@ -99,8 +100,8 @@ export interface ModelServiceDeps {
   semantic: SemanticCache;
 }
 
-// Reserved for the answer when a call sets no maxTokens: a typical short reply. The
-// provider's reported usage corrects the reservation after the call.
+// Reserved for the answer when a call sets no maxTokens, in the rate limiter and in the
+// budget hold: a typical short reply. The provider's reported usage corrects both after the call.
 const DEFAULT_OUTPUT_ESTIMATE = 256;
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
@@ -110,11 +111,18 @@ export class ModelService {
   readonly budgets: Budgets;
   private readonly breakers = new Map<string, SharedBreaker>();
   private readonly limiters = new Map<string, SharedLimiter>();
+  private readonly catalog: ModelCatalog;
 
   constructor(private readonly deps: ModelServiceDeps) {
+    this.catalog = new ModelCatalog(deps.config);
     this.cache = new ModelCache(deps.redis, deps.prefix, deps.config.cache);
     this.semantic = deps.semantic;
     this.budgets = new Budgets(deps.db, deps.config.budgets);
+  }
+
+  /** Metric labels of a model: the catalog's bounded name (every model that gets here is offered). */
+  private labels(ref: ModelRef): { provider: string; model: string } {
+    return { provider: ref.provider, model: this.catalog.label(ref) ?? 'other' };
   }
 
   breaker(ref: ModelRef): SharedBreaker {
@@ -153,6 +161,7 @@ export class ModelService {
 
   private async chat(scope: JobScope, call: ChatCall): Promise<ChatCallResult> {
     const { config } = this.deps;
+    if (call.model) this.catalog.check(call.model);
     const chain = resolveChain(config.chatModels, call.model);
     const primary = chain[0]!;
     const injectionSuspected = looksLikeInjection(call.messages);
@@ -213,7 +222,7 @@ export class ModelService {
       const name = refName(ref);
       const breaker = this.breaker(ref);
       const admission = await breaker.allow();
-      modelBreakerState.set({ provider: ref.provider, model: ref.model }, STATE_VALUE[admission.state]);
+      modelBreakerState.set(this.labels(ref), STATE_VALUE[admission.state]);
       if (!admission.allowed) {
         await this.trace(base, ref, {
           status: 'skipped',
@@ -235,7 +244,8 @@ export class ModelService {
 
       const price = priceOf(config.prices, ref.provider, ref.model);
       const inputEstimate = countChatTokens(messages, ref.model);
-      const costEstimate = costUsd(price, { inputTokens: inputEstimate, outputTokens: call.maxTokens ?? 0 });
+      const outputEstimate = call.maxTokens ?? DEFAULT_OUTPUT_ESTIMATE;
+      const costEstimate = costUsd(price, { inputTokens: inputEstimate, outputTokens: outputEstimate });
       const release = costEstimate > 0 ? await this.budgets.hold(scope.tenantId, costEstimate) : undefined;
       const limiter = this.limiter(ref);
 
@@ -252,8 +262,8 @@ export class ModelService {
               scope.emit({ text: '', restart: true });
               streamed = false;
             }
-            const reservation = await limiter.admit(inputEstimate + (call.maxTokens ?? DEFAULT_OUTPUT_ESTIMATE), scope.signal);
-            modelLimiterWait.observe({ provider: ref.provider, model: ref.model }, reservation.waitedMs / 1000);
+            const reservation = await limiter.admit(inputEstimate + outputEstimate, scope.signal);
+            modelLimiterWait.observe(this.labels(ref), reservation.waitedMs / 1000);
             const timeout = AbortSignal.timeout(config.timeoutMs);
             const started = performance.now();
             try {
@@ -285,13 +295,13 @@ export class ModelService {
                 throw new SpoolError('timeout', `no answer from ${name} within ${config.timeoutMs} ms`, { cause: err });
               throw err;
             } finally {
-              modelLatency.observe({ provider: ref.provider, model: ref.model, kind: 'chat' }, latencyMs / 1000);
+              modelLatency.observe({ ...this.labels(ref), kind: 'chat' }, latencyMs / 1000);
             }
           },
           async (c, callTry) => {
             if (c.class === 'canceled') return;
             const state = await breakerAfter(breaker, c.breaker);
-            if (state) modelBreakerState.set({ provider: ref.provider, model: ref.model }, STATE_VALUE[state]);
+            if (state) modelBreakerState.set(this.labels(ref), STATE_VALUE[state]);
             // Everyone backs off, not just this job: the provider said the whole key is over its limit.
             if (c.class === 'rate_limit') await limiter.pause(c.retryAfterMs ?? config.retry.baseMs);
             await this.trace(base, ref, {
@@ -307,7 +317,7 @@ export class ModelService {
           },
         );
         await breaker.success();
-        modelBreakerState.set({ provider: ref.provider, model: ref.model }, 0);
+        modelBreakerState.set(this.labels(ref), 0);
 
         const cost = costUsd(price, out.usage);
         await this.trace(base, ref, {
@@ -357,6 +367,7 @@ export class ModelService {
     opts: { model?: string; step?: string } = {},
   ): Promise<{ vectors: number[][]; model: string; usage: CallUsage }> {
     const { config } = this.deps;
+    if (opts.model) this.catalog.check(opts.model);
     const ref = opts.model ? resolveChain([], opts.model)[0]! : config.embedModel;
     const name = refName(ref);
     const provider = this.deps.providers.get(ref.provider);
@@ -484,10 +495,10 @@ export class ModelService {
   private async trace(base: TraceBase, ref: ModelRef, row: Partial<NewModelCall> & Pick<NewModelCall, 'status'>): Promise<void> {
     const { scope } = base;
     const outcome = row.status === 'error' ? (row.errorClass ?? 'error') : row.status;
-    modelRequests.inc({ provider: ref.provider, model: ref.model, kind: base.kind, outcome });
-    if (row.inputTokens) modelTokens.inc({ provider: ref.provider, model: ref.model, direction: 'input' }, row.inputTokens);
-    if (row.outputTokens) modelTokens.inc({ provider: ref.provider, model: ref.model, direction: 'output' }, row.outputTokens);
-    if (row.costUsd) modelCost.inc({ provider: ref.provider, model: ref.model }, row.costUsd);
+    modelRequests.inc({ ...this.labels(ref), kind: base.kind, outcome });
+    if (row.inputTokens) modelTokens.inc({ ...this.labels(ref), direction: 'input' }, row.inputTokens);
+    if (row.outputTokens) modelTokens.inc({ ...this.labels(ref), direction: 'output' }, row.outputTokens);
+    if (row.costUsd) modelCost.inc(this.labels(ref), row.costUsd);
     await insertModelCall(this.deps.db, {
       id: newId(),
       jobId: scope.jobId,

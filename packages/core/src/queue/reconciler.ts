@@ -11,7 +11,7 @@ import type { Database } from '../db/client.ts';
 import type { EventBuffer } from '../events/redis-buffer.ts';
 import type { JobRegistry } from '../jobs/registry.ts';
 import type { Logger } from '../logger.ts';
-import { reconcilerRepairs } from '../metrics.ts';
+import { jobsFinished, reconcilerRepairs } from '../metrics.ts';
 import { outboxInsert } from '../store/webhooks.ts';
 import { enqueue, enqueueRow, type Queues } from './queues.ts';
 
@@ -211,6 +211,7 @@ export class Reconciler {
           await this.deps.onDeliveries?.(failed[0].deliveries);
           report.failed++;
           reconcilerRepairs.inc({ kind: 'stalled_failed' });
+          jobsFinished.inc({ type: row.type, status: 'failed' });
           await buffer
             .publish(row.id, {
               seq: failed[0].last_seq,

@@ -17,6 +17,7 @@ import { createSubmitGuard } from '../jobs/submit-guard.ts';
 import { type Logger, warnOnErrors } from '../logger.ts';
 import { reconcilerRepairs } from '../metrics.ts';
 import type { BudgetDefaults } from '../providers/budget.ts';
+import type { ModelCatalog } from '../providers/catalog.ts';
 import type { Queues } from '../queue/queues.ts';
 import type { WebhookProducer } from '../webhooks/queue.ts';
 import { repeatStrategy } from './cron.ts';
@@ -34,6 +35,8 @@ export interface ScheduleWorkerDeps {
   buffer: EventBuffer;
   webhooks: WebhookProducer;
   budgets: BudgetDefaults;
+  /** The models a scheduled job may name (checked at each tick, as at submit). */
+  models: ModelCatalog;
   allowPrivateWebhooks: boolean;
   /** SPOOL_WORKER_LOCK_MS: how soon a tick on a dead worker is taken over. */
   lockMs: number;
@@ -67,7 +70,7 @@ export function startScheduleWorker(deps: ScheduleWorkerDeps): ScheduleWorker {
     buffer: deps.buffer,
     webhooks: deps.webhooks,
     allowPrivateWebhooks: deps.allowPrivateWebhooks,
-    guard: createSubmitGuard({ db, budgets: deps.budgets }),
+    guard: createSubmitGuard({ db, budgets: deps.budgets, models: deps.models }),
     log,
   });
 

@@ -49,6 +49,11 @@ export interface StepRun {
 
 export const canceledError = () => new SpoolError('canceled', 'the job was canceled', { retryable: false });
 export const leaseLostError = () => new SpoolError('lease_lost', 'another worker has taken this job over', { retryable: false });
+/** The worker shut down before the attempt ended: the job goes back to the queue, no attempt spent. */
+export const interruptedError = () =>
+  new SpoolError('interrupted', 'the worker shut down before the job finished; it resumes after its last completed step', {
+    retryable: true,
+  });
 
 export interface AttemptState {
   jobId: string;

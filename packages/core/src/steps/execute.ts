@@ -13,7 +13,7 @@ import type { AnyJobDefinition } from '../queue/define-job.ts';
 import { claimJob, endAttempt } from '../store/lease.ts';
 import { within } from '../time.ts';
 import { StepCheckpoints } from './checkpoints.ts';
-import { type AttemptState, canceledError, createContext, type ModelLayer } from './context.ts';
+import { type AttemptState, canceledError, createContext, interruptedError, type ModelLayer } from './context.ts';
 
 export interface ExecuteDeps {
   db: Database;
@@ -25,6 +25,8 @@ export interface ExecuteDeps {
   onDeliveries?: (ids: string[]) => Promise<void>;
   /** The model layer behind `ctx.models` (worker processes). */
   models?: ModelLayer | undefined;
+  /** Aborted when the worker's shutdown grace period is over: an attempt that begins later is interrupted at once. */
+  shutdown?: AbortSignal | undefined;
 }
 
 export type AttemptOutcome =
@@ -33,7 +35,8 @@ export type AttemptOutcome =
   | { kind: 'canceled' }
   | { kind: 'retry'; error: SpoolError } // failed; another attempt follows
   | { kind: 'failed'; error: SpoolError } // failed for good
-  | { kind: 'lease_lost' }; // another worker took over: this one's result was dropped
+  | { kind: 'lease_lost' } // another worker took over: this one's result was dropped
+  | { kind: 'interrupted' }; // the worker shut down: the job is queued again, no attempt spent
 
 export interface AttemptInput {
   jobId: string;
@@ -55,6 +58,8 @@ export async function executeAttempt(
   const begun = await events.buffer.begin(jobId);
   const claim = await claimJob(db, { jobId, seqFloor: begun.lastSeq, attemptsMade });
   if (!claim) return { kind: 'skipped' };
+  const recovered =
+    claim.stored_seq < begun.lastSeq ? recoverLostEvents(deps, jobId, claim.stored_seq, begun) : Promise.resolve();
 
   const state: AttemptState = {
     jobId,
@@ -87,8 +92,10 @@ export async function executeAttempt(
                 type: 'status',
                 data: { status: 'queued', attempt: state.attempt, error: body.error!.toJobError() },
               };
+    const interrupted = body.error?.code === 'interrupted';
     await state.checkpoints.flush();
     await state.appended;
+    await recovered;
     const pending = events.take(jobId, state.fence);
     // Events the closing write took but did not commit (refused, or PostgreSQL unreachable) were
     // published before any later attempt began: they still belong in the job's history.
@@ -112,7 +119,11 @@ export async function executeAttempt(
       if (status !== 'queued') jobsFinished.inc({ type: def.name, status });
       log.info(
         { jobId, type: def.name, attempt: state.attempt, status },
-        status === 'queued' ? 'attempt failed; retry scheduled' : `job ${status}`,
+        interrupted
+          ? 'attempt interrupted; job queued again'
+          : status === 'queued'
+            ? 'attempt failed; retry scheduled'
+            : `job ${status}`,
       );
     }
     return ok;
@@ -124,6 +135,8 @@ export async function executeAttempt(
 
   const ctx = createContext(state, deps);
   deps.running.set(jobId, state.controller);
+  // Begun after the grace period ended (interruptRunning has already run): interrupted at once.
+  if (deps.shutdown?.aborted) state.controller.abort(interruptedError());
   activeJobs.inc({ type: def.name });
   const startedAt = performance.now();
   const timeout = setTimeout(
@@ -154,6 +167,12 @@ export async function executeAttempt(
     if (state.controller.signal.aborted && handling) await within(ABORT_GRACE_MS, handling).catch(() => {});
     const error = toSpoolError(thrown);
     if (error.code === 'lease_lost') return { kind: 'lease_lost' };
+    if (state.controller.signal.reason?.code === 'interrupted') {
+      // Written like a retry (status queued, the reason on the event), but BullMQ is not told
+      // of a failure: the worker puts the job back without spending an attempt (run-job.ts).
+      jobExecutions.inc({ type: def.name, outcome: 'interrupted' });
+      return (await end('queued', { error })) ? { kind: 'interrupted' } : { kind: 'lease_lost' };
+    }
     if (error.code === 'canceled' || (error.code === 'aborted' && state.controller.signal.reason?.code === 'canceled')) {
       jobExecutions.inc({ type: def.name, outcome: 'canceled' });
       return (await end('canceled', {})) ? { kind: 'canceled' } : { kind: 'lease_lost' };
@@ -174,10 +193,44 @@ export async function executeAttempt(
 
 const ABORT_GRACE_MS = 1_000;
 
+/**
+ * An earlier attempt died (a killed worker) after publishing events that its batch never wrote:
+ * they are only in the Redis buffer, which expires. Queues them under this attempt's fence, so
+ * they are written with its next batch or at the latest with its closing write, and the job's
+ * stored history has no gap. A stale attempt still alive may write them too: the insert skips
+ * a seq already stored.
+ */
+function recoverLostEvents(
+  deps: ExecuteDeps,
+  jobId: string,
+  storedSeq: number,
+  begun: { fence: number; lastSeq: number },
+): Promise<void> {
+  return deps.events.buffer
+    .after(jobId, storedSeq)
+    .then((lost) =>
+      deps.events.giveBack(
+        jobId,
+        lost.filter((e) => e.seq <= begun.lastSeq),
+        begun.fence,
+      ),
+    )
+    .catch((err) => deps.log.warn({ err, jobId }, 'could not recover events of an earlier attempt from Redis'));
+}
+
 function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, code: string): T {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   throw new SpoolError(code, z.prettifyError(parsed.error), { retryable: false, details: parsed.error.issues });
+}
+
+/**
+ * Interrupts every running attempt of this process: the worker's grace period is over. (A
+ * listener per attempt on one shutdown signal would pass Node's limit of 10 and warn.)
+ */
+export function interruptRunning(running: Map<string, AbortController>): number {
+  for (const controller of running.values()) controller.abort(interruptedError());
+  return running.size;
 }
 
 /** Aborts a running attempt of this process, if there is one. */

@@ -19,7 +19,9 @@ export const eventRecordset = (json: string) =>
 
 /**
  * Writes a batch of events of many jobs in one statement, and moves each job's `last_seq`
- * and `progress` forward, so polling sees progress without a write per progress call.
+ * and `progress` forward, so polling sees progress without a write per progress call. Only
+ * forward: a batch that commits after a later write of its job (the attempt's closing write,
+ * which sets the final progress) leaves that job's progress alone.
  */
 export async function flushEvents(db: Database, items: PendingEvent[]): Promise<void> {
   const json = eventRowsJson(items);
@@ -30,8 +32,9 @@ export async function flushEvents(db: Database, items: PendingEvent[]): Promise<
       ON CONFLICT DO NOTHING
     ),
     latest AS (SELECT job_id, max(seq) AS seq FROM x GROUP BY job_id),
-    prog AS (SELECT DISTINCT ON (job_id) job_id, data FROM x WHERE type = 'progress' ORDER BY job_id, seq DESC)
-    UPDATE jobs j SET last_seq = GREATEST(j.last_seq, l.seq), progress = COALESCE(p.data, j.progress)
+    prog AS (SELECT DISTINCT ON (job_id) job_id, seq, data FROM x WHERE type = 'progress' ORDER BY job_id, seq DESC)
+    UPDATE jobs j SET last_seq = GREATEST(j.last_seq, l.seq),
+      progress = CASE WHEN p.seq > j.last_seq THEN p.data ELSE j.progress END
     FROM latest l LEFT JOIN prog p ON p.job_id = l.job_id
     WHERE j.id = l.job_id AND j.id = ANY(${idArray([...new Set(items.map((i) => i.jobId))])})`);
 }

@@ -20,6 +20,11 @@ export interface Claim {
   input: unknown;
   attempts: number;
   last_seq: number;
+  /**
+   * The job's last seq in PostgreSQL before this claim. Below `seqFloor` when an earlier
+   * attempt died with published events that never reached PostgreSQL (see executeAttempt).
+   */
+  stored_seq: number;
   // Raw SQL through drizzle's postgres.js driver returns timestamps as text.
   cancel_requested_at: string | Date | null;
   queued_at: string | Date;
@@ -73,9 +78,11 @@ async function claimJobs(db: Database, requests: ClaimRequest[]): Promise<Claim[
         cancel_requested_at = CASE WHEN j.status = 'failed' THEN NULL ELSE j.cancel_requested_at END,
         failed_attempts_made = NULL
       FROM jsonb_to_recordset(${input}::jsonb) AS i(id text, seq_floor int, attempts_made int)
+        JOIN jobs prior ON prior.id = i.id -- the row as it was: its last_seq before this claim
       WHERE j.id = i.id AND j.id = ANY(${idArray(requests.map((r) => r.jobId))}) AND j.status IN ('queued', 'running', 'failed')
         AND (j.status <> 'failed' OR i.attempts_made >= COALESCE(j.failed_attempts_made, 0))
-      RETURNING j.id, j.tenant_id, j.type, j.input, j.attempts, j.last_seq, j.cancel_requested_at, j.queued_at, j.webhook_url
+      RETURNING j.id, j.tenant_id, j.type, j.input, j.attempts, j.last_seq, prior.last_seq AS stored_seq,
+        j.cancel_requested_at, j.queued_at, j.webhook_url
     ),
     ev AS (
       INSERT INTO job_events (job_id, seq, type, data)
