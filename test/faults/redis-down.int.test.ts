@@ -4,6 +4,7 @@
  * (empty, as after a crash without persistence) the reconciler adds the job and it completes.
  * Runs against a private redis-server, never the shared one.
  */
+import { createDashboard, dashboardDepsFromApi } from '@spool/dashboard';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServer, startRedisServer } from '../support/redis-server.ts';
 import { readEvents } from '../support/sse.ts';
@@ -100,6 +101,20 @@ describe('fault: Redis down during submit', () => {
     expect(live.status).toBe(503);
     expect(live.headers.get('retry-after')).toBe('5');
     live.close();
+
+    // The dashboard: the job explorer reads PostgreSQL and works; Bull Board's API reads Redis
+    // and says it is an outage (503), not a failure of its own (it answered 500).
+    const dashboard = createDashboard(dashboardDepsFromApi(stack.api, ''));
+    const admin = { authorization: `Bearer ${stack.adminToken}` };
+    const explorer = await dashboard.request(`/?status=queued`, { headers: admin });
+    expect(explorer.status).toBe(200);
+    expect(await explorer.text()).toContain(single.value.body.id);
+    const board = await timed(() => dashboard.request('/queues/api/queues', { headers: admin }));
+    expect(board.value.status).toBe(503);
+    expect(await board.value.json()).toMatchObject({
+      message: 'a dependency (PostgreSQL or Redis) is unreachable; try again shortly',
+    });
+    expect(board.ms).toBeLessThan(ANSWER_WITHIN_MS);
 
     // Back on the same port, with no data: the reconciler adds the jobs and a worker runs them.
     await redis.start();

@@ -8,9 +8,10 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { Database } from '@spool/core/db';
-import { SpoolError, toSpoolError } from '@spool/core/errors';
+import { isUnavailable, SpoolError, toClientError } from '@spool/core/errors';
 import { type EventBuffer, type EventHub, followJob } from '@spool/core/events';
 import type { JobService } from '@spool/core/jobs';
+import type { Logger } from '@spool/core/logger';
 import { jobTrace } from '@spool/core/model-calls';
 import { listDeliveries } from '@spool/core/store/webhooks';
 import type { WebhookProducer } from '@spool/core/webhooks';
@@ -39,6 +40,8 @@ export interface DashboardDeps {
   webhooks: Pick<WebhookProducer, 'requeue'>;
   /** Where the dashboard is mounted ('' standalone, '/admin' in the one-process mode). */
   basePath?: string;
+  /** Where a page's unexpected failure is logged (the page itself shows only its request id). */
+  log: Logger;
   /** Live events on the job page (optional: without them the page is static). */
   events?: { hub: EventHub; buffer: EventBuffer; maxBuffered?: number; heartbeatMs?: number };
 }
@@ -62,10 +65,15 @@ export function createDashboard(deps: DashboardDeps): Hono {
     const to = url.pathname.replace(/^\/+/, '/').replace(/\/+$/, '') || '/';
     return c.redirect(`${to}${url.search}`, 308);
   });
-  // Bad filters, finished jobs, refused writes: a page with the code and message, never a bare 500.
+  // Bad filters, finished jobs, refused writes: a page with the code and message. A failure of
+  // the dashboard itself shows no more than the API would: its text goes to the log, and the
+  // page names the request id to find it by.
   app.onError((err, c) => {
-    const e = toSpoolError(err);
-    return c.html(errorPage(base, e), e.status as 400);
+    const e = toClientError(err);
+    const requestId = c.get('requestId');
+    if (e.status >= 500 && e.status !== 503) deps.log.error({ err, requestId }, 'dashboard request failed');
+    if (e.retryAfterMs !== undefined) c.header('Retry-After', String(Math.ceil(e.retryAfterMs / 1000)));
+    return c.html(errorPage(base, e, requestId), e.status as 400);
   });
 
   // Bull Board: its API under /queues/api, its UI and static assets under /queues.
@@ -75,6 +83,17 @@ export function createDashboard(deps: DashboardDeps): Hono {
     queues: deps.queues.map((q) => new BullMQAdapter(q)),
     serverAdapter: board,
     options: { uiConfig: { boardTitle: 'Spool queues' } },
+  });
+  // Bull Board answers whatever its handlers throw with 500 and the error's text (BullMQ's own
+  // words, useful to an operator: "job is not in the failed state"). Redis down is an outage,
+  // answered 503 as the API answers it.
+  board.setErrorHandler((err) => {
+    const e = isUnavailable(err) ? toClientError(err) : undefined;
+    return {
+      // Bull Board's status type stops at 500; its Hono adapter sends whatever status it gets.
+      status: (e?.status ?? 500) as 500,
+      body: { error: { key: 'ERRORS.INTERNAL_SERVER_ERROR' }, message: e?.message ?? err.message },
+    };
   });
   app.route('/queues', board.registerPlugin());
 

@@ -49,6 +49,7 @@ export function buildDashboardDeps(o: DashboardBuildOptions): DashboardDeps & { 
     adminToken: o.adminToken,
     jobs,
     webhooks,
+    log,
     ...(o.basePath !== undefined ? { basePath: o.basePath } : {}),
     events: {
       hub,
@@ -68,6 +69,7 @@ export interface ApiDepsLike {
   schedules: { queue: Queue };
   jobs: DashboardDeps['jobs'];
   keys: KeyStore;
+  log: Logger;
   hub: EventHub;
   buffer: EventBuffer;
   config: { adminToken: string | undefined; sseBufferEvents: number; sseHeartbeatMs: number };
@@ -82,6 +84,7 @@ export function dashboardDepsFromApi(api: ApiDepsLike, basePath = '/admin'): Das
     adminToken: api.config.adminToken,
     jobs: api.jobs,
     webhooks: api.webhooks,
+    log: api.log.child({ module: 'dashboard' }),
     basePath,
     events: { hub: api.hub, buffer: api.buffer, maxBuffered: api.config.sseBufferEvents, heartbeatMs: api.config.sseHeartbeatMs },
   };

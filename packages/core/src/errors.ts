@@ -104,3 +104,24 @@ export function isDataException(err: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * What a client is told about anything thrown while serving it (the API and the dashboard): a
+ * SpoolError as it is, an outage as 503 + Retry-After, PostgreSQL refusing a value the client
+ * sent as 422, and anything else as a bare 500 whose text stays in the server's log.
+ */
+export function toClientError(err: unknown): SpoolError {
+  if (err instanceof SpoolError) return err;
+  if (isUnavailable(err)) {
+    return new SpoolError('service_unavailable', 'a dependency (PostgreSQL or Redis) is unreachable; try again shortly', {
+      status: 503,
+      retryAfterMs: 5_000,
+      cause: err,
+    });
+  }
+  if (isDataException(err)) {
+    const message = 'a value in the request is not valid text (NUL characters and unpaired surrogates are refused)';
+    return new SpoolError('validation_failed', message, { status: 422, cause: err });
+  }
+  return new SpoolError('internal', 'internal error', { status: 500, cause: err });
+}

@@ -3,7 +3,7 @@
  * right status. Never a stack trace; never a 500 for bad input; 503 + Retry-After when
  * PostgreSQL or Redis is down.
  */
-import { isDataException, isUnavailable, SpoolError } from '@spool/core/errors';
+import { SpoolError, toClientError } from '@spool/core/errors';
 import type { Logger } from '@spool/core/logger';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -31,17 +31,7 @@ export function toHttpError(err: unknown): SpoolError {
     if (status === 503) return new SpoolError('service_unavailable', err.message, { status, retryAfterMs: 5_000 });
     return new SpoolError('http_error', err.message || 'request failed', { status });
   }
-  if (isUnavailable(err)) {
-    return new SpoolError('service_unavailable', 'a dependency (PostgreSQL or Redis) is unreachable; try again shortly', {
-      status: 503,
-      retryAfterMs: 5_000,
-    });
-  }
-  if (isDataException(err)) {
-    const message = 'a value in the request is not valid text (NUL characters and unpaired surrogates are refused)';
-    return new SpoolError('validation_failed', message, { status: 422, cause: err });
-  }
-  return new SpoolError('internal', 'internal error', { status: 500, cause: err });
+  return toClientError(err);
 }
 
 export function sendError(c: Context, err: unknown, log: Logger): Response {
