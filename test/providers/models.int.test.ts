@@ -126,6 +126,25 @@ describe('retries', () => {
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 
+  it('later calls fall back too while that long pause lasts, instead of sitting it out in admission', async () => {
+    const p = prefix();
+    const models = await service({ SPOOL_MODEL_MAX_RETRY_WAIT_MS: '5000' }, p);
+    fake.next({ status: 429, headers: { 'retry-after': '120' } });
+    expect(await models.forJob(await job()).chat({ messages: hi })).toMatchObject({ fallbackUsed: true });
+    // Another job (another process, same Redis) asks while the model is paused for 2 minutes.
+    const later = await service({ SPOOL_MODEL_MAX_RETRY_WAIT_MS: '5000' }, p, other);
+    const scope = await job();
+    const started = Date.now();
+    const out = await later.forJob(scope).chat({ messages: [{ role: 'user', content: 'later' }] });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(out).toMatchObject({ model: 'local', fallbackUsed: true });
+    expect(fake.count()).toBe(1);
+    expect((await trace(scope)).map((r) => [r.provider, r.status, r.errorClass])).toEqual([
+      ['openai', 'skipped', 'rate_limit'],
+      ['local', 'ok', null],
+    ]);
+  }, 15_000);
+
   it('retries 5xx twice with growing waits, then falls back to local', async () => {
     const models = await service({ SPOOL_MODEL_RETRY_BASE_MS: '200', SPOOL_MODEL_RETRY_MAX_MS: '2000' });
     const scope = await job();

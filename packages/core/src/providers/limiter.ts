@@ -96,6 +96,11 @@ export class SharedLimiter {
     else if (delta < 0) await this.giveBack(this.tokensPer, -delta, reservation.windowEndsAt);
   }
 
+  /** How long this model is still paused for every process (0 when it is not). */
+  async pausedMs(): Promise<number> {
+    return Math.max(0, await this.redis.pttl(this.pauseKey));
+  }
+
   /** Pauses this model for every process (a 429's Retry-After). */
   async pause(ms: number): Promise<void> {
     if (ms <= 0) return;

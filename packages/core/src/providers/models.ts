@@ -220,6 +220,28 @@ export class ModelService {
       if (!provider)
         throw new SpoolError('model_unavailable', `provider "${ref.provider}" is not configured`, { retryable: false });
       const name = refName(ref);
+      // A 429 whose Retry-After passed maxWaitMs paused the model for everyone (see onFailure
+      // below): the call that got it fell back at once, and so must later calls, instead of
+      // sitting the pause out in limiter.admit (minutes or hours) with the fallback unused.
+      const pausedMs = await this.limiter(ref).pausedMs();
+      if (pausedMs > config.retry.maxWaitMs) {
+        await this.trace(base, ref, {
+          status: 'skipped',
+          errorClass: 'rate_limit',
+          errorMessage: `rate limited for another ${pausedMs} ms`,
+          fallbackFrom,
+        });
+        last = {
+          class: 'rate_limit',
+          retryable: true,
+          fallback: true,
+          breaker: false,
+          retryAfterMs: pausedMs,
+          message: `${name}: rate limited`,
+        };
+        fallbackFrom = name;
+        continue;
+      }
       const breaker = this.breaker(ref);
       const admission = await breaker.allow();
       modelBreakerState.set(this.labels(ref), STATE_VALUE[admission.state]);
