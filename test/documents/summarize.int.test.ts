@@ -3,7 +3,7 @@
  * documents on embedded PGlite (pgvector); text summaries also on the PostgreSQL server,
  * which has no pgvector (document summaries are refused there at submit).
  */
-import { countTokens } from '@spool/core/providers/tokens';
+import { countChatTokens, countTokens } from '@spool/core/providers/tokens';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase } from '../support/database.ts';
@@ -246,6 +246,34 @@ describe('summarize through an OpenAI-compatible server', () => {
       expect(first.messages).toHaveLength(1);
       expect(first.messages[0].content).toMatch(/^Paragraph 1 notes[\s\S]*Summarize the text above in at most 30 words/);
       expect(first.max_tokens ?? first.max_completion_tokens).toBe(76);
+    } finally {
+      await stack.close();
+      await database.drop();
+      await fake.close();
+    }
+  }, 90_000);
+
+  it('every call fits contextTokens, the final one too when maxWords asks for a longer answer than a partial', async () => {
+    const fake = await startFakeOpenAI();
+    // Answers as long as asked: "at most N words" → N words (a token each).
+    fake.answer = (body) => 'word '.repeat(Number(/at most (\d+) words/.exec(body.messages.at(-1).content)?.[1] ?? 10)).trim();
+    const database = await freshDatabase();
+    const stack = await startStack({
+      database,
+      env: { OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: 'sk-test', SPOOL_CHAT_MODELS: 'openai:gpt-4o-mini' },
+    });
+    try {
+      const c = client(stack.url, (await stack.tenant()).apiKey);
+      // Partials of 30 words (contextTokens / 10), a final answer of 60: a lone chunk (128 tokens) that
+      // fits a partial's call but not the final one, then a map-reduce.
+      for (const text of [longText.slice(0, 560), longText.slice(0, 3_000)]) {
+        fake.calls.length = 0;
+        const job = await run(c, { text, contextTokens: 300, maxWords: 60 });
+        expect(job.status, JSON.stringify(job.error)).toBe('completed');
+        const sizes = fake.calls.map((call) => countChatTokens(call.body.messages, 'gpt-4o-mini') + call.body.max_tokens);
+        expect(sizes.length).toBeGreaterThan(0);
+        for (const size of sizes) expect(size).toBeLessThanOrEqual(300);
+      }
     } finally {
       await stack.close();
       await database.drop();

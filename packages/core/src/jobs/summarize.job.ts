@@ -134,8 +134,14 @@ export const summarize = defineJob({
     const partWords = Math.max(20, Math.floor(input.contextTokens / 10));
     // A context window holds the prompt and the answer: the text of one call gets the rest.
     const window = input.contextTokens - PROMPT_OVERHEAD_TOKENS - answerTokens(partWords);
+    // The final call answers in maxWords, which may be longer than a partial: its text gets
+    // less room. Without this, a final call with maxWords above a partial's words asked for
+    // more than contextTokens (a 400 from a model with that window).
+    const finalWindow = input.contextTokens - PROMPT_OVERHEAD_TOKENS - answerTokens(input.maxWords);
     const chunks = chunkText(text, window, 0, ctx.tokens);
     if (chunks.length === 0) throw nonRetryable('empty_text', 'the text has no words to summarize');
+    // A lone chunk that fits the final call is summarized by it; otherwise map, then reduce-final.
+    const lone = chunks.length === 1 && chunks[0]!.tokens <= finalWindow;
 
     // A stored document may be re-ingested between attempts: completed map steps would then
     // belong to another text. The plan pins what the steps were made from.
@@ -165,7 +171,7 @@ export const summarize = defineJob({
     let parts = await mapLimit(chunks, PARALLEL_CALLS, async (chunk, i) => {
       const name = `map-${i + 1}`;
       // A lone chunk's summary is the final one.
-      const words = chunks.length === 1 ? input.maxWords : partWords;
+      const words = lone ? input.maxWords : partWords;
       const part = await ctx.step(name, () => call(mapPrompt(chunk.text, i + 1, chunks.length, words), words, name));
       done++;
       ctx.progress((done / chunks.length) * 90, `${done} of ${chunks.length} chunks summarized`);
@@ -174,7 +180,7 @@ export const summarize = defineJob({
     steps.push(...parts);
 
     let level = 0;
-    while (parts.length > 1 && parts.reduce((n, p) => n + p.tokens, 0) > window) {
+    while (parts.length > 1 && parts.reduce((n, p) => n + p.tokens, 0) > Math.min(window, finalWindow)) {
       level++;
       if (level > MAX_REDUCE_LEVELS)
         throw nonRetryable('summary_too_deep', `the partial summaries did not converge in ${MAX_REDUCE_LEVELS} levels`);
@@ -201,7 +207,7 @@ export const summarize = defineJob({
     }
 
     let final = parts[0]!;
-    if (chunks.length > 1) {
+    if (!lone) {
       final = await ctx.step('reduce-final', () =>
         call(
           reducePrompt(
