@@ -406,6 +406,22 @@ describe('embeddings, budgets', () => {
     });
   });
 
+  it('while a long 429 pause lasts, an embedding fails fast (retryable, with the wait) instead of sitting it out', async () => {
+    const env = { SPOOL_EMBED_MODEL: 'openai:text-embedding-3-small', SPOOL_MODEL_MAX_RETRY_WAIT_MS: '5000' };
+    const models = await service(env);
+    fake.next({ status: 429, headers: { 'retry-after': '120' } });
+    await expect(models.forJob(await job()).embed(['one'])).rejects.toMatchObject({ code: 'model_unavailable' });
+    const started = Date.now();
+    const err = await models
+      .forJob(await job())
+      .embed(['two'])
+      .catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(err).toMatchObject({ code: 'model_unavailable', retryable: true });
+    expect((err as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(100_000);
+    expect(fake.count()).toBe(1);
+  }, 15_000);
+
   it('local embeddings are deterministic and need no network', async () => {
     const models = await service();
     const a = await models.forJob(await job()).embed(['same text']);

@@ -403,6 +403,21 @@ export class ModelService {
       redacted: false,
       injectionSuspected: false,
     };
+    // Paused for longer than a call waits (a 429's long Retry-After): fail fast and let the job's
+    // backoff (at least retryAfterMs) wait, rather than hold a worker slot in limiter.admit for
+    // minutes or hours; a semantic-cache lookup then skips the cache instead of stalling the chat.
+    const pausedMs = await this.limiter(ref).pausedMs();
+    if (pausedMs > config.retry.maxWaitMs) {
+      await this.trace(base, ref, {
+        status: 'skipped',
+        errorClass: 'rate_limit',
+        errorMessage: `rate limited for another ${pausedMs} ms`,
+      });
+      throw new SpoolError('model_unavailable', `${name}: rate limited for another ${pausedMs} ms`, {
+        retryable: true,
+        retryAfterMs: pausedMs,
+      });
+    }
     const breaker = this.breaker(ref);
     const admission = await breaker.allow();
     if (!admission.allowed) {
