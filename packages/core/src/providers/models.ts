@@ -220,46 +220,9 @@ export class ModelService {
       if (!provider)
         throw new SpoolError('model_unavailable', `provider "${ref.provider}" is not configured`, { retryable: false });
       const name = refName(ref);
-      // A 429 whose Retry-After passed maxWaitMs paused the model for everyone (see onFailure
-      // below): the call that got it fell back at once, and so must later calls, instead of
-      // sitting the pause out in limiter.admit (minutes or hours) with the fallback unused.
-      const pausedMs = await this.limiter(ref).pausedMs();
-      if (pausedMs > config.retry.maxWaitMs) {
-        await this.trace(base, ref, {
-          status: 'skipped',
-          errorClass: 'rate_limit',
-          errorMessage: `rate limited for another ${pausedMs} ms`,
-          fallbackFrom,
-        });
-        last = {
-          class: 'rate_limit',
-          retryable: true,
-          fallback: true,
-          breaker: false,
-          retryAfterMs: pausedMs,
-          message: `${name}: rate limited`,
-        };
-        fallbackFrom = name;
-        continue;
-      }
-      const breaker = this.breaker(ref);
-      const admission = await breaker.allow();
-      modelBreakerState.set(this.labels(ref), STATE_VALUE[admission.state]);
-      if (!admission.allowed) {
-        await this.trace(base, ref, {
-          status: 'skipped',
-          errorClass: 'breaker_open',
-          errorMessage: `circuit open for another ${admission.retryInMs} ms`,
-          fallbackFrom,
-        });
-        last = {
-          class: 'breaker_open',
-          retryable: false,
-          fallback: true,
-          breaker: false,
-          retryAfterMs: admission.retryInMs,
-          message: `${name}: circuit open`,
-        };
+      const skip = await this.unavailable(base, ref, fallbackFrom);
+      if (skip) {
+        last = skip;
         fallbackFrom = name;
         continue;
       }
@@ -270,6 +233,7 @@ export class ModelService {
       const costEstimate = costUsd(price, { inputTokens: inputEstimate, outputTokens: outputEstimate });
       const release = costEstimate > 0 ? await this.budgets.hold(scope.tenantId, costEstimate) : undefined;
       const limiter = this.limiter(ref);
+      const breaker = this.breaker(ref);
 
       try {
         let latencyMs = 0;
@@ -403,36 +367,16 @@ export class ModelService {
       redacted: false,
       injectionSuspected: false,
     };
-    // Paused for longer than a call waits (a 429's long Retry-After): fail fast and let the job's
-    // backoff (at least retryAfterMs) wait, rather than hold a worker slot in limiter.admit for
-    // minutes or hours; a semantic-cache lookup then skips the cache instead of stalling the chat.
-    const pausedMs = await this.limiter(ref).pausedMs();
-    if (pausedMs > config.retry.maxWaitMs) {
-      await this.trace(base, ref, {
-        status: 'skipped',
-        errorClass: 'rate_limit',
-        errorMessage: `rate limited for another ${pausedMs} ms`,
-      });
-      throw new SpoolError('model_unavailable', `${name}: rate limited for another ${pausedMs} ms`, {
-        retryable: true,
-        retryAfterMs: pausedMs,
-      });
-    }
-    const breaker = this.breaker(ref);
-    const admission = await breaker.allow();
-    if (!admission.allowed) {
-      await this.trace(base, ref, {
-        status: 'skipped',
-        errorClass: 'breaker_open',
-        errorMessage: `circuit open for another ${admission.retryInMs} ms`,
-      });
-      throw new SpoolError('model_unavailable', `${name}: circuit open`, { retryable: true, retryAfterMs: admission.retryInMs });
-    }
+    // No fallback for an embedding: fail at once, and the job's backoff (at least retryAfterMs)
+    // waits instead of a worker slot. A semantic-cache lookup then skips the cache.
+    const skip = await this.unavailable(base, ref, null);
+    if (skip) throw new SpoolError('model_unavailable', skip.message, { retryable: true, retryAfterMs: skip.retryAfterMs });
     const price = priceOf(config.prices, ref.provider, ref.model);
     const estimate = texts.reduce((n, t) => n + countTokens(t, ref.model), 0);
     const costEstimate = costUsd(price, { inputTokens: estimate, outputTokens: 0 });
     const release = costEstimate > 0 ? await this.budgets.hold(scope.tenantId, costEstimate) : undefined;
     const limiter = this.limiter(ref);
+    const breaker = this.breaker(ref);
     let latencyMs = 0;
     let lastTry = 1;
     try {
@@ -525,6 +469,42 @@ export class ModelService {
       usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
       cached: layer,
       fallbackUsed: false,
+    };
+  }
+
+  /**
+   * Why `ref` is not to be called now, traced as a skipped call; undefined when it may be. Its
+   * circuit is open, or a 429 whose Retry-After passed maxWaitMs paused it for every process:
+   * the call that got that 429 moved on at once (onFailure), and so must later calls, instead
+   * of sitting the pause (minutes or hours) out in limiter.admit.
+   */
+  private async unavailable(base: TraceBase, ref: ModelRef, fallbackFrom: string | null): Promise<Classified | undefined> {
+    const name = refName(ref);
+    const pausedMs = await this.limiter(ref).pausedMs();
+    if (pausedMs > this.deps.config.retry.maxWaitMs) {
+      const message = `rate limited for another ${pausedMs} ms`;
+      await this.trace(base, ref, { status: 'skipped', errorClass: 'rate_limit', errorMessage: message, fallbackFrom });
+      return {
+        class: 'rate_limit',
+        retryable: true,
+        fallback: true,
+        breaker: false,
+        retryAfterMs: pausedMs,
+        message: `${name}: ${message}`,
+      };
+    }
+    const admission = await this.breaker(ref).allow();
+    modelBreakerState.set(this.labels(ref), STATE_VALUE[admission.state]);
+    if (admission.allowed) return undefined;
+    const message = `circuit open for another ${admission.retryInMs} ms`;
+    await this.trace(base, ref, { status: 'skipped', errorClass: 'breaker_open', errorMessage: message, fallbackFrom });
+    return {
+      class: 'breaker_open',
+      retryable: false,
+      fallback: true,
+      breaker: false,
+      retryAfterMs: admission.retryInMs,
+      message: `${name}: circuit open`,
     };
   }
 
