@@ -65,6 +65,17 @@ describe('documents on PGlite with pgvector', () => {
     expect(q.result.answer).toContain('Etna');
   }, 60_000);
 
+  it('refuses an embedding model the catalog does not offer at submit, as it does a chat model', async () => {
+    for (const input of [
+      { question: 'why?', embedModel: 'openai:embed-unpriced' },
+      { question: 'why?', model: 'openai:chat-unpriced' },
+    ]) {
+      const res = await a.submit({ type: 'rag-query', input });
+      expect(res.status, JSON.stringify(input)).toBe(422);
+      expect(res.body.error).toMatchObject({ code: 'unknown_model', details: { model: input.embedModel ?? input.model } });
+    }
+  });
+
   it('never returns another tenant’s chunks', async () => {
     const q = await run(b, 'rag-query', { question: 'Which volcano in Sicily is active?' });
     expect(q.result.citations).toEqual([]);

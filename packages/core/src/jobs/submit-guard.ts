@@ -20,8 +20,13 @@ export function createSubmitGuard(opts: { db: Database; budgets: BudgetDefaults;
   return {
     async check(tenantId, jobs) {
       jobs.forEach(({ def, input }, index) => {
-        const model = (input as { model?: unknown } | null)?.model;
-        if (def.usesModels && typeof model === 'string') opts.models.check(model, jobs.length > 1 ? `jobs[${index}]: ` : '');
+        if (def.usesModels) {
+          // `model`, and `embedModel` where a type takes both (rag-query).
+          const named = input as { model?: unknown; embedModel?: unknown } | null;
+          for (const model of [named?.model, named?.embedModel]) {
+            if (typeof model === 'string') opts.models.check(model, jobs.length > 1 ? `jobs[${index}]: ` : '');
+          }
+        }
         if (!def.tokenBudget || !def.inputText) return;
         const tokens = countTokens(def.inputText(input));
         if (tokens > def.tokenBudget) {
