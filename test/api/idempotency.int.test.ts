@@ -72,6 +72,23 @@ describe('API idempotency', () => {
     expect(await jobsWithKey('body-key-2')).toHaveLength(0);
   });
 
+  it('null for priority, delayMs, webhook or metadata is "not set": the same request as leaving it out', async () => {
+    const body = { type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'null-key' };
+    const first = await api.submit(body);
+    expect(first.status).toBe(202);
+    // A client (or SDK) that serializes unset fields as null is retrying the same submit.
+    const nulls = await api.submit({ ...body, priority: null, delayMs: null, webhook: null, metadata: null });
+    expect(nulls.status, JSON.stringify(nulls.body)).toBe(202);
+    expect(nulls.body.id).toBe(first.body.id);
+    expect(nulls.headers.get('idempotent-replayed')).toBe('true');
+    // And the other way round: a first submit with nulls, retried without them.
+    const withNulls = { ...body, idempotencyKey: 'null-key-2', priority: null, metadata: null };
+    const a = await api.submit(withNulls);
+    const b = await api.submit({ type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'null-key-2' });
+    expect(b.status, JSON.stringify(b.body)).toBe(202);
+    expect(b.body.id).toBe(a.body.id);
+  });
+
   it('same key, other body → 409 idempotency_conflict naming the existing job', async () => {
     const body = { type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'conflict-key', metadata: { k: 'conflict-key' } };
     const first = await api.submit(body);

@@ -41,6 +41,23 @@ export const SubmitRequest = z.object({
 });
 export type SubmitRequest = z.infer<typeof SubmitRequest>;
 
+/**
+ * The hash that makes "same key, same body" a replay. `null` means "not set" for the optional
+ * fields (README), so a retry that sends `priority: null` where the first submit left it out
+ * is the same request, not a 409: those nulls are dropped before hashing. Left out is the
+ * canonical form, so hashes stored before this rule still match retries that omit the fields.
+ */
+function requestHash(req: Omit<SubmitRequest, 'idempotencyKey'>): string {
+  const { priority, delayMs, webhook, metadata, ...rest } = req;
+  return hashJson({
+    ...rest,
+    ...(priority != null && { priority }),
+    ...(delayMs != null && { delayMs }),
+    ...(webhook != null && { webhook }),
+    ...(metadata != null && { metadata }),
+  });
+}
+
 export const BatchRequest = z.object({ jobs: z.array(SubmitRequest).min(1).max(1_000) });
 
 export interface Submitted {
@@ -106,7 +123,7 @@ export class JobService {
         metadata: req.metadata ?? null,
         webhook_url: req.webhook?.url ?? null,
         idempotency_key: idempotencyKey ?? null,
-        request_hash: idempotencyKey ? hashJson(rest) : null,
+        request_hash: idempotencyKey ? requestHash(rest) : null,
         run_at: req.delayMs ? new Date(Date.now() + req.delayMs).toISOString() : null,
       };
     });
