@@ -131,6 +131,21 @@ describe('API bad input', () => {
     }
   });
 
+  it('PUT /v1/webhook: 422 validation_failed in the same shape as every other route ("field: message", {path, message} issues)', async () => {
+    const put = (body: string) => request(stack.url, '/v1/webhook', { method: 'PUT', headers: jsonHeaders(key), body });
+    const cases: [string, unknown[], RegExp][] = [
+      ['{}', ['url'], /^url: .*expected string/],
+      ['{"url":5}', ['url'], /^url: .*expected string/],
+      ['{"url":"not a url"}', ['url'], /^url: Invalid URL$/],
+      ['[]', [], /^body: .*expected object/],
+    ];
+    for (const [body, path, message] of cases) {
+      const e = expectError(await put(body), 422, 'validation_failed');
+      expect(e.message).toMatch(message);
+      expect(e.details).toEqual([{ path, message: expect.any(String) }]);
+    }
+  });
+
   it('422 when the Idempotency-Key header breaks the rules of the idempotencyKey field', async () => {
     // The header must be held to the body field's limits: before, any length reached PostgreSQL.
     const e = expectError(await submitJson(valid, { 'idempotency-key': 'k'.repeat(256) }), 422, 'validation_failed');

@@ -8,7 +8,7 @@ import { HTTPException } from 'hono/http-exception';
 import { timeout } from 'hono/timeout';
 import type { ApiDeps, AppEnv } from './deps.ts';
 import { jsonBodies } from './middleware/body.ts';
-import { errorBody, sendError } from './middleware/errors.ts';
+import { errorBody, sendError, validationFailed } from './middleware/errors.ts';
 import { observe } from './middleware/observe.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { budgetRoutes } from './routes/budgets.ts';
@@ -37,10 +37,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono<AppEnv> {
     // Schema failures of bodies, params and queries: 422 with the zod issues.
     defaultHook: (result, c) => {
       if (result.success) return;
-      const issues = result.error.issues.map((i) => ({ path: i.path, message: i.message }));
-      const first = issues[0];
-      const message = first ? `${first.path.join('.') || 'body'}: ${first.message}` : 'invalid request';
-      return c.json(errorBody('validation_failed', message, issues), 422);
+      const e = validationFailed(result.error.issues);
+      return c.json(errorBody(e.code, e.message, e.details), 422);
     },
   });
 

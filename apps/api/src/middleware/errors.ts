@@ -14,6 +14,18 @@ export function errorBody(code: string, message: string, details?: unknown) {
   return { error: details === undefined ? { code, message } : { code, message, details } };
 }
 
+/**
+ * 422 `validation_failed` from zod issues, in the one shape every route answers: the first
+ * issue as "path: message" and `details` as `[{path, message}]`. Used by the OpenAPI routes'
+ * hook (app.ts) and by the routes that validate by hand.
+ */
+export function validationFailed(zodIssues: readonly { path: PropertyKey[]; message: string }[]): SpoolError {
+  const issues = zodIssues.map((i) => ({ path: i.path, message: i.message }));
+  const first = issues[0];
+  const message = first ? `${first.path.join('.') || 'body'}: ${first.message}` : 'invalid request';
+  return new SpoolError('validation_failed', message, { status: 422, details: issues });
+}
+
 export function toHttpError(err: unknown): SpoolError {
   if (err instanceof SpoolError) return err;
   if (err instanceof HTTPException) {

@@ -12,6 +12,7 @@ import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireAdmin, requireScope } from '../middleware/auth.ts';
+import { validationFailed } from '../middleware/errors.ts';
 import { errorResponses, JobIdParam, json } from '../schemas.ts';
 
 const DefaultWebhook = z.object({ url: z.string().url().max(2048).nullable() });
@@ -51,8 +52,9 @@ export function webhookRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
       throw new SpoolError('invalid_json', 'the request body is not valid JSON', { status: 400 });
     });
     const parsed = DefaultWebhook.safeParse(body);
-    if (!parsed.success)
-      throw new SpoolError('validation_failed', z.prettifyError(parsed.error), { status: 422, details: parsed.error.issues });
+    // The same 422 as the OpenAPI routes give (z.prettifyError's multi-line text and raw zod
+    // issues made this one route's answer unlike every other).
+    if (!parsed.success) throw validationFailed(parsed.error.issues);
     if (parsed.data.url) await checkWebhookTarget(parsed.data.url, deps.config.allowPrivateWebhooks);
     await deps.db.orm
       .update(tenants)
