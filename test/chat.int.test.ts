@@ -227,6 +227,30 @@ describe('chat jobs', () => {
     expect(res.body.error.message).toMatch(/responseSchema: not a valid JSON Schema/);
   });
 
+  it('checks a tenant’s pattern in linear time: a catastrophic regex cannot block the worker', async () => {
+    // With V8's backtracking engine this check takes about 2^36 steps (hours): the worker's
+    // event loop, and every tenant's jobs, would stop. Under RE2 it fails at once, as it should.
+    const res = await api.submit({
+      type: 'chat',
+      input: {
+        messages: [{ role: 'user', content: `${'a'.repeat(36)}!` }],
+        model: 'local',
+        cache: 'off',
+        responseSchema: { type: 'string', pattern: '^(a+)+$' },
+      },
+    });
+    expect(res.status).toBe(202);
+    const job = await api.waitFor(res.body.id, undefined, 15_000);
+    expect(job).toMatchObject({ status: 'failed', error: { code: 'output_validation_failed' } });
+    // Lookaround and backreferences have no linear-time form: refused at submit, with the reason.
+    const lookahead = await api.submit({
+      type: 'chat',
+      input: { messages: [{ role: 'user', content: 'x' }], responseSchema: { type: 'string', pattern: '^(?=a)' } },
+    });
+    expect(lookahead.status).toBe(422);
+    expect(lookahead.body.error.message).toMatch(/responseSchema: not a valid JSON Schema: .*unsupported Perl syntax/);
+  });
+
   it('refuses a model of an unknown provider at submit (it used to fail three attempts later)', async () => {
     const res = await api.submit({ type: 'chat', input: { messages: [{ role: 'user', content: 'x' }], model: 'nope:nope' } });
     expect(res.status).toBe(422);

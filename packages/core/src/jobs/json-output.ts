@@ -4,12 +4,22 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import { LRUCache } from 'lru-cache';
+import { RE2JS } from 're2js';
 import { hashJson } from '../ids.ts';
+
+/**
+ * `pattern` and `patternProperties` come from tenants, and V8's backtracking engine takes
+ * exponential time on some of them (`^(a+)+$` against "aaa…a!": 40 characters block the
+ * worker's event loop, every tenant's jobs with it). RE2 (re2js, plain JavaScript) runs in
+ * time linear in the input; it has no lookaround and no backreferences, so a schema using them
+ * is refused at submit like any other invalid schema. Ajv keys compiled patterns by toString.
+ */
+const linearRegExp = Object.assign((pattern: string) => RE2JS.compile(pattern), { code: 're2js' });
 
 // One instance, schemas removed after compiling: ajv caches by object identity, and every
 // job brings a fresh object, so keeping them would grow without bound. Validators are kept
 // here instead, by content.
-const ajv = new Ajv({ allErrors: true, strict: false });
+const ajv = new Ajv({ allErrors: true, strict: false, code: { regExp: linearRegExp } });
 const validators = new LRUCache<string, ValidateFunction>({ max: 500 });
 
 /** A compiled validator, or throws with ajv's message when the schema is not valid JSON Schema. */
