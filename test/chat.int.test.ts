@@ -383,5 +383,12 @@ describe('chat jobs', () => {
       body: { error: { message: expect.stringMatching(/6 decimals/) } },
     });
     expect(await capAt(0.000001)).toMatchObject({ status: 200, body: { dailyUsd: 0.000001 } });
+
+    // A misspelt field is refused: PUT sets both caps, and a body whose only field went
+    // unrecognised used to put both back to the defaults with a 200.
+    const typo = await admin('PUT', `/v1/admin/tenants/${capped.id}/budget`, { daily: 5 });
+    expect(typo.status).toBe(422);
+    expect((await typo.json()).error).toMatchObject({ code: 'validation_failed', message: expect.stringMatching(/daily/) });
+    expect((await (await admin('GET', `/v1/admin/tenants/${capped.id}/budget`)).json()).dailyUsd).toBe(0.000001);
   });
 });

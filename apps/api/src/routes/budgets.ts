@@ -45,7 +45,11 @@ const putRoute = createRoute({
   request: {
     params,
     body: {
-      content: { 'application/json': { schema: z.object({ dailyUsd: cap.default(null), monthlyUsd: cap.default(null) }) } },
+      // Strict: a misspelt field (`daily`) would otherwise leave a body that sets both caps
+      // back to the defaults, answered 200.
+      content: {
+        'application/json': { schema: z.object({ dailyUsd: cap.default(null), monthlyUsd: cap.default(null) }).strict() },
+      },
       required: true,
     },
   },
