@@ -174,4 +174,26 @@ describe('API idempotency', () => {
     expect(await jobsWithKey('batch-key-2')).toHaveLength(0);
     expect(await jobsWithKey('batch-key')).toHaveLength(1);
   });
+
+  it('batch: the Idempotency-Key header keys each item by its place, so a retried batch replays (it was ignored)', async () => {
+    const item = (n: number) => ({ type: 'debug-steps', input: { steps: n }, metadata: { k: 'batch-header' } });
+    const jobs = [item(1), item(2), { ...item(3), idempotencyKey: 'own-key' }];
+    const first = await api.call('POST', '/v1/jobs/batch', { jobs }, { 'idempotency-key': 'batch-header' });
+    expect(first.status).toBe(202);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const again = await api.call('POST', '/v1/jobs/batch', { jobs }, { 'idempotency-key': 'batch-header' });
+    expect(again.status).toBe(202);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body.data.map((j: { id: string }) => j.id)).toEqual(first.body.data.map((j: { id: string }) => j.id));
+    expect(await jobsWithKey('batch-header')).toHaveLength(3);
+    // Item 1 is `batch-header:1`, and an item's own key wins over the header.
+    const one = await api.submit(item(2), { 'idempotency-key': 'batch-header:1' });
+    expect(one.body.id).toBe(first.body.data[1].id);
+    const own = await api.submit({ ...item(3), idempotencyKey: 'own-key' });
+    expect(own.body.id).toBe(first.body.data[2].id);
+    // Another batch under the same key, with other items in those places: 409, nothing written.
+    const other = await api.call('POST', '/v1/jobs/batch', { jobs: [item(9)] }, { 'idempotency-key': 'batch-header' });
+    expect(other.status).toBe(409);
+    expect(await jobsWithKey('batch-header')).toHaveLength(3);
+  });
 });
