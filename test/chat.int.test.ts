@@ -206,6 +206,23 @@ describe('chat jobs', () => {
     expect(job.result.usage.costUsd).toBeCloseTo(trace.body.totals.costUsd, 8);
   });
 
+  it('caches only a structured answer that fits its schema (an invalid one made every identical job repair again)', async () => {
+    const input = { messages: [{ role: 'user', content: 'Largest city of Spain?' }], responseSchema: schema, temperature: 0 };
+    fake.next({ content: 'Madrid' }, { content: '{"city": "Madrid", "population": 3300000}' });
+    const first = await api.waitFor((await api.submit({ type: 'chat', input })).body.id);
+    expect(first.steps.map((s: any) => s.name)).toEqual(['complete', 'repair']);
+    // The same job again: the invalid first answer was not cached, so the model is asked again.
+    fake.next({ content: '{"city": "Madrid", "population": 3300000}' });
+    const second = await api.waitFor((await api.submit({ type: 'chat', input })).body.id);
+    expect(second).toMatchObject({ status: 'completed', result: { cached: false, object: { city: 'Madrid' } } });
+    expect(second.steps.map((s: any) => s.name)).toEqual(['complete']);
+    // That answer was valid: the third job is served from the cache, with no call.
+    const calls = fake.calls.length;
+    const third = await api.waitFor((await api.submit({ type: 'chat', input })).body.id);
+    expect(third).toMatchObject({ status: 'completed', result: { cached: 'exact', object: { city: 'Madrid' } } });
+    expect(fake.calls.length).toBe(calls);
+  });
+
   it('fails with output_validation_failed when the repair is invalid too (no retry)', async () => {
     fake.next({ content: 'no json here' }, { content: '{"city": "Paris"}' });
     const res = await api.submit({

@@ -87,16 +87,22 @@ export const chat = defineJob({
       cache: input.cache,
       promptVersion: input.promptVersion,
     };
-    const first = await ctx.step('complete', () => ctx.models.chat({ ...call, step: 'complete' }));
+    const validate = input.responseSchema ? validatorFor(input.responseSchema) : undefined;
+    const first = await ctx.step('complete', () =>
+      ctx.models.chat({
+        ...call,
+        step: 'complete',
+        ...(validate && { cacheable: (content: string) => checkJson(content, validate).ok }),
+      }),
+    );
     const summary = (r: ChatCallResult, usage: CallUsage = r.usage) => ({
       model: r.model,
       usage,
       cached: r.cached,
       fallbackUsed: r.fallbackUsed,
     });
-    if (!input.responseSchema) return { content: first.content, ...summary(first) };
+    if (!validate) return { content: first.content, ...summary(first) };
 
-    const validate = validatorFor(input.responseSchema);
     const checked = checkJson(first.content, validate);
     if (checked.ok) return { object: checked.value, ...summary(first) };
 

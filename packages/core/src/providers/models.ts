@@ -48,6 +48,11 @@ export interface ChatCall {
   promptVersion?: string | undefined;
   /** The step making the call, for the trace. */
   step?: string | undefined;
+  /**
+   * Whether an answer may be cached and served from the cache: a structured answer that fails
+   * its schema, cached, made every identical job pay for its repair call again.
+   */
+  cacheable?: ((content: string) => boolean) | undefined;
 }
 
 export interface CallUsage {
@@ -192,7 +197,8 @@ export class ModelService {
         params,
       });
       const hit = await this.cache.getExact(exactKey).catch((err) => void scope.log.warn({ err }, 'cache read failed'));
-      if (hit) return this.cacheHit(base, primary, 'exact', hit, started, call);
+      const usable = (answer: CachedAnswer) => call.cacheable?.(answer.content) ?? true;
+      if (hit && usable(hit)) return this.cacheHit(base, primary, 'exact', hit, started, call);
       if (mode === 'semantic') {
         semantic = await this.semanticQuery(
           scope,
@@ -208,7 +214,7 @@ export class ModelService {
         const near = semantic
           ? await this.semantic.get(semantic).catch((err) => void scope.log.warn({ err }, 'cache read failed'))
           : undefined;
-        if (near) return this.cacheHit(base, primary, 'semantic', near.answer, started, call);
+        if (near && usable(near.answer)) return this.cacheHit(base, primary, 'semantic', near.answer, started, call);
       }
     }
 
@@ -316,7 +322,7 @@ export class ModelService {
           fallbackFrom,
         });
         const answer: CachedAnswer = { content: out.content, model: name, usage: out.usage, createdAt: new Date().toISOString() };
-        if (ref === primary) {
+        if (ref === primary && (call.cacheable?.(out.content) ?? true)) {
           if (exactKey) await this.cache.setExact(exactKey, answer).catch((err) => scope.log.warn({ err }, 'cache write failed'));
           if (semantic) await this.semantic.set(semantic, answer).catch((err) => scope.log.warn({ err }, 'cache write failed'));
         }
