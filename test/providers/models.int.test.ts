@@ -422,6 +422,24 @@ describe('embeddings, budgets', () => {
     expect(fake.count()).toBe(1);
   }, 15_000);
 
+  it('an embedding call past the provider’s per-request token limit goes out as several requests, in order', async () => {
+    const models = await service({ SPOOL_EMBED_MODEL: 'openai:text-embedding-3-small' });
+    const scope = await job();
+    // Four texts of about 100,000 tokens: one request would pass OpenAI's 300,000 (a 400).
+    const texts = ['alpha', 'beta', 'gamma', 'delta'].map((w) => `${w} `.repeat(100_000));
+    const out = await models.forJob(scope).embed(texts, { step: 'embed-1' });
+    const requests = fake.calls.filter((c) => c.path.endsWith('embeddings')).map((c) => c.body.input as string[]);
+    expect(requests.map((inputs) => inputs.length)).toEqual([2, 2]);
+    expect(requests.flat()).toEqual(texts);
+    expect(out.vectors).toHaveLength(4);
+    const rows = await trace(scope);
+    expect(rows.map((r) => [r.kind, r.status])).toEqual([
+      ['embed', 'ok'],
+      ['embed', 'ok'],
+    ]);
+    expect(out.usage.inputTokens).toBe(rows.reduce((n, r) => n + r.inputTokens, 0));
+  }, 30_000);
+
   it('local embeddings are deterministic and need no network', async () => {
     const models = await service();
     const a = await models.forJob(await job()).embed(['same text']);

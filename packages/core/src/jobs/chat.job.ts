@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { SpoolError } from '../errors.ts';
 import { ModelRefInput } from '../providers/chain.ts';
+import { addUsage } from '../providers/cost.ts';
 import type { CallUsage, ChatCall, ChatCallResult } from '../providers/models.ts';
 import { defineJob } from '../queue/define-job.ts';
 import { checkJson, validatorFor } from './json-output.ts';
@@ -56,12 +57,6 @@ export type ChatOutput = z.infer<typeof ChatOutput>;
 const REPAIR_PROMPT = (errors: string[]) =>
   `Your previous answer did not satisfy the required JSON Schema:\n${errors.map((e) => `- ${e}`).join('\n')}\n` +
   'Answer again with only the corrected JSON value, no prose and no code fence.';
-
-const addUsage = (a: CallUsage, b: CallUsage): CallUsage => ({
-  inputTokens: a.inputTokens + b.inputTokens,
-  outputTokens: a.outputTokens + b.outputTokens,
-  costUsd: Math.round((a.costUsd + b.costUsd) * 1e8) / 1e8,
-});
 
 export const chat = defineJob({
   name: 'chat',

@@ -3,6 +3,7 @@
  * (standard tier, mid-2025); `SPOOL_MODEL_PRICES` adds or overrides rows, so a self-hosted
  * model can be priced at its real cost. A model with no row costs 0 and is reported unpriced.
  */
+import type { CallUsage } from './models.ts';
 import type { TokenUsage } from './types.ts';
 
 export interface Price {
@@ -69,3 +70,10 @@ export function costUsd(price: Price | undefined, usage: TokenUsage): number {
   const usd = (usage.inputTokens * price.input + usage.outputTokens * price.output) / 1_000_000;
   return Math.round(usd * 1e8) / 1e8;
 }
+
+/** Two calls' usage as one. */
+export const addUsage = (a: CallUsage, b: CallUsage): CallUsage => ({
+  inputTokens: a.inputTokens + b.inputTokens,
+  outputTokens: a.outputTokens + b.outputTokens,
+  costUsd: Math.round((a.costUsd + b.costUsd) * 1e8) / 1e8,
+});

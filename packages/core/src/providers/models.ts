@@ -24,7 +24,7 @@ import { type CachedAnswer, ModelCache, type SemanticCache, type SemanticQuery }
 import { ModelCatalog } from './catalog.ts';
 import { resolveChain } from './chain.ts';
 import { limitsFor, type ModelsConfig } from './config.ts';
-import { costUsd, priceOf } from './cost.ts';
+import { addUsage, costUsd, priceOf } from './cost.ts';
 import { looksLikeInjection, redactMessages } from './hygiene.ts';
 import { SharedLimiter } from './limiter.ts';
 import { type Classified, classifiedOf, withRetries } from './resilience.ts';
@@ -108,6 +108,26 @@ export interface ModelServiceDeps {
 // Reserved for the answer when a call sets no maxTokens, in the rate limiter and in the
 // budget hold: a typical short reply. The provider's reported usage corrects both after the call.
 const DEFAULT_OUTPUT_ESTIMATE = 256;
+/**
+ * OpenAI refuses an embeddings request of more than 300,000 tokens over all its inputs (400),
+ * and ingest sends 64 chunks of up to 8,000: a larger call goes out as several requests.
+ */
+const EMBED_REQUEST_TOKENS = 250_000;
+
+/** `texts` in order, cut into groups of at most `max` tokens (a text larger than that alone). */
+function groupByTokens(texts: string[], counts: number[], max: number): string[][] {
+  const groups: string[][] = [];
+  let tokens = Infinity;
+  texts.forEach((text, i) => {
+    if (tokens + counts[i]! > max) {
+      groups.push([]);
+      tokens = 0;
+    }
+    groups.at(-1)!.push(text);
+    tokens += counts[i]!;
+  });
+  return groups;
+}
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
 export class ModelService {
@@ -365,6 +385,18 @@ export class ModelService {
     const provider = this.deps.providers.get(ref.provider);
     if (!provider)
       throw new SpoolError('model_unavailable', `provider "${ref.provider}" is not configured`, { retryable: false });
+    const counts = texts.map((t) => countTokens(t, ref.model));
+    const estimate = counts.reduce((n, c) => n + c, 0);
+    if (texts.length > 1 && estimate > EMBED_REQUEST_TOKENS) {
+      // Each part is a call of its own: admitted, priced and traced like any other.
+      const parts = [];
+      for (const group of groupByTokens(texts, counts, EMBED_REQUEST_TOKENS)) parts.push(await this.embed(scope, group, opts));
+      return {
+        vectors: parts.flatMap((p) => p.vectors),
+        model: parts[0]!.model,
+        usage: parts.map((p) => p.usage).reduce(addUsage),
+      };
+    }
     const base = {
       scope,
       kind: 'embed' as const,
@@ -378,7 +410,6 @@ export class ModelService {
     const skip = await this.unavailable(base, ref, null);
     if (skip) throw new SpoolError('model_unavailable', skip.message, { retryable: true, retryAfterMs: skip.retryAfterMs });
     const price = priceOf(config.prices, ref.provider, ref.model);
-    const estimate = texts.reduce((n, t) => n + countTokens(t, ref.model), 0);
     const costEstimate = costUsd(price, { inputTokens: estimate, outputTokens: 0 });
     const release = costEstimate > 0 ? await this.budgets.hold(scope.tenantId, costEstimate) : undefined;
     const limiter = this.limiter(ref);
