@@ -58,6 +58,17 @@ export async function createDatabase(opts: DatabaseOptions): Promise<Database> {
     : createPglite(join(opts.dataDir, 'pg'), opts.efSearch);
 }
 
+/**
+ * pgvector's settings for retrieval. An HNSW scan keeps `ef_search` candidates, and a search
+ * filtered by tenant, collection and access level used to filter only those: a tenant with a
+ * small share of the index got fewer than `topK` chunks, or none. An iterative scan (pgvector
+ * 0.8) goes on scanning the index until the LIMIT is met (at most `hnsw.max_scan_tuples`, 20,000
+ * by default), in exact distance order.
+ */
+function vectorSettings(efSearch: number | undefined): Record<string, string> {
+  return { ...(efSearch !== undefined && { 'hnsw.ef_search': String(efSearch) }), 'hnsw.iterative_scan': 'strict_order' };
+}
+
 async function createPostgres(url: string, max: number, efSearch: number | undefined): Promise<Database> {
   const { default: postgres } = await import('postgres');
   const { drizzle } = await import('drizzle-orm/postgres-js');
@@ -73,9 +84,10 @@ async function createPostgres(url: string, max: number, efSearch: number | undef
     // jittered curve, capped at 2 s: fast 503s during an outage, recovery within seconds.
     backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(0.05 * 2 ** retries, 2),
     idle_timeout: 60,
-    // A startup parameter of every connection: PostgreSQL keeps it as a placeholder until
-    // pgvector loads (and without pgvector it is never read).
-    ...(efSearch !== undefined ? { connection: { 'hnsw.ef_search': String(efSearch) } } : {}),
+    // Startup parameters of every connection: PostgreSQL keeps them as placeholders until
+    // pgvector loads (without pgvector they are never read; a pgvector before 0.8, which has
+    // no iterative scans, drops that one with a warning).
+    connection: vectorSettings(efSearch),
     debug: () => {
       count++;
     },
@@ -113,7 +125,11 @@ async function createPglite(dir: string, efSearch: number | undefined): Promise<
   const vector = await import('@electric-sql/pglite-pgvector').then((m) => m.vector).catch(() => undefined);
   const client = await PGlite.create(dir, vector ? { extensions: { vector } } : {});
   // One session for the whole process, so a session setting holds for every query.
-  if (efSearch !== undefined) await client.query(`SELECT set_config('hnsw.ef_search', $1, false)`, [String(efSearch)]);
+  if (vector) {
+    for (const [name, value] of Object.entries(vectorSettings(efSearch))) {
+      await client.query('SELECT set_config($1, $2, false)', [name, value]);
+    }
+  }
   const orm = drizzle(client, { schema }) as unknown as Orm;
   return {
     kind: 'pglite',
