@@ -148,6 +148,9 @@ describe('summarize on PGlite', () => {
       [{ text: '' }, 422, 'validation_failed'],
       [{ text: 'a b c', maxWords: 5 }, 422, 'validation_failed'],
       [{ text: 'a b c', contextTokens: 50 }, 422, 'validation_failed'],
+      // An answer of 200 words (about 416 tokens) cannot fit a window of 400 beside any text.
+      [{ text: 'a b c', contextTokens: 400 }, 422, 'validation_failed'],
+      [{ text: 'a b c', maxWords: 5_000 }, 422, 'validation_failed'],
       [{ documentId: 'no-such-document' }, 422, 'document_not_found'],
       // Past the character limit: the schema answers before anything is counted.
       [{ text: 'x'.repeat(2_000_001) }, 422, 'validation_failed'],

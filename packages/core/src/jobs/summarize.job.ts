@@ -21,6 +21,7 @@ import {
 import { chunkText, normalizeText, sha256 } from '../documents/text.ts';
 import { nonRetryable, SpoolError } from '../errors.ts';
 import { ModelRefInput } from '../providers/chain.ts';
+import { addUsage } from '../providers/cost.ts';
 import type { CallUsage } from '../providers/models.ts';
 import type { ChatMessage } from '../providers/types.ts';
 import { defineJob } from '../queue/define-job.ts';
@@ -39,6 +40,11 @@ const PARALLEL_CALLS = 4;
 // above the token budget's worst case (500k tokens in the smallest window, ~6,000 chunks).
 const MAX_REDUCE_LEVELS = 16;
 
+/** Words of one partial summary (a map or reduce call's answer). */
+const partialWords = (contextTokens: number) => Math.max(20, Math.floor(contextTokens / 10));
+// The least text a call must have room for beside its prompt and answer.
+const MIN_TEXT_TOKENS = 32;
+
 export const SummarizeInput = z
   .object({
     /** The text to summarize; or `documentId`. */
@@ -56,7 +62,14 @@ export const SummarizeInput = z
   .refine((i) => (i.text === undefined) !== (i.documentId === undefined), {
     message: 'give exactly one of text or documentId',
     path: ['text'],
+  })
+  // The final call holds its prompt, an answer of maxWords and some text: an answer that left
+  // no room for text made a call larger than the window (a 400 from a model that has it).
+  .refine((i) => i.contextTokens - PROMPT_OVERHEAD_TOKENS - answerTokens(i.maxWords) >= MIN_TEXT_TOKENS, {
+    message: 'maxWords leaves no room for text in contextTokens: lower maxWords or raise contextTokens',
+    path: ['maxWords'],
   });
+
 export type SummarizeInput = z.infer<typeof SummarizeInput>;
 
 const Usage = z.object({ inputTokens: z.number(), outputTokens: z.number(), costUsd: z.number() });
@@ -78,12 +91,6 @@ interface Part {
   model: string;
   usage: CallUsage;
 }
-
-const addUsage = (a: CallUsage, b: CallUsage): CallUsage => ({
-  inputTokens: a.inputTokens + b.inputTokens,
-  outputTokens: a.outputTokens + b.outputTokens,
-  costUsd: Math.round((a.costUsd + b.costUsd) * 1e8) / 1e8,
-});
 
 /**
  * Runs `fn` over `items` with at most `limit` in flight (a few lines; no pool library in the
@@ -131,7 +138,7 @@ export const summarize = defineJob({
   async handle(input, ctx) {
     const text = input.text !== undefined ? normalizeText(input.text, input.contentType) : await documentText(input.documentId!);
     // Partials small enough that several share one reduce call (~10 per window).
-    const partWords = Math.max(20, Math.floor(input.contextTokens / 10));
+    const partWords = partialWords(input.contextTokens);
     // A context window holds the prompt and the answer: the text of one call gets the rest.
     const window = input.contextTokens - PROMPT_OVERHEAD_TOKENS - answerTokens(partWords);
     // The final call answers in maxWords, which may be longer than a partial: its text gets
