@@ -231,6 +231,25 @@ describe('retries', () => {
     ).toBe('echo: one two three');
     expect(fake.calls.every((c) => c.stream)).toBe(true);
   });
+
+  it('a stream cut short still costs what it generated: the failed try is priced, and the job’s usage has it', async () => {
+    const models = await service();
+    const scope = await job();
+    fake.next({ cutAfterChunks: 3 });
+    const messages = [{ role: 'user' as const, content: 'one two three four five six' }];
+    await models.forJob(scope).chat({ messages, stream: true });
+    const [cut, ok] = await trace(scope);
+    expect(cut).toMatchObject({ status: 'error', errorClass: expect.any(String) });
+    expect(cut!.inputTokens).toBeGreaterThan(0);
+    expect(cut!.outputTokens).toBeGreaterThan(0);
+    expect(cut!.outputTokens).toBeLessThan(ok!.outputTokens);
+    expect(cut!.costUsd).toBeGreaterThan(0);
+    const [row] = await database.db.query<{ usage: { costUsd: number; outputTokens: number } }>(
+      sql`SELECT usage FROM jobs WHERE id = ${scope.jobId}`,
+    );
+    expect(row!.usage.outputTokens).toBe(cut!.outputTokens + ok!.outputTokens);
+    expect(Number(row!.usage.costUsd)).toBeCloseTo(cut!.costUsd + ok!.costUsd, 8);
+  });
 });
 
 describe('circuit breaker', () => {

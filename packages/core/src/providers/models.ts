@@ -241,6 +241,8 @@ export class ModelService {
     let fallbackFrom: string | null = null;
     let last: Classified | undefined;
     let streamed = false;
+    // What the current try has streamed so far.
+    let partial = '';
     for (const ref of chain) {
       const provider = this.deps.providers.get(ref.provider);
       if (!provider)
@@ -269,6 +271,7 @@ export class ModelService {
           scope.signal,
           async (tryNumber): Promise<ProviderChatResult> => {
             lastTry = tryNumber;
+            partial = '';
             if (streamed) {
               // The client saw part of an answer that is being asked for again.
               scope.emit({ text: '', restart: true });
@@ -292,6 +295,7 @@ export class ModelService {
                   onDelta: call.stream
                     ? (text) => {
                         streamed = true;
+                        partial += text;
                         scope.emit({ text });
                       }
                     : undefined,
@@ -311,7 +315,26 @@ export class ModelService {
             }
           },
           async (c, callTry) => {
-            if (c.class === 'canceled') return;
+            // A stream that broke, or was canceled, after the model began to answer is billed
+            // by the provider for the prompt and what it generated: counted here too, so the
+            // job's usage and the tenant's spend caps see it.
+            let billed: Pick<NewModelCall, 'inputTokens' | 'outputTokens' | 'costUsd'> | undefined;
+            if (partial) {
+              const tokens = { inputTokens: inputEstimate, outputTokens: countTokens(partial, ref.model) };
+              billed = { ...tokens, costUsd: costUsd(price, tokens) };
+            }
+            if (c.class === 'canceled') {
+              if (billed)
+                await this.trace(base, ref, {
+                  status: 'error',
+                  callTry,
+                  latencyMs,
+                  errorClass: c.class,
+                  ...billed,
+                  fallbackFrom,
+                });
+              return;
+            }
             const state = await breakerAfter(breaker, c.breaker);
             if (state) modelBreakerState.set(this.labels(ref), STATE_VALUE[state]);
             // Everyone backs off, not just this job: the provider said the whole key is over its limit.
@@ -322,6 +345,7 @@ export class ModelService {
               latencyMs,
               errorClass: c.class,
               errorMessage: c.message,
+              ...billed,
               fallbackFrom,
             });
             // The breaker just opened (here or in another process): stop retrying this model.
