@@ -14,7 +14,14 @@ import { hashJson } from '../ids.ts';
  * time linear in the input; it has no lookaround and no backreferences, so a schema using them
  * is refused at submit like any other invalid schema. Ajv keys compiled patterns by toString.
  */
-const linearRegExp = Object.assign((pattern: string) => RE2JS.compile(pattern), { code: 're2js' });
+const linearRegExp = Object.assign((pattern: string) => RE2JS.compile(toRe2Syntax(pattern)), { code: 're2js' });
+
+/** JSON Schema patterns are ECMAScript regexes: their `\uXXXX` and `\u{X…}` escapes are RE2's `\x{…}`. */
+function toRe2Syntax(pattern: string): string {
+  return pattern.replace(/\\(\\|u\{([0-9a-fA-F]+)\}|u([0-9a-fA-F]{4}))/g, (escape, _: string, braced?: string, four?: string) =>
+    braced || four ? `\\x{${braced ?? four}}` : escape,
+  );
+}
 
 // One instance, schemas removed after compiling: ajv caches by object identity, and every
 // job brings a fresh object, so keeping them would grow without bound. Validators are kept
