@@ -18,8 +18,8 @@ const linearRegExp = Object.assign((pattern: string) => RE2JS.compile(toRe2Synta
 
 /** JSON Schema patterns are ECMAScript regexes: their `\uXXXX` and `\u{X…}` escapes are RE2's `\x{…}`. */
 function toRe2Syntax(pattern: string): string {
-  return pattern.replace(/\\(\\|u\{([0-9a-fA-F]+)\}|u([0-9a-fA-F]{4}))/g, (escape, _: string, braced?: string, four?: string) =>
-    braced || four ? `\\x{${braced ?? four}}` : escape,
+  return pattern.replace(/\\(\\|u\{([0-9a-fA-F]+)\}|u([0-9a-fA-F]{4}))/g, (whole, _: string, braced?: string, four?: string) =>
+    braced || four ? `\\x{${braced ?? four}}` : whole,
   );
 }
 
