@@ -20,17 +20,15 @@ export function createSubmitGuard(opts: { db: Database; budgets: BudgetDefaults;
   return {
     async check(tenantId, jobs) {
       jobs.forEach(({ def, input }, index) => {
+        const where = jobs.length > 1 ? `jobs[${index}]: ` : '';
         if (def.usesModels) {
           // `model`, and `embedModel` where a type takes both (rag-query).
           const named = input as { model?: unknown; embedModel?: unknown } | null;
-          for (const model of [named?.model, named?.embedModel]) {
-            if (typeof model === 'string') opts.models.check(model, jobs.length > 1 ? `jobs[${index}]: ` : '');
-          }
+          for (const model of [named?.model, named?.embedModel]) if (typeof model === 'string') opts.models.check(model, where);
         }
         if (!def.tokenBudget || !def.inputText) return;
         const tokens = countTokens(def.inputText(input));
         if (tokens > def.tokenBudget) {
-          const where = jobs.length > 1 ? `jobs[${index}]: ` : '';
           throw new SpoolError(
             'token_budget_exceeded',
             `${where}the input has ${tokens} tokens; a ${def.name} job takes at most ${def.tokenBudget}`,

@@ -114,6 +114,8 @@ const DEFAULT_OUTPUT_ESTIMATE = 256;
  */
 const EMBED_REQUEST_TOKENS = 250_000;
 
+const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
+
 /** `texts` in order, cut into groups of at most `max` tokens (a text larger than that alone). */
 function groupByTokens(texts: string[], counts: number[], max: number): string[][] {
   const groups: string[][] = [];
@@ -128,7 +130,6 @@ function groupByTokens(texts: string[], counts: number[], max: number): string[]
   });
   return groups;
 }
-const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
 export class ModelService {
   readonly cache: ModelCache;
@@ -323,31 +324,24 @@ export class ModelService {
               const tokens = { inputTokens: inputEstimate, outputTokens: countTokens(partial, ref.model) };
               billed = { ...tokens, costUsd: costUsd(price, tokens) };
             }
-            if (c.class === 'canceled') {
-              if (billed)
-                await this.trace(base, ref, {
-                  status: 'error',
-                  callTry,
-                  latencyMs,
-                  errorClass: c.class,
-                  ...billed,
-                  fallbackFrom,
-                });
-              return;
-            }
-            const state = await breakerAfter(breaker, c.breaker);
-            if (state) modelBreakerState.set(this.labels(ref), STATE_VALUE[state]);
-            // Everyone backs off, not just this job: the provider said the whole key is over its limit.
-            if (c.class === 'rate_limit') await limiter.pause(c.retryAfterMs ?? config.retry.baseMs);
-            await this.trace(base, ref, {
-              status: 'error',
+            const row = {
+              status: 'error' as const,
               callTry,
               latencyMs,
               errorClass: c.class,
               errorMessage: c.message,
               ...billed,
               fallbackFrom,
-            });
+            };
+            if (c.class === 'canceled') {
+              if (billed) await this.trace(base, ref, row);
+              return;
+            }
+            const state = await breakerAfter(breaker, c.breaker);
+            if (state) modelBreakerState.set(this.labels(ref), STATE_VALUE[state]);
+            // Everyone backs off, not just this job: the provider said the whole key is over its limit.
+            if (c.class === 'rate_limit') await limiter.pause(c.retryAfterMs ?? config.retry.baseMs);
+            await this.trace(base, ref, row);
             // The breaker just opened (here or in another process): stop retrying this model.
             return state === 'open' ? 'stop' : undefined;
           },
