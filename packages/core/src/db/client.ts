@@ -86,7 +86,7 @@ async function createPostgres(url: string, max: number, efSearch: number | undef
     idle_timeout: 60,
     // Startup parameters of every connection: PostgreSQL keeps them as placeholders until
     // pgvector loads (without pgvector they are never read; a pgvector before 0.8, which has
-    // no iterative scans, drops that one with a warning).
+    // no iterative scans, should drop that one with a warning: untested, see docs/documents.md).
     connection: vectorSettings(efSearch),
     debug: () => {
       count++;
