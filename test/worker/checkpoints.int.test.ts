@@ -89,6 +89,46 @@ describe('step checkpoints', () => {
     expect(await steps(job.id)).toMatchObject([{ name: 'only', status: 'completed', output: [1, 2] }]);
   });
 
+  it('flush waits for every write in flight, not only the last one begun', async () => {
+    // Parallel steps (summarize's map calls): one step's end is on its way to PostgreSQL when
+    // another step fails and its failure is written at once. The closing write comes after
+    // flush(): were the first write still in flight, it would find the job closed and the
+    // completed step's output would be lost (the retry paid for the call again).
+    const job = await runningJob();
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const query = database.db.query.bind(database.db);
+    let writes = 0;
+    const db = {
+      ...database.db,
+      query: (async (q: Parameters<typeof query>[0]) => {
+        // The third statement is the first step's end (after the two starts): held back.
+        if (++writes === 3) await held;
+        return query(q);
+      }) as typeof query,
+    };
+    const cp = new StepCheckpoints(db as typeof database.db, job.id, job.attempt, createLogger('silent'));
+    await cp.start('a');
+    await cp.start('b');
+    cp.ended('a', 'kept');
+    await new Promise((r) => setImmediate(r)); // a's end is now being written (held)
+    await cp.failed('b', { code: 'boom', message: 'no', retryable: false });
+    let flushed = false;
+    const flushing = cp.flush().then(() => {
+      flushed = true;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(flushed).toBe(false);
+    release();
+    await flushing;
+    expect(await steps(job.id)).toMatchObject([
+      { name: 'a', status: 'completed', output: 'kept' },
+      { name: 'b', status: 'failed' },
+    ]);
+  });
+
   it('a failed step is written at once; a stale attempt writes nothing', async () => {
     const job = await runningJob();
     const cp = new StepCheckpoints(database.db, job.id, job.attempt, createLogger('silent'));

@@ -12,7 +12,9 @@ import { type Checkpoint, checkpoint, type StepEnd } from '../store/steps.ts';
 
 export class StepCheckpoints {
   private pending: StepEnd[] = [];
-  private flushing: Promise<unknown> | undefined;
+  // Every write not yet settled. Parallel steps write concurrently, on different connections,
+  // so the last write begun may commit before an earlier one.
+  private readonly inFlight = new Set<Promise<unknown>>();
   private scheduled = false;
 
   constructor(
@@ -45,22 +47,31 @@ export class StepCheckpoints {
     await this.write(undefined);
   }
 
-  /** Writes whatever is queued; called before the attempt's closing write. */
+  /**
+   * Waits for every write in flight and writes whatever is queued; called before the attempt's
+   * closing write. A write still in flight after it would find the job closed and drop its step
+   * ends: a completed step would run again on a retry.
+   */
   async flush(): Promise<void> {
-    await this.flushing?.catch(() => {});
-    if (this.pending.length > 0) await this.write(undefined);
+    while (this.inFlight.size > 0 || this.pending.length > 0) {
+      // A failed write queues its ends again, and the next turn of the loop writes them.
+      if (this.inFlight.size > 0) await Promise.allSettled(this.inFlight);
+      else await this.write(undefined);
+    }
   }
 
   private async write(start: string | undefined): Promise<Checkpoint> {
     const ends = this.pending;
     this.pending = [];
     const written = checkpoint(this.db, this.jobId, this.attempt, ends, start);
-    this.flushing = written;
+    this.inFlight.add(written);
     try {
       return await written;
     } catch (err) {
       this.pending.unshift(...ends); // not written: the next write carries them
       throw err;
+    } finally {
+      this.inFlight.delete(written);
     }
   }
 }
