@@ -1,7 +1,7 @@
 /**
- * A job's `progress` moves only forward. The event writer's batch can still be in flight when
- * the attempt's closing write commits (it took only the events the batch had not): that late
- * batch must not put an older progress back over the final one.
+ * A job's history is complete in PostgreSQL when its closing write commits, and its `progress`
+ * is the last one reported: events reach PostgreSQL in batches on other connections, and the
+ * closing write must not overtake one still on its way.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database } from '@spool/core/db';
@@ -16,20 +16,24 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-it('a batch that commits after the closing write leaves the final progress', async () => {
+const seqs = async (id: string) => (await h.storedEvents(id)).map((e) => `${e.seq}:${e.type}`);
+
+it('the closing write waits for a batch in flight with the job’s events', async () => {
   const id = await h.submit();
-  // The writer's batches reach PostgreSQL 300 ms late: the first is in flight when the job ends.
+  let n = 0;
   const slow: Database = Object.assign(Object.create(h.database.db), {
     query: async (statement: Parameters<Database['query']>[0]) => {
-      await sleep(300);
+      // The first batch (50 %) is written at once; the second (100 %) reaches PostgreSQL 300 ms late.
+      if (++n >= 2) await sleep(300);
       return h.database.db.query(statement);
     },
   });
   const events = new EventWriter(slow, h.buffer, log, { flushMs: 50 });
   const def = testJob(async (_input, ctx) => {
     ctx.progress(50, 'half');
-    await sleep(150); // the batch holding the 50 % is taken and on its way
+    await sleep(150); // the 50 % is committed
     ctx.progress(100, 'done');
+    await sleep(80); // the batch holding the 100 % is on its way
     return {};
   });
   const outcome = await executeAttempt(
@@ -37,14 +41,45 @@ it('a batch that commits after the closing write leaves the final progress', asy
     { jobId: id, def, isLastAttempt: false, attemptsMade: 0 },
   );
   expect(outcome.kind).toBe('completed');
-  await events.close(); // the late batch commits here
 
+  // Read before the writer is closed: what a client sees once the job is completed.
   const job = await h.jobs.get(h.tenantId, id);
   expect(job.status).toBe('completed');
   expect(job.progress).toEqual({ pct: 100, message: 'done' });
-  const stored = (await h.storedEvents(id)).filter((e) => e.type === 'progress');
-  expect(stored.map((e) => e.data)).toEqual([
-    { pct: 50, message: 'half' },
-    { pct: 100, message: 'done' },
-  ]);
+  expect(await seqs(id)).toEqual(['1:status', '2:status', '3:progress', '4:progress', '5:completed']);
+  await events.close();
+});
+
+it('the closing write waits for every append, also one that settles after a later one', async () => {
+  const id = await h.submit();
+  // The events connection drops while the progress append is on its way: ioredis rejects it
+  // later (after its resend fails), and refuses the next append at once (no offline queue).
+  let n = 0;
+  const buffer = Object.assign(Object.create(h.buffer), {
+    append: async (jobId: string, evs: never[], fence?: number) => {
+      const k = ++n;
+      if (k === 1) {
+        await sleep(500);
+        throw new Error('Connection is closed.');
+      }
+      if (k === 2) throw new Error("Stream isn't writeable and enableOfflineQueue options is false");
+      return h.buffer.append(jobId, evs, fence);
+    },
+  });
+  const events = new EventWriter(h.database.db, buffer, log);
+  const def = testJob(async (_input, ctx) => {
+    ctx.progress(100, 'done');
+    ctx.emit({ text: 'x' });
+    return {};
+  });
+  const outcome = await executeAttempt(
+    { db: h.database.db, events, log, running: new Map() },
+    { jobId: id, def, isLastAttempt: false, attemptsMade: 0 },
+  );
+  expect(outcome.kind).toBe('completed');
+
+  const job = await h.jobs.get(h.tenantId, id);
+  expect(job.progress).toEqual({ pct: 100, message: 'done' });
+  expect(await seqs(id)).toEqual(['1:status', '2:status', '3:progress', '4:delta', '5:completed']);
+  await events.close();
 });

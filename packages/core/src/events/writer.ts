@@ -21,7 +21,8 @@ export interface EventWriterOptions {
 export class EventWriter {
   private pending: (PendingEvent & { fence?: number | undefined })[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  /** The batch being written, if any (one at a time), and the jobs it has events of. */
+  private writing: { jobs: Set<string>; done: Promise<void> } | undefined;
   private readonly flushMs: number;
   private readonly maxBatch: number;
   // Per event while Redis is down: one line per 10 s, with the count left out.
@@ -60,15 +61,21 @@ export class EventWriter {
 
   private enqueue(item: PendingEvent & { fence?: number | undefined }): void {
     this.pending.push(item);
-    if (this.pending.length >= this.maxBatch) void this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+    // A full batch goes at once, or as soon as the one in flight is written (see flush).
+    if (this.pending.length >= this.maxBatch) {
+      if (!this.writing) void this.flush();
+    } else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
   }
 
   /**
-   * Removes and returns the attempt's events still waiting for a batch (its closing write takes
-   * them). Keyed by fence too: an attempt that lost the job must not take the new one's.
+   * Removes and returns the attempt's events not yet in PostgreSQL (its closing write takes
+   * them), once no batch in flight holds events of the job: a batch that committed after the
+   * closing write would put events after the terminal one, and its progress would lose to the
+   * closing write's stale one. A batch that fails gives its events back, and they are taken
+   * here. Keyed by fence too: an attempt that lost the job must not take the new one's.
    */
-  take(jobId: string, fence?: number): JobEvent[] {
+  async take(jobId: string, fence?: number): Promise<JobEvent[]> {
+    while (this.writing?.jobs.has(jobId)) await this.writing.done;
     // Per closing write: most jobs (no progress events) find nothing waiting, so skip the copy.
     if (this.pending.length === 0) return [];
     const mine: JobEvent[] = [];
@@ -91,24 +98,31 @@ export class EventWriter {
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    await this.flushing;
+    // One batch at a time: two in flight could deadlock on the same job rows, and close() must
+    // wait for every one.
+    while (this.writing) await this.writing.done;
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
-    this.flushing = flushEvents(this.db, batch)
+    let failed = false;
+    const done = flushEvents(this.db, batch)
       .then(() => {
         eventsFlushed.inc(batch.length);
       })
       .catch((err) => {
         // PostgreSQL is down: keep the events (they are in Redis meanwhile) and try again.
+        failed = true;
         this.log.warn({ err, events: batch.length }, 'event batch failed; retrying');
         this.pending = batch.concat(this.pending);
         this.timer ??= setTimeout(() => void this.flush(), 1_000);
       })
       .finally(() => {
-        this.flushing = undefined;
+        this.writing = undefined;
+        // A batch filled up meanwhile (after a failure, the retry waits for its timer).
+        if (!failed && this.pending.length >= this.maxBatch) void this.flush();
       });
-    await this.flushing;
+    this.writing = { jobs: new Set(batch.map((e) => e.jobId)), done };
+    await done;
   }
 
   async close(): Promise<void> {

@@ -64,7 +64,11 @@ export interface AttemptState {
   seq: number;
   /** This attempt's event fence (see events/redis-buffer.ts). */
   fence: number;
-  /** The latest event append: appends settle in order, so the closing write awaits this one. */
+  /**
+   * Settles when every event append so far has settled: the closing write takes what they queued.
+   * (Not only the latest: when the events connection drops, an append sent earlier can be
+   * rejected after a later one.)
+   */
   appended: Promise<unknown>;
   /**
    * Set when the closing write takes its seq: a handler still winding down after a cancel or a
@@ -101,10 +105,12 @@ export function createContext(
   const emit = (type: JobEvent['type'], data: Record<string, unknown>) => {
     if (state.closed) return;
     state.seq += 1;
-    state.appended = events.append(state.jobId, { seq: state.seq, type, data }, state.fence).then((accepted) => {
+    const appended = events.append(state.jobId, { seq: state.seq, type, data }, state.fence).then((accepted) => {
       // Fenced out: another attempt has begun. Stop this one (its closing write would be refused anyway).
       if (!accepted) state.controller.abort(leaseLostError());
     });
+    // A chain, not a list: it holds nothing once settled (a job may emit 100,000 token deltas).
+    state.appended = state.appended.then(() => appended);
   };
   const throwIfAborted = () => {
     if (state.controller.signal.aborted) throw state.controller.signal.reason ?? canceledError();

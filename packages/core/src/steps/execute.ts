@@ -96,7 +96,7 @@ export async function executeAttempt(
     await state.checkpoints.flush();
     await state.appended;
     await recovered;
-    const pending = events.take(jobId, state.fence);
+    const pending = await events.take(jobId, state.fence);
     // Events the closing write took but did not commit (refused, or PostgreSQL unreachable) were
     // published before any later attempt began: they still belong in the job's history.
     const { ok, deliveries } = await endAttempt(db, {
