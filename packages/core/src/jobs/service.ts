@@ -215,8 +215,28 @@ export class JobService {
     return { data: page.map(toJob), nextCursor: rows.length > filter.limit ? page.at(-1)!.id : null };
   }
 
-  /** queued → canceled at once; running → the worker running it is told and aborts. */
+  /**
+   * queued → canceled at once; running → the worker running it is told and aborts. The two are
+   * separate statements: a job can move between them (a claim, or an attempt's `queued` closing
+   * write when it will be retried), and then neither matched, so the cancel is tried again.
+   */
   async cancel(tenantId: string, id: string): Promise<Job> {
+    for (let round = 1; ; round++) {
+      const done = await this.tryCancel(tenantId, id);
+      if (done) return done;
+      const job = await this.get(tenantId, id);
+      if (job.status !== 'queued' && job.status !== 'running')
+        throw new SpoolError('job_finished', `job ${id} is already ${job.status}`, {
+          status: 409,
+          details: { status: job.status },
+        });
+      if (round === 3)
+        throw new SpoolError('conflict', `job ${id} changed state while it was canceled; try again`, { status: 409 });
+    }
+  }
+
+  /** The job once canceled or marked for cancellation; undefined if it was neither queued nor running. */
+  private async tryCancel(tenantId: string, id: string): Promise<Job | undefined> {
     const { db, queues, redis, log } = this.deps;
     const canceled = await store.cancelQueued(db, tenantId, id, await this.seqFloor(id));
     if (canceled) {
@@ -241,8 +261,7 @@ export class JobService {
       });
       return job;
     }
-    const job = await this.get(tenantId, id);
-    throw new SpoolError('job_finished', `job ${id} is already ${job.status}`, { status: 409, details: { status: job.status } });
+    return undefined;
   }
 
   /** failed or canceled → queued again; completed steps are kept. */
