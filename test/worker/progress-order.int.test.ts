@@ -18,6 +18,16 @@ afterAll(() => h?.close());
 
 const seqs = async (id: string) => (await h.storedEvents(id)).map((e) => `${e.seq}:${e.type}`);
 
+/** Runs one attempt of job `id` with this writer and handler; the job as a client reads it then. */
+async function attempt(id: string, events: EventWriter, handle: Parameters<typeof testJob>[0]) {
+  const outcome = await executeAttempt(
+    { db: h.database.db, events, log, running: new Map() },
+    { jobId: id, def: testJob(handle), isLastAttempt: false, attemptsMade: 0 },
+  );
+  expect(outcome.kind).toBe('completed');
+  return h.jobs.get(h.tenantId, id);
+}
+
 it('the closing write waits for a batch in flight with the job’s events', async () => {
   const id = await h.submit();
   let n = 0;
@@ -29,21 +39,14 @@ it('the closing write waits for a batch in flight with the job’s events', asyn
     },
   });
   const events = new EventWriter(slow, h.buffer, log, { flushMs: 50 });
-  const def = testJob(async (_input, ctx) => {
+  // Read before the writer is closed: what a client sees once the job is completed.
+  const job = await attempt(id, events, async (_input, ctx) => {
     ctx.progress(50, 'half');
     await sleep(150); // the 50 % is committed
     ctx.progress(100, 'done');
     await sleep(80); // the batch holding the 100 % is on its way
     return {};
   });
-  const outcome = await executeAttempt(
-    { db: h.database.db, events, log, running: new Map() },
-    { jobId: id, def, isLastAttempt: false, attemptsMade: 0 },
-  );
-  expect(outcome.kind).toBe('completed');
-
-  // Read before the writer is closed: what a client sees once the job is completed.
-  const job = await h.jobs.get(h.tenantId, id);
   expect(job.status).toBe('completed');
   expect(job.progress).toEqual({ pct: 100, message: 'done' });
   expect(await seqs(id)).toEqual(['1:status', '2:status', '3:progress', '4:progress', '5:completed']);
@@ -67,18 +70,11 @@ it('the closing write waits for every append, also one that settles after a late
     },
   });
   const events = new EventWriter(h.database.db, buffer, log);
-  const def = testJob(async (_input, ctx) => {
+  const job = await attempt(id, events, async (_input, ctx) => {
     ctx.progress(100, 'done');
     ctx.emit({ text: 'x' });
     return {};
   });
-  const outcome = await executeAttempt(
-    { db: h.database.db, events, log, running: new Map() },
-    { jobId: id, def, isLastAttempt: false, attemptsMade: 0 },
-  );
-  expect(outcome.kind).toBe('completed');
-
-  const job = await h.jobs.get(h.tenantId, id);
   expect(job.progress).toEqual({ pct: 100, message: 'done' });
   expect(await seqs(id)).toEqual(['1:status', '2:status', '3:progress', '4:delta', '5:completed']);
   await events.close();
