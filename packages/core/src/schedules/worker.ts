@@ -102,7 +102,10 @@ export function startScheduleWorker(deps: ScheduleWorkerDeps): ScheduleWorker {
       const e = toSpoolError(err);
       // Refused by the submit path (type gone, budget spent, input no longer valid after a
       // deploy): trying the same tick again cannot help. Record why, wait for the next tick.
-      if (e.status >= 400 && e.status < 500) {
+      // A refusal that may pass in a moment (the webhook's host did not resolve) is tried again
+      // like an outage, and recorded only when the tick's last try fails too.
+      const lastTry = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (e.status >= 400 && e.status < 500 && (!e.retryable || lastTry)) {
         log.warn({ scheduleId: s.id, code: e.code, message: e.message }, 'scheduled job refused');
         await store.recordRun(db, s.id, { firedAt, jobId: null, error: { code: e.code, message: e.message } });
         return;
