@@ -83,6 +83,9 @@ describe('cron expressions', () => {
       const night = (strategy: typeof repeatStrategy) => firings(strategy, '0 * * * *', paris, '2027-10-30T22:00:00Z', 25);
       expect(night(repeatStrategy)).toEqual(night(defaultRepeatStrategy as never));
       expect(new Set(night(repeatStrategy)).size).toBe(25);
+      // A fixed hour inside the repeated one fires once that night, not twice (README).
+      const autumn = firings(repeatStrategy, '30 2 * * *', paris, '2027-10-30T12:00:00Z', 2).map((t) => localTime(t, paris));
+      expect(autumn).toEqual(['2027-10-31 02:30:00', '2027-11-01 02:30:00']);
       for (const [cron, tz] of [
         ['0 3 * * *', 'Europe/Paris'],
         ['*/15 * * * *', 'America/New_York'],
