@@ -1,7 +1,18 @@
 import { defaultRepeatStrategy } from 'bullmq';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SpoolError } from '../errors.ts';
 import { assertCron, nextRun, repeatStrategy } from './cron.ts';
+
+// cron-parser as it is, with its parses counted.
+const parses = vi.hoisted(() => ({ count: 0 }));
+vi.mock('cron-parser', async (importOriginal) => {
+  const real = (await importOriginal<{ default: typeof import('cron-parser') }>()).default;
+  const parseExpression: typeof real.parseExpression = (...args) => {
+    parses.count++;
+    return real.parseExpression(...args);
+  };
+  return { default: { ...real, parseExpression } };
+});
 
 const codeOf = (fn: () => void) => {
   try {
@@ -30,6 +41,14 @@ describe('cron expressions', () => {
     }
   });
 
+  it('refuses a date that never comes, and accepts a leap day', () => {
+    // Neither 31 April nor 31 June exists; a February with five Mondays comes every 28 years.
+    for (const cron of ['0 0 31 4,6 *', '0 0 * 2 1#5']) {
+      expect(() => assertCron(cron, 'Europe/Paris'), cron).toThrow('it does not fire within the next five years');
+    }
+    expect(codeOf(() => assertCron('59 59 23 29 2 *', 'Europe/Paris'))).toBeUndefined();
+  });
+
   it('refuses an unknown time zone with its own code', () => {
     expect(codeOf(() => assertCron('0 3 * * *', 'Mars/Olympus_Mons'))).toBe('422 invalid_timezone');
     expect(codeOf(() => assertCron('0 3 * * *', 'Europe/Paris'))).toBeUndefined();
@@ -41,6 +60,20 @@ describe('cron expressions', () => {
     // 03:00 in Paris is 02:00 UTC in winter.
     expect(nextRun('0 3 * * *', 'Europe/Paris', from)?.toISOString()).toBe('2026-01-16T02:00:00.000Z');
     expect(nextRun('*/10 * * * * *', null, from)?.toISOString()).toBe('2026-01-15T12:00:10.000Z');
+  });
+
+  it('keeps each next run until it passes, and reads the expression again after', () => {
+    const at = (iso: string) => nextRun('*/10 * * * * *', 'Europe/Paris', new Date(iso))?.toISOString();
+    const before = parses.count;
+    expect(at('2026-01-15T12:00:00Z')).toBe('2026-01-15T12:00:10.000Z');
+    const one = parses.count - before; // a zone's expression is read twice (see nextFiring)
+    expect(one).toBeGreaterThan(0);
+    expect(at('2026-01-15T12:00:09.999Z')).toBe('2026-01-15T12:00:10.000Z');
+    expect(parses.count - before).toBe(one);
+    expect(at('2026-01-15T12:00:10Z')).toBe('2026-01-15T12:00:20.000Z');
+    // A clock set back is not answered from the later reading.
+    expect(at('2026-01-15T11:59:55Z')).toBe('2026-01-15T12:00:00.000Z');
+    expect(parses.count - before).toBe(3 * one);
   });
 
   describe('across DST changes', () => {
