@@ -12,12 +12,23 @@ describe('API idempotency', () => {
   let api: ReturnType<typeof client>;
   let key: string;
 
+  // The webhook hosts' resolver: `resolvable = false` makes every lookup fail, as a flaky one would.
+  let resolvable = true;
+  const lookup = async (host: string) => {
+    if (!resolvable) throw Object.assign(new Error(`getaddrinfo EAI_AGAIN ${host}`), { code: 'EAI_AGAIN' });
+    return [{ address: '127.0.0.1', family: 4 }];
+  };
+
   beforeAll(async () => {
-    stack = await startStack();
+    stack = await startStack({ webhooks: { lookup } });
     key = (await stack.tenant('idem')).apiKey;
     api = client(stack.url, key);
   });
   afterAll(() => stack?.close());
+
+  /** POST /v1/jobs, answered as raw text (for expectError). */
+  const post = (body: unknown) =>
+    request(stack.url, '/v1/jobs', { method: 'POST', headers: jsonHeaders(key), body: JSON.stringify(body) });
 
   const jobsWithKey = async (key: string) => {
     const all = await api.call('GET', '/v1/jobs?limit=100');
@@ -50,6 +61,33 @@ describe('API idempotency', () => {
     expect(late.status).toBe(202);
     expect(late.body.id).toBe(first.body.id);
     expect(late.body.status).toBe('completed');
+  });
+
+  it('a retry of an accepted request answers its job though the same request would now be refused', async () => {
+    const body = {
+      type: 'debug-steps',
+      input: { steps: 1 },
+      webhook: { url: 'https://hooks.example/spool' },
+      idempotencyKey: 'refused-later',
+      metadata: { k: 'refused-later' },
+    };
+    const first = await api.submit(body);
+    expect(first.status).toBe(202);
+    resolvable = false;
+    try {
+      // A new request is refused: the webhook's host does not resolve now.
+      expectError(await post({ ...body, idempotencyKey: 'refused-new' }), 422, 'webhook_url_unresolvable');
+      // The retry of the accepted one (its reply lost, say) answers the job it made.
+      const retry = await api.submit(body);
+      expect(retry.status).toBe(202);
+      expect(retry.body.id).toBe(first.body.id);
+      expect(retry.headers.get('idempotent-replayed')).toBe('true');
+      // The same key with another body is still refused for what it is now.
+      expectError(await post({ ...body, input: { steps: 2 } }), 422, 'webhook_url_unresolvable');
+    } finally {
+      resolvable = true;
+    }
+    expect((await jobsWithKey('refused-later')).map((j) => j.id)).toEqual([first.body.id]);
   });
 
   it('the Idempotency-Key header works like the body field, and both name one key', async () => {
@@ -99,12 +137,7 @@ describe('API idempotency', () => {
       { ...body, metadata: { k: 'conflict-key', extra: true } },
       { ...body, delayMs: 10 },
     ]) {
-      const res = await request(stack.url, '/v1/jobs', {
-        method: 'POST',
-        headers: jsonHeaders(key),
-        body: JSON.stringify(other),
-      });
-      const e = expectError(res, 409, 'idempotency_conflict');
+      const e = expectError(await post(other), 409, 'idempotency_conflict');
       expect(e.details).toEqual({ jobId: first.body.id });
     }
     const viaHeader = await api.submit(

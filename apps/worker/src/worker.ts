@@ -12,7 +12,7 @@ import { workersRunning } from '@spool/core/metrics';
 import { createModelService, ModelCatalog, type ModelsConfig, modelsConfig } from '@spool/core/providers';
 import { backoffDelay, createQueues, createTenantSlots, Reconciler } from '@spool/core/queue';
 import { createRedis, type Redis } from '@spool/core/redis';
-import { startScheduleWorker } from '@spool/core/schedules';
+import { type ScheduleWorker, startScheduleWorker } from '@spool/core/schedules';
 import { cancelRunning, interruptRunning } from '@spool/core/steps';
 import {
   createWebhookProducer,
@@ -40,6 +40,8 @@ export interface WorkerOptions {
 export interface RunningWorker {
   workers: Worker[];
   reconciler: Reconciler;
+  /** The schedule ticks' worker and its BullMQ job schedulers. */
+  schedules: ScheduleWorker;
   /**
    * Stops taking jobs, lets running ones finish, flushes events, closes connections. Jobs still
    * running after `graceMs` are interrupted: each goes back to the queue without spending an
@@ -166,6 +168,7 @@ export async function startWorker(
   return {
     workers,
     reconciler,
+    schedules,
     async close(graceMs = Number.POSITIVE_INFINITY) {
       await reconciler.stop();
       const interrupt = Number.isFinite(graceMs)

@@ -135,11 +135,20 @@ export class JobService {
       });
     }
     assertNoConflictingKeys(rows);
-    await this.deps.guard?.check(
-      tenantId,
-      rows.map((r) => ({ def: registry.get(r.type)!, input: r.input })),
-    );
-    await this.checkWebhookUrls(rows);
+    try {
+      await this.deps.guard?.check(
+        tenantId,
+        rows.map((r) => ({ def: registry.get(r.type)!, input: r.input })),
+      );
+      await this.checkWebhookUrls(rows);
+    } catch (err) {
+      // These checks read state that changes (a budget spent, a document deleted, a webhook host
+      // that no longer resolves): the retry of a request already accepted answers its jobs, as
+      // a client whose reply was lost expects, rather than a refusal of work that exists.
+      const replayed = await this.replayOf(tenantId, rows).catch(() => undefined); // PostgreSQL down: the first error says it
+      if (replayed) return replayed;
+      throw err;
+    }
 
     // Committed, then added to Redis, each together with concurrent submissions (see group-commit.ts).
     const batch = await this.inserts.run(rows);
@@ -148,17 +157,7 @@ export class JobService {
     if (inserted.length > 0) await this.enqueues.run(inserted.map(enqueueRow));
     const byId = new Map(inserted.map((r) => [r.id, r]));
     const missing = rows.filter((r) => !byId.has(r.id));
-    const existing = missing.length
-      ? new Map(
-          (
-            await store.findByIdempotencyKeys(
-              db,
-              tenantId,
-              missing.map((r) => r.idempotency_key!),
-            )
-          ).map((r) => [r.idempotency_key, r]),
-        )
-      : new Map<string | null, store.JobRecord>();
+    const existing = missing.length ? await this.priorJobs(tenantId, missing) : new Map<string | null, store.JobRecord>();
 
     const out = rows.map((row): Submitted => {
       const fresh = byId.get(row.id);
@@ -175,6 +174,25 @@ export class JobService {
     });
 
     return out;
+  }
+
+  /** Every row's earlier job, when each row has a key that an identical request already used. */
+  private async replayOf(tenantId: string, rows: store.NewJob[]): Promise<Submitted[] | undefined> {
+    if (!rows.every((r) => r.idempotency_key)) return undefined;
+    const prior = await this.priorJobs(tenantId, rows);
+    const jobs = rows.map((r) => prior.get(r.idempotency_key));
+    const same = jobs.every((j, i) => j && j.request_hash === rows[i]!.request_hash && j.type === rows[i]!.type);
+    return same ? jobs.map((j) => ({ job: toJob(j!), replayed: true })) : undefined;
+  }
+
+  /** The tenant's jobs that hold these rows' idempotency keys, by key. */
+  private async priorJobs(tenantId: string, rows: store.NewJob[]): Promise<Map<string | null, store.JobRecord>> {
+    const found = await store.findByIdempotencyKeys(
+      this.deps.db,
+      tenantId,
+      rows.map((r) => r.idempotency_key!),
+    );
+    return new Map(found.map((r) => [r.idempotency_key, r]));
   }
 
   /**

@@ -181,8 +181,15 @@ export class ScheduleService {
    */
   private async syncScheduler(row: store.ScheduleRow): Promise<void> {
     const { scheduler, log } = this.deps;
+    const sync = async () => {
+      if (!row.enabled) return scheduler.remove(row.id);
+      // An upsert replaces the pending tick, so a PATCH that changed nothing Redis holds would
+      // drop an overdue one (no worker has taken it yet) and fire at the next tick instead.
+      if ((await scheduler.matching([row])).has(row.id)) return;
+      await scheduler.upsert(row);
+    };
     try {
-      await within(UPSERT_TIMEOUT_MS, row.enabled ? scheduler.upsert(row) : scheduler.remove(row.id));
+      await within(UPSERT_TIMEOUT_MS, sync());
     } catch (err) {
       log.warn(
         { err: isUnavailable(err) ? String(err) : err, scheduleId: row.id },

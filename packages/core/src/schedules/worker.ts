@@ -74,6 +74,19 @@ export function startScheduleWorker(deps: ScheduleWorkerDeps): ScheduleWorker {
     log,
   });
 
+  /**
+   * Removes the scheduler of a schedule read as paused or deleted, then reads it again: a resume
+   * that committed after the first read may have upserted before this removal, and is put back
+   * (false). A resume that commits after the second read upserts after the removal itself.
+   */
+  async function removeUnlessResumed(id: string): Promise<boolean> {
+    await scheduler.remove(id);
+    const row = await store.getScheduleById(db, id);
+    if (!row?.enabled) return true;
+    await scheduler.upsert(row);
+    return false;
+  }
+
   async function tick(job: Job<TickData>): Promise<void> {
     const id = job.data.scheduleId;
     // The tick's own time, not the time it ran: the same tick retried gets the same key.
@@ -81,8 +94,7 @@ export function startScheduleWorker(deps: ScheduleWorkerDeps): ScheduleWorker {
     const s = await store.getScheduleById(db, id);
     if (!s?.enabled) {
       // Deleted or paused while Redis was unreachable: the scheduler outlived its row's say.
-      await scheduler.remove(id);
-      log.info({ scheduleId: id }, 'removed the scheduler of a deleted or paused schedule');
+      if (await removeUnlessResumed(id)) log.info({ scheduleId: id }, 'removed the scheduler of a deleted or paused schedule');
       return;
     }
     try {
@@ -143,8 +155,7 @@ export function startScheduleWorker(deps: ScheduleWorkerDeps): ScheduleWorker {
       const live = await store.existingEnabled(db, ids);
       for (const id of ids) {
         if (live.has(id)) continue;
-        await scheduler.remove(id);
-        removed++;
+        if (await removeUnlessResumed(id)) removed++;
       }
     }
     if (upserted > 0) reconcilerRepairs.inc({ kind: 'scheduler_upserted' }, upserted);
