@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { budgetEnv, loadEnv, providerEnv } from '@spool/core/env';
+import { SpoolError } from '@spool/core/errors';
 import { newId } from '@spool/core/ids';
 import { createLogger } from '@spool/core/logger';
 import { modelRequests } from '@spool/core/metrics';
@@ -26,6 +27,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../support/database.ts';
 import { REDIS_URL } from '../support/env.ts';
 import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.ts';
+import { eventually } from '../support/http.ts';
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'silent');
 const prefix = () => `spooltest-${randomBytes(4).toString('hex')}`;
@@ -54,7 +56,10 @@ async function service(env: Record<string, string> = {}, p = prefix(), conn: Red
 }
 
 /** A job row for trace rows to belong to, and the scope a handler's calls run in. */
-async function job(tenant = tenantId): Promise<JobScope & { deltas: { text: string; restart?: boolean }[] }> {
+async function job(
+  tenant = tenantId,
+  controller = new AbortController(),
+): Promise<JobScope & { deltas: { text: string; restart?: boolean }[] }> {
   const id = newId();
   await database.db.query(
     sql`INSERT INTO jobs (id, tenant_id, type, status, input) VALUES (${id}, ${tenant}, 'chat', 'running', '{}'::jsonb)`,
@@ -65,7 +70,7 @@ async function job(tenant = tenantId): Promise<JobScope & { deltas: { text: stri
     tenantId: tenant,
     type: 'chat',
     attempt: 1,
-    signal: new AbortController().signal,
+    signal: controller.signal,
     log,
     emit: (d) => deltas.push(d),
     deltas,
@@ -317,6 +322,36 @@ describe('circuit breaker', () => {
     const before = fake.count();
     expect(await models.forJob(await job()).chat({ messages: hi })).toMatchObject({ model: 'openai:gpt-4o-mini' });
     expect(fake.count()).toBe(before + 1);
+  });
+
+  it('calls stopped by their jobs (worker shutdown, lease lost, job timeout) are not failures of the provider', async () => {
+    const p = prefix();
+    const models = await service({ SPOOL_MODEL_LIMITS: 'openai:gpt-4o-mini=5/0' }, p);
+    const reasons = [
+      new SpoolError('interrupted', 'the worker shut down', { retryable: true }),
+      new SpoolError('lease_lost', 'another worker has taken this job over'),
+      new SpoolError('timeout', 'the job ran longer than 600000 ms', { retryable: true }),
+    ];
+    // Six jobs, more than the breaker's threshold: five mid-request to a slow but healthy
+    // provider, the sixth still waiting for the RPM limiter (its window holds five).
+    const stops = Array.from({ length: 6 }, () => new AbortController());
+    const scopes = await Promise.all(stops.map((c) => job(tenantId, c)));
+    fake.always({ latencyMs: 1_000 });
+    const calls = scopes.map((s) =>
+      models
+        .forJob(s)
+        .chat({ messages: hi })
+        .catch((err) => err),
+    );
+    await eventually('five requests in flight', async () => fake.count() === 5 || undefined);
+    const reasonOf = (i: number) => reasons[i % reasons.length]!;
+    for (const [i, c] of stops.entries()) c.abort(reasonOf(i));
+    // Each job sees its own reason, and no row blames the provider.
+    expect((await Promise.all(calls)).map((err) => err.code)).toEqual(stops.map((_, i) => reasonOf(i).code));
+    for (const s of scopes) for (const row of await trace(s)) expect(row.errorClass).toBe('canceled');
+    expect(await models.breaker({ provider: 'openai', model: 'gpt-4o-mini' }).state()).toBe('closed');
+    expect(await redis.hget(`${p}:breaker:openai:gpt-4o-mini`, 'failures')).toBeNull();
+    expect(fake.count()).toBe(5);
   });
 
   it('a success resets the count of consecutive failures', async () => {

@@ -194,7 +194,7 @@ export async function withRetries<T>(
     try {
       return await attempt(n);
     } catch (err) {
-      const c = signal.aborted ? classifyError(signal.reason ?? err) : classifyError(err);
+      const c = signal.aborted ? stoppedBy(signal.reason ?? err) : classifyError(err);
       // 'stop': the caller knows better (the breaker just opened), no more tries here.
       const stop = (await onFailure(c, n, err)) === 'stop';
       const waitable = c.retryAfterMs === undefined || c.retryAfterMs <= policy.maxWaitMs;
@@ -203,6 +203,16 @@ export async function withRetries<T>(
       await sleep(retryDelayMs(policy, n, c.retryAfterMs), undefined, { signal });
     }
   }
+}
+
+/**
+ * A try the job itself stopped, whatever its reason (canceled, its own timeout, its lease lost,
+ * the worker shutting down): not the provider's failure, so neither counted by its breaker nor
+ * traced as its error. Classified by reason, five jobs interrupted by a deploy opened the
+ * breaker of a healthy provider for every tenant.
+ */
+function stoppedBy(reason: unknown): Classified {
+  return { ...classifyError(reason), class: 'canceled', ...TABLE.canceled, status: undefined, retryAfterMs: undefined };
 }
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
