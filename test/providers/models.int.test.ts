@@ -440,6 +440,33 @@ describe('caches', () => {
     expect(c.cached).toBe(false);
     expect(fake.count()).toBe(2);
   });
+
+  it('semantic: only the last question is compared by meaning; the conversation before it must match exactly', async () => {
+    const models = await service();
+    const contract = Array.from(
+      { length: 60 },
+      (_, i) => `Clause ${i}: the supplier shall deliver item ${i} within ${i + 3} days of the order.`,
+    ).join(' ');
+    const ask = async (question: string, document = contract) =>
+      models.forJob(await job()).chat({
+        messages: [
+          { role: 'user', content: document },
+          { role: 'assistant', content: 'I have read the contract.' },
+          { role: 'user', content: question },
+        ],
+        cache: 'semantic',
+      });
+    expect((await ask('Who is the supplier?')).cached).toBe(false);
+    // Another question about the same long document is not answered with the first one's answer.
+    expect(await ask('Can the buyer terminate early?')).toMatchObject({
+      cached: false,
+      content: 'echo: Can the buyer terminate early?',
+    });
+    expect(await ask('who is the supplier')).toMatchObject({ cached: 'semantic', content: 'echo: Who is the supplier?' });
+    // The same question about another document is asked again.
+    expect((await ask('Who is the supplier?', contract.replace('item 0 ', 'item zero '))).cached).toBe(false);
+    expect(fake.count()).toBe(3);
+  });
 });
 
 describe('embeddings, budgets', () => {

@@ -220,15 +220,19 @@ export class ModelService {
       const hit = await this.cache.getExact(exactKey).catch((err) => void scope.log.warn({ err }, 'cache read failed'));
       const usable = (answer: CachedAnswer) => call.cacheable?.(answer.content) ?? true;
       if (hit && usable(hit)) return this.cacheHit(base, primary, 'exact', hit, started, call);
-      if (mode === 'semantic') {
+      // Only the last user message is compared by meaning; the rest of the conversation must
+      // match exactly. Embedded whole, a long shared history (a pasted contract) outweighed the
+      // question, and "who is the supplier?" was answered for "can the buyer terminate early?".
+      const asked = messages.findLastIndex((m) => m.role === 'user');
+      if (mode === 'semantic' && asked >= 0) {
         semantic = await this.semanticQuery(
           scope,
-          messages,
+          messages[asked]!.content,
           {
             model: refName(primary),
             promptVersion: call.promptVersion ?? null,
             params,
-            system: messages.filter((m) => m.role === 'system'),
+            context: messages.map((m, i) => (i === asked ? null : m)),
           },
           call.step,
         );
@@ -482,20 +486,16 @@ export class ModelService {
   }
 
   /**
-   * The semantic cache's question: the conversation without its system prompt (that is part
-   * of the scope), embedded with SPOOL_EMBED_MODEL through `embed` (limited, traced, priced).
-   * A failed embedding skips the cache, never the call.
+   * The semantic cache's question (the last user message; the rest of the conversation is
+   * part of the scope), embedded with SPOOL_EMBED_MODEL through `embed` (limited, traced,
+   * priced). A failed embedding skips the cache, never the call.
    */
   private async semanticQuery(
     scope: JobScope,
-    messages: ChatMessage[],
+    question: string,
     scopeKey: unknown,
     step: string | undefined,
   ): Promise<SemanticQuery | undefined> {
-    const question = messages
-      .filter((m) => m.role !== 'system')
-      .map((m) => `${m.role}: ${m.content}`)
-      .join('\n');
     try {
       const { vectors, model } = await this.embed(scope, [question], { step });
       const vector = vectors[0];
