@@ -96,6 +96,20 @@ afterAll(async () => {
 
 beforeEach(() => fake.reset());
 
+describe('requests', () => {
+  it('a reasoning model is sent max_completion_tokens and no temperature, which it would refuse', async () => {
+    const models = await service();
+    const call = { messages: hi, maxTokens: 50, temperature: 0 };
+    await models.forJob(await job()).chat({ ...call, model: 'openai:o4-mini' });
+    await models.forJob(await job()).chat({ ...call, model: 'openai:gpt-4o-mini' });
+    const [reasoning, chat] = fake.calls.map((c) => c.body);
+    expect(reasoning).toMatchObject({ model: 'o4-mini', max_completion_tokens: 50 });
+    expect(reasoning).not.toHaveProperty('max_tokens');
+    expect(reasoning).not.toHaveProperty('temperature');
+    expect(chat).toMatchObject({ model: 'gpt-4o-mini', max_tokens: 50, temperature: 0 });
+  });
+});
+
 describe('retries', () => {
   it('waits out a 429’s Retry-After, then answers; both attempts are traced', async () => {
     const models = await service();

@@ -16,6 +16,13 @@ export interface OpenAIProviderOptions {
   timeoutMs: number;
 }
 
+/**
+ * OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 and its minis) refuse `max_tokens` (400
+ * "use max_completion_tokens") and any temperature but their default: sent as for other
+ * models, a summarize or rag-query naming one (both set temperature 0) could only fail.
+ */
+const REASONING_MODEL = /^(o\d|gpt-5(?!-chat))/;
+
 export function createOpenAIProvider(opts: OpenAIProviderOptions): Provider {
   const client = new OpenAI({
     baseURL: opts.baseURL,
@@ -28,11 +35,13 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions): Provider {
   return {
     name: 'openai',
     async chat(req: ProviderChatRequest, call: CallOptions): Promise<ProviderChatResult> {
+      const reasoning = REASONING_MODEL.test(req.model);
       const body = {
         model: req.model,
         messages: req.messages,
-        ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
-        ...(req.maxTokens !== undefined ? { max_tokens: req.maxTokens } : {}),
+        ...(req.temperature !== undefined && !reasoning ? { temperature: req.temperature } : {}),
+        // For a reasoning model the bound counts its hidden reasoning tokens too.
+        ...(req.maxTokens !== undefined ? { [reasoning ? 'max_completion_tokens' : 'max_tokens']: req.maxTokens } : {}),
         ...(req.responseSchema
           ? {
               response_format: {
