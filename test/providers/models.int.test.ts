@@ -221,6 +221,24 @@ describe('retries', () => {
     expect(rows[0]!.latencyMs).toBeGreaterThanOrEqual(280);
   });
 
+  it('bounds a stream by its silences, not its length: a long answer that keeps coming is not cut', async () => {
+    const models = await service({ SPOOL_MODEL_TIMEOUT_MS: '500' });
+    fake.chunkDelayMs = 40; // 30 words: 1.2 s of steady stream
+    fake.answer = () => Array.from({ length: 30 }, (_, i) => `word${i}`).join(' ');
+    const scope = await job();
+    const out = await models.forJob(scope).chat({ messages: hi, stream: true });
+    expect(out).toMatchObject({ model: 'openai:gpt-4o-mini', fallbackUsed: false });
+    expect((await trace(scope)).map((r) => r.status)).toEqual(['ok']);
+    // A first token later than the timeout is still one.
+    const slow = await job();
+    fake.next({ latencyMs: 1_000 });
+    await models.forJob(slow).chat({ messages: hi, stream: true });
+    expect((await trace(slow)).map((r) => [r.status, r.errorClass])).toEqual([
+      ['error', 'timeout'],
+      ['ok', null],
+    ]);
+  });
+
   it('retries a malformed JSON answer', async () => {
     const models = await service();
     const scope = await job();

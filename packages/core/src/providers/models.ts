@@ -284,7 +284,11 @@ export class ModelService {
             }
             const reservation = await limiter.admit(inputEstimate + outputEstimate, scope.signal);
             modelLimiterWait.observe(this.labels(ref), reservation.waitedMs / 1000);
-            const timeout = AbortSignal.timeout(config.timeoutMs);
+            // A stream that keeps delivering is not hung: each delta pushes the deadline back,
+            // so SPOOL_MODEL_TIMEOUT_MS bounds the wait for the first token and between tokens.
+            // As a deadline for the whole try, a long answer was cut, paid and asked again.
+            const timeout = new AbortController();
+            const deadline = setTimeout(() => timeout.abort(), config.timeoutMs);
             const started = performance.now();
             try {
               const result = await provider.chat(
@@ -296,9 +300,10 @@ export class ModelService {
                   responseSchema: call.responseSchema,
                 },
                 {
-                  signal: AbortSignal.any([scope.signal, timeout]),
+                  signal: AbortSignal.any([scope.signal, timeout.signal]),
                   onDelta: call.stream
                     ? (text) => {
+                        deadline.refresh();
                         streamed = true;
                         partial += text;
                         scope.emit({ text });
@@ -312,10 +317,11 @@ export class ModelService {
             } catch (err) {
               latencyMs = Math.round(performance.now() - started);
               await limiter.settle(reservation, 0).catch(() => {});
-              if (timeout.aborted && !scope.signal.aborted)
-                throw new SpoolError('timeout', `no answer from ${name} within ${config.timeoutMs} ms`, { cause: err });
+              if (timeout.signal.aborted && !scope.signal.aborted)
+                throw new SpoolError('timeout', `nothing from ${name} for ${config.timeoutMs} ms`, { cause: err });
               throw err;
             } finally {
+              clearTimeout(deadline);
               modelLatency.observe({ ...this.labels(ref), kind: 'chat' }, latencyMs / 1000);
             }
           },
