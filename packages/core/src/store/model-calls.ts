@@ -195,19 +195,21 @@ export async function holdSpend(
 ): Promise<{ holdId?: string; spend: Spend }> {
   return lockedTransaction(db, `spool:budget:${tenantId}`, async (tx) => {
     await tx.execute(sql`DELETE FROM budget_holds WHERE tenant_id = ${tenantId} AND expires_at <= now()`);
-    const [recorded] = await tx
+    // One statement, so one snapshot of both tables. As two, a call that recorded its cost and
+    // released its hold between them was in neither, and two calls passed a cap together.
+    const [seen] = await tx
       .select({
-        dayUsd: sql<number>`COALESCE(sum(cost_usd) FILTER (WHERE created_at >= ${dayStart}), 0)::float8`,
-        monthUsd: sql<number>`COALESCE(sum(cost_usd), 0)::float8`,
+        dayUsd: sql<number>`recorded.day_usd`,
+        monthUsd: sql<number>`recorded.month_usd`,
+        heldUsd: sql<number>`held.usd`,
       })
-      .from(sql`model_calls`)
-      .where(sql`tenant_id = ${tenantId} AND created_at >= ${monthStart}`);
-    const [held] = await tx
-      .select({ usd: sql<number>`COALESCE(sum(usd), 0)::float8` })
-      .from(sql`budget_holds`)
-      .where(sql`tenant_id = ${tenantId}`);
-    const heldUsd = Number(held?.usd ?? 0);
-    const spend = { dayUsd: Number(recorded?.dayUsd ?? 0) + heldUsd, monthUsd: Number(recorded?.monthUsd ?? 0) + heldUsd };
+      .from(sql`
+        (SELECT COALESCE(sum(cost_usd) FILTER (WHERE created_at >= ${dayStart}), 0)::float8 AS day_usd,
+           COALESCE(sum(cost_usd), 0)::float8 AS month_usd
+         FROM model_calls WHERE tenant_id = ${tenantId} AND created_at >= ${monthStart}) recorded,
+        (SELECT COALESCE(sum(usd), 0)::float8 AS usd FROM budget_holds WHERE tenant_id = ${tenantId}) held`);
+    const heldUsd = Number(seen?.heldUsd ?? 0);
+    const spend = { dayUsd: Number(seen?.dayUsd ?? 0) + heldUsd, monthUsd: Number(seen?.monthUsd ?? 0) + heldUsd };
     if (!fits(spend)) return { spend };
     const holdId = newId();
     await tx.execute(sql`
