@@ -25,7 +25,12 @@ function pauseAfter<T extends object>(builder: T, after: () => Promise<void>): T
       if (typeof value !== 'function') return value;
       if (prop === 'then')
         return (ok: (v: unknown) => unknown, fail: (e: unknown) => unknown) =>
-          (target as unknown as Promise<unknown>).then(async (rows) => (await after(), rows)).then(ok, fail);
+          (target as unknown as Promise<unknown>)
+            .then(async (rows) => {
+              await after();
+              return rows;
+            })
+            .then(ok, fail);
       return (...args: unknown[]) => pauseAfter(value.apply(target, args), after);
     },
   });
