@@ -35,6 +35,16 @@ describe('progress bar', () => {
     expect(c.text().trim().split('\n')).toHaveLength(11); // 100% is not logged twice
   });
 
+  it('says so when a streamed answer restarts, on a line of its own, rather than run both tries together', () => {
+    const c = capture(false);
+    const view = new ProgressView(c.out);
+    const delta = (seq: number, data: object) => view.update({ seq, type: 'delta', data });
+    delta(1, { text: 'echo: ' });
+    delta(2, { text: '', restart: true });
+    for (const [i, text] of ['echo: ', 'one ', 'two'].entries()) delta(3 + i, { text });
+    expect(c.text()).toBe('echo: \n(answer restarted)\necho: one two');
+  });
+
   it('draws the whole line on a terminal that reports 0 columns', () => {
     const c = capture(true);
     c.out.columns = 0;

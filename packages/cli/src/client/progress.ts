@@ -24,6 +24,8 @@ export class ProgressView {
   private message = '';
   private lastLoggedDecile = -1;
   private drawn = false;
+  /** Streamed text left the cursor mid-line: a status line starts on a fresh one. */
+  private midLine = false;
 
   constructor(private readonly out: ProgressOut) {}
 
@@ -38,9 +40,14 @@ export class ProgressView {
       this.line(`status: ${e.data?.status}${note}`);
     } else if (e.type === 'step' && e.data?.status === 'failed') {
       this.line(`step ${e.data.name} failed`);
+    } else if (e.type === 'delta' && e.data?.restart) {
+      // The model is asked again: what streamed so far is discarded, not the start of the answer.
+      this.line('(answer restarted)');
     } else if (e.type === 'delta' && typeof e.data?.text === 'string') {
       this.clear();
-      this.out.write(printable(e.data.text, true));
+      const text = printable(e.data.text, true);
+      this.out.write(text);
+      if (text) this.midLine = !text.endsWith('\n');
     } else if (e.type === 'completed') {
       if (this.pct < 100) {
         this.pct = 100;
@@ -72,7 +79,8 @@ export class ProgressView {
   /** A status line; `s` may hold server text (a status, a step name, an error), made printable here. */
   private line(s: string): void {
     this.clear();
-    this.out.write(`${printable(s)}\n`);
+    this.out.write(`${this.midLine ? '\n' : ''}${printable(s)}\n`);
+    this.midLine = false;
     if (this.out.isTTY && this.pct > 0) this.draw();
   }
 
