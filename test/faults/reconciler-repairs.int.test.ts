@@ -4,6 +4,7 @@
  * And what it must not repair: a job whose closing write lands while a pass is looking at it.
  */
 import type { Database } from '@spool/core/db';
+import { newId } from '@spool/core/ids';
 import { Reconciler } from '@spool/core/queue';
 import { Worker } from 'bullmq';
 import { sql } from 'drizzle-orm';
@@ -56,6 +57,29 @@ describe('reconciler: running in PostgreSQL, completed in BullMQ', () => {
     const [row] = await db.query<{ status: string }>(sql`SELECT status FROM jobs WHERE id = ${id}`);
     return { report, state, status: row?.status };
   }
+
+  it('re-adds a job stored with a priority past BullMQ’s limit, and the others of its pass; the API refuses one now', async () => {
+    const tenant = await stack.tenant('priorities');
+    const api = client(stack.url, tenant.apiKey);
+    const tooLow = await api.submit({ type: 'debug-steps', input: { steps: 1 }, priority: 2_097_152 });
+    expect(tooLow.status).toBe(422);
+    // Rows an earlier version accepted, and one beside them, none of them in Redis.
+    const ids = [2_097_152, 2_097_151, null].map(() => newId());
+    for (const [i, priority] of [2_097_152, 2_097_151, null].entries()) {
+      await stack.database.db.query(sql`
+        INSERT INTO jobs (id, tenant_id, type, status, input, priority)
+        VALUES (${ids[i]}, ${tenant.id}, 'debug-steps', 'queued', '{"steps":1}'::jsonb, ${priority})`);
+    }
+    const { redis, queues, registry, buffer, log } = stack.api;
+    const reconciler = new Reconciler(
+      { db: stack.database.db, redis, queues, registry, buffer, log },
+      { intervalMs: 60_000, graceMs: 0 },
+    );
+    expect((await reconciler.runOnce()).readded).toBeGreaterThanOrEqual(3);
+    const added = await Promise.all(ids.map((id) => queues.get('debug-steps').getJob(id)));
+    expect(added.map((j) => j?.opts.priority ?? null)).toEqual([2_097_151, 2_097_151, null]);
+    for (const id of ids) await api.call('POST', `/v1/jobs/${id}/cancel`);
+  });
 
   it('leaves alone a running job whose closing write lands during the pass, its BullMQ record included', async () => {
     const { id } = await lostClosingWrite();

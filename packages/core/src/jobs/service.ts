@@ -13,7 +13,7 @@ import { cancelChannel, type JobEvent } from '../events/types.ts';
 import { hashJson, newId } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 import { enqueueFailures, jobsFinished, jobsSubmitted } from '../metrics.ts';
-import { type EnqueueRow, enqueue, enqueueRow, type Queues } from '../queue/queues.ts';
+import { type EnqueueRow, enqueue, enqueueRow, MAX_PRIORITY, type Queues } from '../queue/queues.ts';
 import * as store from '../store/jobs.ts';
 import { within } from '../time.ts';
 import type { WebhookProducer } from '../webhooks/queue.ts';
@@ -29,7 +29,7 @@ export const SubmitRequest = z.object({
   input: z.unknown(),
   idempotencyKey: z.string().min(1).max(255).optional(),
   /** BullMQ's convention: 1 runs first; omitted means plain FIFO (which runs before any prioritized job). */
-  priority: z.number().int().min(1).max(2_097_152).nullish(),
+  priority: z.number().int().min(1).max(MAX_PRIORITY).nullish(),
   delayMs: z
     .number()
     .int()

@@ -60,6 +60,9 @@ export function enqueueRow(r: {
   return { id: r.id, type: r.type, tenantId: r.tenant_id, priority: r.priority, runAt: r.run_at };
 }
 
+/** BullMQ refuses a larger priority at add (1 runs first; none runs before any). */
+export const MAX_PRIORITY = 2_097_151;
+
 /** The options every Spool job is added with. */
 export function jobOptions(def: AnyJobDefinition, row: EnqueueRow): JobsOptions {
   const delay = row.runAt ? Math.max(0, new Date(row.runAt).getTime() - Date.now()) : 0;
@@ -67,7 +70,9 @@ export function jobOptions(def: AnyJobDefinition, row: EnqueueRow): JobsOptions 
     jobId: row.id,
     attempts: def.retry.attempts,
     backoff: { type: 'spool' },
-    ...(row.priority ? { priority: row.priority } : {}),
+    // Clamped: a row stored when the API let 2,097,152 through made every add of its batch
+    // fail, the reconciler's included, which then stopped for every tenant.
+    ...(row.priority ? { priority: Math.min(row.priority, MAX_PRIORITY) } : {}),
     ...(delay > 0 ? { delay } : {}),
     removeOnComplete: KEEP_COMPLETED,
     removeOnFail: KEEP_FAILED,
