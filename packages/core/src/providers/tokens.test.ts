@@ -1,3 +1,4 @@
+import { get_encoding } from 'tiktoken';
 import { describe, expect, it } from 'vitest';
 import { chunkByTokens, countChatTokens, countTokens, encodingFor } from './tokens.ts';
 
@@ -8,6 +9,23 @@ describe('tokens', () => {
     expect(encodingFor('gpt-3.5-turbo')).toBe('cl100k_base');
     expect(countTokens('hello world', 'gpt-4o-mini')).toBe(2);
     expect(countTokens('')).toBe(0);
+  });
+
+  it('counts long runs without a space in bounded time, and ordinary text beside them as tiktoken does', () => {
+    // Unsplit, tiktoken took minutes over these (quadratic in a piece's length).
+    expect(countTokens('a'.repeat(1_000_000), 'gpt-4o-mini')).toBe(125_000);
+    expect(countTokens('中'.repeat(300_000), 'gpt-4o-mini')).toBe(300_000);
+    expect(countTokens(' '.repeat(1_000_000))).toBeGreaterThan(0);
+    expect(countTokens('😀'.repeat(200_000))).toBeGreaterThan(0);
+    expect(chunkByTokens('b'.repeat(500_000), 1_000).length).toBeGreaterThan(50);
+    // Beside a long run, ordinary text is cut only before its words: the count is tiktoken's
+    // own, give or take a token where the run itself is cut.
+    const prose = 'The quick brown fox jumps over the lazy dog, and then it rests. '.repeat(50);
+    const text = `${prose}\n${'x'.repeat(1_000)}\n${prose}`;
+    const exact = get_encoding('o200k_base').encode_ordinary(text).length;
+    const windowed = countTokens(text, 'gpt-4o-mini');
+    expect(windowed).toBeGreaterThanOrEqual(exact);
+    expect(windowed).toBeLessThanOrEqual(exact + 1_000 / 128);
   });
 
   it('adds the chat framing', () => {
