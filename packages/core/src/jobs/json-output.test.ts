@@ -36,3 +36,22 @@ describe('responseSchema patterns', () => {
     expect(() => validatorFor({ type: 'string', pattern: '^(a)\\1$' })).toThrow(/escape/);
   });
 });
+
+describe('responseSchema ids', () => {
+  it('a schema’s $id, top-level or nested, refused or compiled, does not stay registered for the next one', () => {
+    const id = 'https://example.com/order.json';
+    expect(() => validatorFor({ $id: id, type: 5 })).toThrow();
+    expect(checkJson('{}', validatorFor({ $id: id, type: 'object' })).ok).toBe(true);
+
+    const nested = 'https://example.com/item.json';
+    const withNested = validatorFor({
+      type: 'object',
+      properties: { item: { $id: nested, type: 'string' }, again: { $ref: nested } },
+    });
+    expect(checkJson('{"item":"a","again":"b"}', withNested).ok).toBe(true);
+    expect(checkJson('{"item":"a","again":1}', withNested).ok).toBe(false);
+    // Another schema naming that id, with other content, compiles and means its own content.
+    expect(checkJson('3', validatorFor({ $id: nested, type: 'number' })).ok).toBe(true);
+    expect(checkJson('{"item":"a","again":2}', withNested).ok).toBe(false);
+  });
+});

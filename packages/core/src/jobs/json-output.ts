@@ -23,9 +23,11 @@ function toRe2Syntax(pattern: string): string {
   );
 }
 
-// One instance, schemas removed after compiling: ajv caches by object identity, and every
-// job brings a fresh object, so keeping them would grow without bound. Validators are kept
-// here instead, by content.
+// One instance shared by every tenant, left after each compile as it was before: ajv caches by
+// object identity, and every job brings a fresh object, so keeping them would grow without
+// bound (a refused schema stayed too: 50 refused 1 MB schemas took 90 MB). And the `$id`s a
+// schema names, nested ones included, would stay registered: a later schema of any tenant
+// naming one again was refused as a duplicate. Validators are kept here instead, by content.
 const ajv = new Ajv({ allErrors: true, strict: false, code: { regExp: linearRegExp } });
 const validators = new LRUCache<string, ValidateFunction>({ max: 500 });
 
@@ -36,8 +38,13 @@ export function validatorFor(schema: Record<string, unknown>): ValidateFunction 
   if (!v) {
     // Draft-07 is what ajv checks by default; a `$schema` naming another draft would stop the compile.
     const { $schema: _, ...body } = schema;
-    v = ajv.compile(body);
-    ajv.removeSchema(body);
+    const refs = new Set(Object.keys(ajv.refs));
+    try {
+      v = ajv.compile(body);
+    } finally {
+      ajv.removeSchema(body);
+      for (const ref of Object.keys(ajv.refs)) if (!refs.has(ref)) delete ajv.refs[ref];
+    }
     validators.set(key, v);
   }
   return v;
