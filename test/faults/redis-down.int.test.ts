@@ -129,3 +129,44 @@ describe('fault: Redis down during submit', () => {
     expect((await fetch(`${stack.url}/readyz`)).status).toBe(200);
   });
 });
+
+describe('fault: the API starts while Redis is down', () => {
+  let redis: RedisServer;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    await redis.stop();
+    stack = await startStack({ worker: false, redisUrl: redis.url, reconcileIntervalMs: 300 });
+  });
+  afterAll(async () => {
+    await redis?.start().catch(() => {});
+    await stack?.close();
+    await redis?.stop();
+  });
+
+  it('cancel and retry answer in bounded time, committed; a retried job runs at once, whatever its delay', async () => {
+    const api = client(stack.url, (await stack.tenant()).apiKey);
+    // BullMQ's queues wait for a first connection: a cancel's or retry's removal from the queue
+    // waited until the request's deadline (503 after 8 s), though the change was committed.
+    const delayed = await api.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 3_600_000 });
+    const stays = await api.submit({ type: 'debug-steps', input: { steps: 1 } });
+    expect([delayed.status, stays.status]).toEqual([202, 202]);
+    for (const id of [delayed.body.id, stays.body.id]) {
+      const canceled = await timed(() => api.call('POST', `/v1/jobs/${id}/cancel`));
+      expect(canceled.value).toMatchObject({ status: 200, body: { status: 'canceled' } });
+      expect(canceled.ms).toBeLessThan(ANSWER_WITHIN_MS);
+    }
+    const retried = await timed(() => api.call('POST', `/v1/jobs/${delayed.body.id}/retry`));
+    expect(retried.value).toMatchObject({ status: 202, body: { status: 'queued' } });
+    expect(retried.ms).toBeLessThan(ANSWER_WITHIN_MS);
+
+    await redis.start();
+    await stack.startWorker();
+    expect(await api.waitFor(delayed.body.id, ['completed', 'failed', 'canceled'], 30_000)).toMatchObject({
+      status: 'completed',
+      attempts: 1,
+    });
+    expect((await api.get(stays.body.id)).body.status).toBe('canceled');
+  });
+});

@@ -261,12 +261,12 @@ export class JobService {
       const job = await this.get(tenantId, id);
       jobsFinished.inc({ type: job.type, status: 'canceled' });
       // Best effort: a queued job left in Redis is skipped by the worker (its row says canceled).
-      await queues
-        .get(job.type)
-        .remove(id)
-        .catch((err) => log.debug({ err, id }, 'remove from queue failed'));
+      await this.removeFromQueue(job.type, id);
       await this.publish(id, { seq: canceled.lastSeq, type: 'canceled', data: {} });
-      await this.deps.webhooks.enqueue(canceled.deliveries).catch((err) => log.warn({ err, id }, 'webhook enqueue failed'));
+      // The deliveries are in the outbox already: a failed enqueue is left to the webhook sweep.
+      await within(ENQUEUE_TIMEOUT_MS, this.deps.webhooks.enqueue(canceled.deliveries), 'webhook enqueue not done').catch(
+        (err) => log.warn({ err: String(err), id }, 'webhook enqueue failed'),
+      );
       return job;
     }
     if (await store.requestCancel(db, tenantId, id)) {
@@ -284,7 +284,7 @@ export class JobService {
 
   /** failed or canceled → queued again; completed steps are kept. */
   async retry(tenantId: string, id: string): Promise<Job> {
-    const { db, queues, log } = this.deps;
+    const { db } = this.deps;
     const row = await store.requeueFinished(db, tenantId, id, await this.seqFloor(id));
     if (!row) {
       const job = await this.get(tenantId, id);
@@ -294,16 +294,13 @@ export class JobService {
       });
     }
     // BullMQ still holds the finished job under this id; an add with that id would be a no-op.
-    await queues
-      .get(row.type)
-      .remove(id)
-      .catch((err) => log.debug({ err, id }, 'remove of finished job failed'));
+    // Left undone (Redis down), the add is too: the reconciler removes it, then adds the job.
+    const removed = await this.removeFromQueue(row.type, id);
     // Event and answer before the add: once added, a worker may start it at once, and its
     // `running` event (the next seq) and state must not come before the `queued` ones.
     await this.publish(id, { seq: row.last_seq, type: 'status', data: { status: 'queued', retried: true } });
     const job = await this.get(tenantId, id);
-    // A retry runs now, whatever delay the first submit asked for.
-    await this.enqueueDurable([{ ...enqueueRow(row), runAt: null }]);
+    if (removed) await this.enqueueDurable([enqueueRow(row)]);
     return job;
   }
 
@@ -311,6 +308,21 @@ export class JobService {
   private async checkWebhookUrls(rows: store.NewJob[]): Promise<void> {
     const urls = new Set(rows.map((r) => r.webhook_url).filter((u): u is string => u !== null));
     for (const url of urls) await checkWebhookTarget(url, this.deps.allowPrivateWebhooks, this.deps.webhookLookup);
+  }
+
+  /**
+   * Removes a job from BullMQ, bounded like an add: a queue's connection holds commands while
+   * Redis is down, and a cancel or retry already committed answered 503 after 8 s, inviting a
+   * second try that found the job moved on (409).
+   */
+  private async removeFromQueue(type: string, id: string): Promise<boolean> {
+    try {
+      await within(ENQUEUE_TIMEOUT_MS, this.deps.queues.get(type).remove(id), 'remove not done');
+      return true;
+    } catch (err) {
+      this.deps.log.warn({ err: String(err), id }, 'remove from queue failed');
+      return false;
+    }
   }
 
   /** The row is committed already: a failed add is logged and left to the reconciler. */

@@ -194,7 +194,8 @@ export async function requeueFinished(
   const rows = await db.query<JobRecord>(sql`
     WITH upd AS (
       UPDATE jobs SET status = 'queued', error = NULL, result = NULL, finished_at = NULL, cancel_requested_at = NULL,
-        queued_at = now(), last_seq = GREATEST(last_seq, ${seqFloor}) + 1
+        queued_at = now(), last_seq = GREATEST(last_seq, ${seqFloor}) + 1,
+        run_at = NULL -- a retry runs now, whatever delay the submit asked for (the reconciler reads it too)
       WHERE id = ${id} AND tenant_id = ${tenantId} AND status IN ('failed', 'canceled')
       RETURNING *
     ),
