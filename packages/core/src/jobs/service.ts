@@ -264,8 +264,8 @@ export class JobService {
       await this.removeFromQueue(job.type, id);
       await this.publish(id, { seq: canceled.lastSeq, type: 'canceled', data: {} });
       // The deliveries are in the outbox already: a failed enqueue is left to the webhook sweep.
-      await within(ENQUEUE_TIMEOUT_MS, this.deps.webhooks.enqueue(canceled.deliveries), 'webhook enqueue not done').catch(
-        (err) => log.warn({ err: String(err), id }, 'webhook enqueue failed'),
+      await within(ENQUEUE_TIMEOUT_MS, this.deps.webhooks.enqueue(canceled.deliveries), 'webhook enqueue not done').catch((err) =>
+        log.warn({ err: String(err), id }, 'webhook enqueue failed'),
       );
       return job;
     }
