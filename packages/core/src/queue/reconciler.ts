@@ -9,6 +9,7 @@ import { sql } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
 import type { Database } from '../db/client.ts';
 import type { EventBuffer } from '../events/redis-buffer.ts';
+import { cancelChannel } from '../events/types.ts';
 import type { JobRegistry } from '../jobs/registry.ts';
 import type { Logger } from '../logger.ts';
 import { jobsFinished, reconcilerRepairs } from '../metrics.ts';
@@ -30,6 +31,8 @@ interface LiveRow {
   attempts: number;
   priority: number | null;
   run_at: string | Date | null;
+  /** Running, and asked to cancel longer ago than graceMs: its worker may have missed the broadcast. */
+  cancel_overdue: boolean;
 }
 
 export interface ReconcileReport {
@@ -102,7 +105,9 @@ export class Reconciler {
     let after = '';
     for (;;) {
       const rows = await this.deps.db.query<LiveRow>(sql`
-        SELECT id, tenant_id, type, status, attempts, priority, run_at FROM jobs
+        SELECT id, tenant_id, type, status, attempts, priority, run_at,
+          status = 'running' AND cancel_requested_at < now() - make_interval(secs => ${this.graceMs / 1000}) AS cancel_overdue
+        FROM jobs
         WHERE status IN ('queued', 'running') AND id > ${after}
           AND (status = 'running' OR queued_at < now() - make_interval(secs => ${this.graceMs / 1000}))
         ORDER BY id LIMIT ${this.batchSize}`);
@@ -160,6 +165,13 @@ export class Reconciler {
         continue;
       }
       // running in PostgreSQL. Whatever is done next ends the attempt (see fenceOut).
+      if (exists && !finished && row.cancel_overdue) {
+        // The cancel is broadcast once, and otherwise seen only when the next step starts: a
+        // broadcast lost (a publish that timed out, a worker reconnecting) left a long step
+        // running to its end. Said again every pass until the job ends.
+        await redis.publish(cancelChannel(queues.prefix), row.id).catch(() => {});
+        reconcilerRepairs.inc({ kind: 'cancel_resent' });
+      }
       if (!exists || (finished && failedReason === null)) {
         const floor = await fenceOut(row.id);
         // Redis lost it (restart, flush), or BullMQ completed it while the row says running (the
