@@ -62,6 +62,10 @@ describe('API bad input', () => {
     for (const request of [
       'GET /v1/jobs HTTP/1.1\r\nHost: x\r\nNot a header line\r\n\r\n',
       'POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n',
+      // Parsed by node:http, but no URL can be made of them.
+      'GET /v1\\jobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      'GET /v1/jobs HTTP/1.1\r\nHost: bad host\r\nConnection: close\r\n\r\n',
+      'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
     ]) {
       const res = parse(await raw(request));
       expect(res.status).toBe(400);
@@ -299,6 +303,8 @@ describe('API bad input', () => {
       '{"type":"debug-steps","input":{"steps":1},"metadata":{"x":"\\ud800"}}',
       '{"type":"debug-steps","input":{"steps":1},"metadata":{"x":"\\udc00x"}}',
       '{"type":"debug-steps","input":{"steps":1,"extra":"\\u0000"}}',
+      // Read as Infinity and written as null: refused rather than changed.
+      '{"type":"debug-steps","input":{"steps":1},"metadata":{"x":1e400}}',
     ];
     for (const body of bodies) {
       const res = await post('/v1/jobs', body);
@@ -321,12 +327,17 @@ describe('API bad input', () => {
       expectError(res, 422, 'validation_failed');
     }
     const admin = jsonHeaders(stack.adminToken);
-    for (const [method, path, body] of [
-      ['POST', '/v1/admin/tenants', JSON.stringify({ name: 'a\u0000' })],
-      ['POST', '/v1/admin/tenants/a%00/api-keys', '{}'],
-      ['DELETE', '/v1/admin/api-keys/a%00', undefined],
+    const tenantId = (await stack.tenant('surrogates')).id;
+    for (const [method, path, body, headers] of [
+      ['POST', '/v1/admin/tenants', JSON.stringify({ name: 'a\u0000' }), admin],
+      ['POST', '/v1/admin/tenants/a%00/api-keys', '{}', admin],
+      ['DELETE', '/v1/admin/api-keys/a%00', undefined, admin],
+      // Stored as U+FFFD, while the answer showed what was sent.
+      ['POST', '/v1/admin/tenants', '{"name":"a\\ud800"}', admin],
+      ['POST', `/v1/admin/tenants/${tenantId}/api-keys`, '{"name":"k\\udc00"}', admin],
+      ['PUT', '/v1/webhook', '{"url":"http://127.0.0.1:9/\\ud800"}', jsonHeaders(key)],
     ] as const) {
-      const res = await request(stack.url, path, { method, headers: admin, body });
+      const res = await request(stack.url, path, { method, headers, body });
       expect(res.status, `${method} ${path}: ${res.text}`).toBeLessThan(500);
       expectError(res, 422, 'validation_failed');
     }

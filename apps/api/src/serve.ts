@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { errorBody } from './middleware/errors.ts';
 import { requestIdFor } from './middleware/observe.ts';
 import { openStreams } from './sse-sink.ts';
@@ -26,25 +26,27 @@ export function serveApi(
   opts: { port: number; hostname?: string | undefined },
   onListening?: (info: { port: number }) => void,
 ): Server {
-  // node:http's server (createServer below), which hono's ServerType widens to HTTP/2 too.
-  return serve(
-    {
-      fetch: fetch as never,
-      port: opts.port,
-      ...(opts.hostname ? { hostname: opts.hostname } : {}),
-      createServer: ((options: object, app: RequestListener) =>
-        withClientErrors(
-          createServer(options, (req: IncomingMessage, res: ServerResponse) => {
-            if (req.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
-              const id = req.headers['x-request-id'];
-              res.setHeader('x-request-id', requestIdFor(typeof id === 'string' ? id : undefined));
-              res.writeHead(200, HEALTHY_HEADERS).end(req.method === 'GET' ? HEALTHY : undefined);
-            } else app(req, res);
-          }),
-        )) as never,
-    },
-    onListening,
-  ) as Server;
+  const app = getRequestListener(fetch as never, {
+    ...(opts.hostname ? { hostname: opts.hostname } : {}),
+    // A request node:http parsed but no URL can be made of (a backslash in the path, a bad
+    // Host header, `OPTIONS *`): the adapter's own answer is a bare 400 without a body.
+    errorHandler: () =>
+      Response.json(errorBody('bad_request', 'the request URL or its Host header is not valid'), {
+        status: 400,
+        headers: { 'x-request-id': requestIdFor(undefined) },
+      }),
+  }) as RequestListener;
+  const server = withClientErrors(
+    createServer((req: IncomingMessage, res: ServerResponse) => {
+      if (req.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+        const id = req.headers['x-request-id'];
+        res.setHeader('x-request-id', requestIdFor(typeof id === 'string' ? id : undefined));
+        res.writeHead(200, HEALTHY_HEADERS).end(req.method === 'GET' ? HEALTHY : undefined);
+      } else app(req, res);
+    }),
+  );
+  server.listen(opts.port, opts.hostname, () => onListening?.(server.address() as { port: number }));
+  return server;
 }
 
 /**
