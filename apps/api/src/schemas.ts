@@ -1,6 +1,7 @@
 /** Response and request shapes of the HTTP API, for validation and the OpenAPI document. */
 import { z } from '@hono/zod-openapi';
 import { BatchRequest, SubmitRequest } from '@spool/core/jobs';
+import { UNSTORABLE_TEXT, unstorableText } from '@spool/core/jobs/storable-json';
 
 export { BatchRequest, SubmitRequest };
 
@@ -92,3 +93,9 @@ export const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
   content: { 'application/json': { schema } },
 });
+
+/**
+ * Text stored as sent: PostgreSQL refuses NUL and writes an unpaired surrogate as U+FFFD, so the
+ * answer would show a name the database does not hold.
+ */
+export const StorableText = () => z.string().refine((s) => !unstorableText(s), UNSTORABLE_TEXT);

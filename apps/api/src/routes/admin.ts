@@ -4,7 +4,7 @@ import { SpoolError } from '@spool/core/errors';
 import { createApiKey, createTenant, listApiKeys, SCOPES } from '@spool/core/tenants';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireAdmin } from '../middleware/auth.ts';
-import { errorResponses, json } from '../schemas.ts';
+import { errorResponses, json, StorableText } from '../schemas.ts';
 
 const TenantCreated = z
   .object({ id: z.string(), name: z.string(), apiKey: z.string(), apiKeyId: z.string(), webhookSecret: z.string() })
@@ -24,7 +24,7 @@ const createTenantRoute = createRoute({
   path: '/v1/admin/tenants',
   summary: 'Create a tenant (its API key and webhook secret are shown once)',
   request: {
-    body: { content: { 'application/json': { schema: z.object({ name: z.string().min(1).max(200) }) } }, required: true },
+    body: { content: { 'application/json': { schema: z.object({ name: StorableText().min(1).max(200) }) } }, required: true },
   },
   responses: { 201: json(TenantCreated, 'The tenant'), ...errorResponses },
 });
@@ -39,7 +39,7 @@ const createKeyRoute = createRoute({
       content: {
         'application/json': {
           schema: z.object({
-            name: z.string().max(200).optional(),
+            name: StorableText().max(200).optional(),
             scopes: z
               .array(z.enum(SCOPES))
               .min(1)

@@ -13,9 +13,9 @@ import { z } from 'zod';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireAdmin, requireScope } from '../middleware/auth.ts';
 import { validationFailed } from '../middleware/errors.ts';
-import { errorResponses, JobIdParam, json } from '../schemas.ts';
+import { errorResponses, JobIdParam, json, StorableText } from '../schemas.ts';
 
-const DefaultWebhook = z.object({ url: z.string().url().max(2048).nullable() });
+const DefaultWebhook = z.object({ url: StorableText().url().max(2048).nullable() });
 
 export function webhookRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   documentRoutes(app);

@@ -10,7 +10,9 @@ export const MAX_JSON_DEPTH = 64;
 
 // A high surrogate not followed by a low one, or a low one not preceded by a high one.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const unstorableText = (s: string) => s.includes('\u0000') || LONE_SURROGATE.test(s);
+/** Whether PostgreSQL would refuse (NUL) or silently change (an unpaired surrogate, to U+FFFD) this text. */
+export const unstorableText = (s: string) => s.includes('\u0000') || LONE_SURROGATE.test(s);
+export const UNSTORABLE_TEXT = 'text must not contain NUL characters or unpaired surrogates';
 
 export interface JsonIssue {
   path: (string | number)[];
@@ -31,9 +33,12 @@ export function unstorableJson(value: unknown): JsonIssue | undefined {
     const e = stack.pop()!;
     const v = e.value;
     if (typeof v === 'string') {
-      if (unstorableText(v)) return { path: pathOf(e), message: 'text must not contain NUL characters or unpaired surrogates' };
+      if (unstorableText(v)) return { path: pathOf(e), message: UNSTORABLE_TEXT };
       continue;
     }
+    // JSON.parse reads 1e400 as Infinity, which JSON.stringify writes as null: a value lost.
+    if (typeof v === 'number' && !Number.isFinite(v))
+      return { path: pathOf(e), message: 'numbers must be finite (this one is past the range of a double)' };
     if (v === null || typeof v !== 'object') continue;
     if (e.depth >= MAX_JSON_DEPTH)
       return { path: pathOf(e), message: `JSON must not be nested more than ${MAX_JSON_DEPTH} levels deep` };
