@@ -110,6 +110,19 @@ describe('API idempotency', () => {
     expect(await jobsWithKey('body-key-2')).toHaveLength(0);
   });
 
+  it('a header key must be printable ASCII: Node reads header bytes as Latin-1, which changed a UTF-8 key', async () => {
+    const body = { type: 'debug-steps', input: { steps: 1 } };
+    for (const header of ['café', Buffer.from('café', 'utf8').toString('latin1')]) {
+      const res = await request(stack.url, '/v1/jobs', {
+        method: 'POST',
+        headers: { ...jsonHeaders(key), 'idempotency-key': header },
+        body: JSON.stringify(body),
+      });
+      expect(expectError(res, 422, 'validation_failed').message).toMatch(/^idempotency-key: must be printable ASCII/);
+    }
+    // In the body, the same key is any text.
+    expect((await api.submit({ ...body, idempotencyKey: 'café' })).status).toBe(202);
+  });
   it('null for priority, delayMs, webhook or metadata is "not set": the same request as leaving it out', async () => {
     const body = { type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'null-key' };
     const first = await api.submit(body);

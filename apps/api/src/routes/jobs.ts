@@ -125,10 +125,18 @@ export function jobRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   app.openapi(retry, async (c) => c.json(await deps.jobs.retry(c.get('tenantId'), c.req.valid('param').id), 202));
 }
 
-/** The Idempotency-Key header, held to the body field's rules: unchecked, any length reached PostgreSQL. */
+/**
+ * The Idempotency-Key header, held to the body field's rules (unchecked, any length reached
+ * PostgreSQL), and printable ASCII: Node reads header bytes as Latin-1, so a UTF-8 `café` became
+ * `cafÃ©`, another key than the same one in the body.
+ */
+const HEADER_KEY = SubmitRequest.shape.idempotencyKey
+  .unwrap()
+  .regex(/^[\x20-\x7e]*$/, 'must be printable ASCII (send other keys in the body field)');
+
 function idempotencyKeyHeader(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  const parsed = SubmitRequest.shape.idempotencyKey.safeParse(value);
+  const parsed = HEADER_KEY.safeParse(value);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => ({ path: ['idempotency-key', ...i.path], message: i.message }));
   throw new SpoolError('validation_failed', `idempotency-key: ${issues[0]!.message}`, { status: 422, details: issues });
