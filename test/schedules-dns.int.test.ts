@@ -1,16 +1,22 @@
 /**
- * A tick whose webhook host fails to resolve once (a flaky resolver: EAI_AGAIN) is tried again
- * and still makes its job: the refusal is a retryable 422, not a final one. Its own file: the
- * resolver is mocked for the whole file.
+ * Schedules whose ticks meet the webhook resolver (mocked for the whole file, hence a file of
+ * their own): a tick whose webhook host fails to resolve once (a flaky resolver: EAI_AGAIN) is
+ * tried again and still makes its job, the refusal being a retryable 422, not a final one; and
+ * a tick held up in the lookup is waited for by a pause.
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { client, type Stack, startStack } from './support/stack.ts';
 
-const resolver = vi.hoisted(() => ({ failNext: false, failed: 0 }));
+const resolver = vi.hoisted(() => ({ failNext: false, failed: 0, slowLookups: 0 }));
 vi.mock('node:dns/promises', async (original) => {
   const real = (await original()) as typeof import('node:dns/promises');
   const lookup = async (host: string, opts: object) => {
+    if (host === 'hooks.slow.test') {
+      resolver.slowLookups++;
+      await new Promise((r) => setTimeout(r, 1_500));
+      return [{ address: '127.0.0.1', family: 4 }];
+    }
     if (host !== 'hooks.flaky.test') return real.lookup(host, opts as never);
     if (resolver.failNext) {
       resolver.failNext = false;
@@ -61,4 +67,20 @@ it('a tick whose webhook host did not resolve is tried again and makes its job',
   const times = (await ticks()).slice(0, 4);
   expect(times).toHaveLength(4);
   expect(times.slice(1).map((t, i) => t - times[i]!)).toEqual([2_000, 2_000, 2_000]);
+});
+
+it('a pause answers after a tick under way has made its job: no job follows the answer', async () => {
+  const c = client(stack.url, (await stack.tenant('pause-race')).apiKey);
+  const job = { type: 'debug-steps', input: { steps: 1 }, webhook: { url: 'http://hooks.slow.test:9/hook' } };
+  const looked = resolver.slowLookups; // the create's own check of the webhook host
+  const { body: schedule } = await c.call('POST', '/v1/schedules', { cron: '*/1 * * * * *', job });
+  const jobs = async () =>
+    (await stack.database.db.query(sql`SELECT id FROM jobs WHERE metadata->>'scheduleId' = ${schedule.id}`)).length;
+  // A tick is in its submit, looking the webhook host up (1.5 s), when the pause comes.
+  while (resolver.slowLookups < looked + 2) await new Promise((r) => setTimeout(r, 20));
+  expect((await c.call('PATCH', `/v1/schedules/${schedule.id}`, { enabled: false })).status).toBe(200);
+  const answered = await jobs();
+  await new Promise((r) => setTimeout(r, 3_000));
+  expect(await jobs()).toBe(answered);
+  await c.call('DELETE', `/v1/schedules/${schedule.id}`);
 });

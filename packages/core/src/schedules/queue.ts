@@ -4,6 +4,7 @@
  * a Spool job (row first, then enqueued), because a Spool job must exist in PostgreSQL before
  * it exists in Redis. See docs/architecture.md, "Schedules".
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type Logger, warnOnErrors } from '../logger.ts';
@@ -27,6 +28,8 @@ export interface Scheduler {
   matching(schedules: Pick<ScheduleRow, 'id' | 'cron' | 'timezone'>[]): Promise<Set<string>>;
   /** Every scheduler id Redis holds, in pages. */
   ids(): AsyncGenerator<string[]>;
+  /** Waits, at most `timeoutMs`, until no tick of this schedule is being handled by a worker. */
+  settled(id: string, timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -83,6 +86,14 @@ export function createScheduler(connection: Redis, prefix: string, log: Logger):
         if (ids.length === 0) return;
         yield ids;
         if (ids.length < page) return;
+      }
+    },
+    async settled(id, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const active = await queue.getActive();
+        if (!active.some((tick) => tick.data?.scheduleId === id)) return;
+        await sleep(50);
       }
     },
     close: () => queue.close(),

@@ -172,6 +172,7 @@ export class ScheduleService {
     await within(UPSERT_TIMEOUT_MS, this.deps.scheduler.remove(id)).catch((err) =>
       this.deps.log.warn({ err: String(err), scheduleId: id }, 'scheduler removal failed; its next tick removes it'),
     );
+    await this.ticksDone(id);
   }
 
   /**
@@ -196,6 +197,18 @@ export class ScheduleService {
         'scheduler update failed; the reconciler will repair it',
       );
     }
+    if (!row.enabled) await this.ticksDone(row.id);
+  }
+
+  /**
+   * A pause or delete answers once no tick of the schedule is under way: a tick that read the
+   * schedule before the change could otherwise make its job after the answer. A tick that starts
+   * later reads the change (it is committed) and makes none. Bounded, like the removal.
+   */
+  private async ticksDone(id: string): Promise<void> {
+    await within(UPSERT_TIMEOUT_MS, this.deps.scheduler.settled(id, UPSERT_TIMEOUT_MS)).catch((err) =>
+      this.deps.log.warn({ err: String(err), scheduleId: id }, 'could not wait for a tick under way'),
+    );
   }
 
   /** A job template checked as a submit would be (input schema, webhook target), as row columns. */
