@@ -46,7 +46,7 @@ function encodeOrdinary(enc: Tiktoken, text: string): Uint32Array {
       let word = cut;
       while (word > start + WINDOW / 2 && !(isSpace(text.charCodeAt(word)) && !isSpace(text.charCodeAt(word - 1)))) word--;
       if (word > start + WINDOW / 2) cut = word;
-      else if (/[\udc00-\udfff]/.test(text[cut]!)) cut--; // never between a surrogate pair
+      else if (text.charCodeAt(cut) >= 0xdc00 && text.charCodeAt(cut) <= 0xdfff) cut--; // not inside a surrogate pair
     }
     for (const id of enc.encode_ordinary(text.slice(start, cut))) ids.push(id);
     start = cut;
