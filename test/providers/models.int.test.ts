@@ -386,6 +386,31 @@ describe('circuit breaker', () => {
     expect(fake.count()).toBe(5);
   });
 
+  it('a half-open probe stopped by its job gives its slot back: the next call probes at once', async () => {
+    const models = await service({ SPOOL_BREAKER_OPEN_MS: '300', SPOOL_MODEL_RETRIES: '0' });
+    const breaker = models.breaker({ provider: 'openai', model: 'gpt-4o-mini' });
+    fake.always({ status: 500 });
+    for (let i = 0; i < 5; i++) await models.forJob(await job()).chat({ messages: hi });
+    expect(await breaker.state()).toBe('open');
+    await new Promise((r) => setTimeout(r, 400));
+    fake.always({ latencyMs: 1_000 }); // up again, and slow: the probe is in flight when its job stops
+    const stop = new AbortController();
+    const probing = models
+      .forJob(await job(tenantId, stop))
+      .chat({ messages: hi })
+      .catch((err) => err);
+    await eventually('the probe in flight', async () => fake.count() === 6 || undefined);
+    stop.abort(new SpoolError('interrupted', 'the worker shut down', { retryable: true }));
+    expect((await probing).code).toBe('interrupted');
+    // Held, the slot kept the model skipped for 30 s (the probe's own time limit).
+    fake.always(undefined);
+    expect(await models.forJob(await job()).chat({ messages: hi })).toMatchObject({
+      model: 'openai:gpt-4o-mini',
+      fallbackUsed: false,
+    });
+    expect(await breaker.state()).toBe('closed');
+  });
+
   it('a success resets the count of consecutive failures', async () => {
     const b = new SharedBreaker(redis, prefix(), 'openai:m', { failures: 5, openMs: 1000 });
     for (let i = 0; i < 4; i++) await b.failure();

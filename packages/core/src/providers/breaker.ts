@@ -55,9 +55,13 @@ redis.call('HSET', KEYS[1], 'state', 'closed')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 'closed'`;
 
+// KEYS[1] → 1. Frees a half-open breaker's probe slot: the next caller probes.
+const ABANDON = `if redis.call('HGET', KEYS[1], 'state') == 'half_open' then redis.call('HSET', KEYS[1], 'probe_until', 0) end return 1`;
+
 interface BreakerCommands {
   spoolBreakerAllow(key: string, openMs: number, probeMs: number, ttlMs: number): Promise<[BreakerState, number]>;
   spoolBreakerFail(key: string, threshold: number, ttlMs: number): Promise<BreakerState>;
+  spoolBreakerAbandon(key: string): Promise<number>;
 }
 
 function commands(redis: Redis): BreakerCommands {
@@ -65,6 +69,7 @@ function commands(redis: Redis): BreakerCommands {
   if (typeof r.spoolBreakerAllow !== 'function') {
     redis.defineCommand('spoolBreakerAllow', { numberOfKeys: 1, lua: ALLOW });
     redis.defineCommand('spoolBreakerFail', { numberOfKeys: 1, lua: FAIL });
+    redis.defineCommand('spoolBreakerAbandon', { numberOfKeys: 1, lua: ABANDON });
   }
   return r as unknown as BreakerCommands;
 }
@@ -109,6 +114,11 @@ export class SharedBreaker {
   /** A call failed in a way that counts against the provider. Returns the new state. */
   async failure(): Promise<BreakerState> {
     return this.cmd.spoolBreakerFail(this.key, this.opts.failures, this.ttlMs);
+  }
+
+  /** A probe that ends without a verdict (canceled, refused by a spend cap) gives its slot back. */
+  async abandonProbe(): Promise<void> {
+    await this.cmd.spoolBreakerAbandon(this.key);
   }
 
   async state(): Promise<BreakerState> {

@@ -253,9 +253,9 @@ export class ModelService {
       if (!provider)
         throw new SpoolError('model_unavailable', `provider "${ref.provider}" is not configured`, { retryable: false });
       const name = refName(ref);
-      const skip = await this.unavailable(base, ref, fallbackFrom);
-      if (skip) {
-        last = skip;
+      const admitted = await this.admit(base, ref, fallbackFrom);
+      if ('skip' in admitted) {
+        last = admitted.skip;
         fallbackFrom = name;
         continue;
       }
@@ -264,9 +264,10 @@ export class ModelService {
       const inputEstimate = countChatTokens(messages, ref.model);
       const outputEstimate = call.maxTokens ?? DEFAULT_OUTPUT_ESTIMATE;
       const costEstimate = costUsd(price, { inputTokens: inputEstimate, outputTokens: outputEstimate });
-      const release = costEstimate > 0 ? await this.budgets.hold(scope.tenantId, costEstimate) : undefined;
       const limiter = this.limiter(ref);
       const breaker = this.breaker(ref);
+      const probe = probeSlot(breaker, admitted.probe);
+      const release = costEstimate > 0 ? await probe.unlessFails(this.budgets.hold(scope.tenantId, costEstimate)) : undefined;
 
       try {
         let latencyMs = 0;
@@ -348,6 +349,7 @@ export class ModelService {
               return;
             }
             const state = await breakerAfter(breaker, c.breaker);
+            probe.judged();
             if (state) modelBreakerState.set(this.labels(ref), STATE_VALUE[state]);
             // Everyone backs off, not just this job: the provider said the whole key is over its limit.
             if (c.class === 'rate_limit') await limiter.pause(c.retryAfterMs ?? config.retry.baseMs);
@@ -357,6 +359,7 @@ export class ModelService {
           },
         );
         await breaker.success();
+        probe.judged();
         modelBreakerState.set(this.labels(ref), 0);
 
         const cost = costUsd(price, out.usage);
@@ -388,6 +391,7 @@ export class ModelService {
         last = c;
         fallbackFrom = name;
       } finally {
+        await probe.giveBack();
         await release?.(); // after the trace with the call's cost, which now counts instead
       }
     }
@@ -435,13 +439,17 @@ export class ModelService {
     };
     // No fallback for an embedding: fail at once, and the job's backoff (at least retryAfterMs)
     // waits instead of a worker slot. A semantic-cache lookup then skips the cache.
-    const skip = await this.unavailable(base, ref, null);
-    if (skip) throw new SpoolError('model_unavailable', skip.message, { retryable: true, retryAfterMs: skip.retryAfterMs });
+    const admitted = await this.admit(base, ref, null);
+    if ('skip' in admitted) {
+      const { skip } = admitted;
+      throw new SpoolError('model_unavailable', skip.message, { retryable: true, retryAfterMs: skip.retryAfterMs });
+    }
     const price = priceOf(config.prices, ref.provider, ref.model);
     const costEstimate = costUsd(price, { inputTokens: estimate, outputTokens: 0 });
-    const release = costEstimate > 0 ? await this.budgets.hold(scope.tenantId, costEstimate) : undefined;
     const limiter = this.limiter(ref);
     const breaker = this.breaker(ref);
+    const probe = probeSlot(breaker, admitted.probe);
+    const release = costEstimate > 0 ? await probe.unlessFails(this.budgets.hold(scope.tenantId, costEstimate)) : undefined;
     let latencyMs = 0;
     let lastTry = 1;
     try {
@@ -469,12 +477,14 @@ export class ModelService {
         async (c, callTry) => {
           if (c.class === 'canceled') return;
           const state = await breakerAfter(breaker, c.breaker);
+          probe.judged();
           if (c.class === 'rate_limit') await limiter.pause(c.retryAfterMs ?? config.retry.baseMs);
           await this.trace(base, ref, { status: 'error', callTry, latencyMs, errorClass: c.class, errorMessage: c.message });
           return state === 'open' ? 'stop' : undefined;
         },
       );
       await breaker.success();
+      probe.judged();
       const cost = costUsd(price, { inputTokens: out.inputTokens, outputTokens: 0 });
       await this.trace(base, ref, { status: 'ok', callTry: lastTry, latencyMs, inputTokens: out.inputTokens, costUsd: cost });
       return { vectors: out.vectors, model: name, usage: { inputTokens: out.inputTokens, outputTokens: 0, costUsd: cost } };
@@ -487,6 +497,7 @@ export class ModelService {
         cause: err,
       });
     } finally {
+      await probe.giveBack();
       await release?.();
     }
   }
@@ -534,38 +545,47 @@ export class ModelService {
   }
 
   /**
-   * Why `ref` is not to be called now, traced as a skipped call; undefined when it may be. Its
-   * circuit is open, or a 429 whose Retry-After passed maxWaitMs paused it for every process:
-   * the call that got that 429 moved on at once (onFailure), and so must later calls, instead
-   * of sitting the pause (minutes or hours) out in limiter.admit.
+   * Whether `ref` may be called now: if not, why (`skip`, traced as a skipped call). Its circuit
+   * is open, or a 429 whose Retry-After passed maxWaitMs paused it for every process: the call
+   * that got that 429 moved on at once (onFailure), and so must later calls, instead of sitting
+   * the pause (minutes or hours) out in limiter.admit. `probe`: this call is the half-open
+   * breaker's one probe, and must give the breaker a verdict or give the slot back.
    */
-  private async unavailable(base: TraceBase, ref: ModelRef, fallbackFrom: string | null): Promise<Classified | undefined> {
+  private async admit(
+    base: TraceBase,
+    ref: ModelRef,
+    fallbackFrom: string | null,
+  ): Promise<{ skip: Classified } | { probe: boolean }> {
     const name = refName(ref);
     const pausedMs = await this.limiter(ref).pausedMs();
     if (pausedMs > this.deps.config.retry.maxWaitMs) {
       const message = `rate limited for another ${pausedMs} ms`;
       await this.trace(base, ref, { status: 'skipped', errorClass: 'rate_limit', errorMessage: message, fallbackFrom });
       return {
-        class: 'rate_limit',
-        retryable: true,
-        fallback: true,
-        breaker: false,
-        retryAfterMs: pausedMs,
-        message: `${name}: ${message}`,
+        skip: {
+          class: 'rate_limit',
+          retryable: true,
+          fallback: true,
+          breaker: false,
+          retryAfterMs: pausedMs,
+          message: `${name}: ${message}`,
+        },
       };
     }
     const admission = await this.breaker(ref).allow();
     modelBreakerState.set(this.labels(ref), STATE_VALUE[admission.state]);
-    if (admission.allowed) return undefined;
+    if (admission.allowed) return { probe: admission.state === 'half_open' };
     const message = `circuit open for another ${admission.retryInMs} ms`;
     await this.trace(base, ref, { status: 'skipped', errorClass: 'breaker_open', errorMessage: message, fallbackFrom });
     return {
-      class: 'breaker_open',
-      retryable: false,
-      fallback: true,
-      breaker: false,
-      retryAfterMs: admission.retryInMs,
-      message: `${name}: circuit open`,
+      skip: {
+        class: 'breaker_open',
+        retryable: false,
+        fallback: true,
+        breaker: false,
+        retryAfterMs: admission.retryInMs,
+        message: `${name}: circuit open`,
+      },
     };
   }
 
@@ -621,6 +641,37 @@ interface TraceBase {
  * closes. A half-open probe answered by a 429 used to leave the probe slot taken, and the
  * model looked open to every caller until the slot expired.
  */
+/**
+ * The half-open breaker's one probe slot, when this call holds it: a call that ends without a
+ * verdict (canceled, refused by a spend cap) gives it back. Held, the model stayed skipped for
+ * every caller until the slot lapsed (at least 30 s).
+ */
+function probeSlot(breaker: SharedBreaker, held: boolean) {
+  let open = held;
+  /** Gives the slot back unless judged. */
+  const giveBack = async (): Promise<void> => {
+    if (!open) return;
+    open = false;
+    await breaker.abandonProbe().catch(() => {}); // unreturned, it lapses on its own
+  };
+  return {
+    giveBack,
+    /** The breaker heard how the call went (success or failure): the slot is spent. */
+    judged: () => {
+      open = false;
+    },
+    /** `work`'s result; the slot given back if it fails (a spend cap refusing the call). */
+    async unlessFails<T>(work: Promise<T>): Promise<T> {
+      try {
+        return await work;
+      } catch (err) {
+        await giveBack();
+        throw err;
+      }
+    },
+  };
+}
+
 async function breakerAfter(breaker: SharedBreaker, counts: boolean): Promise<BreakerState> {
   if (counts) return breaker.failure();
   await breaker.success();
