@@ -636,12 +636,6 @@ interface TraceBase {
 }
 
 /**
- * The breaker after a failed try. An error that counts against the provider (5xx, timeout…)
- * is a failure; any other (a 429, a 400) is an answer: the provider is up, so the breaker
- * closes. A half-open probe answered by a 429 used to leave the probe slot taken, and the
- * model looked open to every caller until the slot expired.
- */
-/**
  * The half-open breaker's one probe slot, when this call holds it: a call that ends without a
  * verdict (canceled, refused by a spend cap) gives it back. Held, the model stayed skipped for
  * every caller until the slot lapsed (at least 30 s).
@@ -672,6 +666,12 @@ function probeSlot(breaker: SharedBreaker, held: boolean) {
   };
 }
 
+/**
+ * The breaker after a failed try. An error that counts against the provider (5xx, timeout…)
+ * is a failure; any other (a 429, a 400) is an answer: the provider is up, so the breaker
+ * closes. A half-open probe answered by a 429 used to leave the probe slot taken, and the
+ * model looked open to every caller until the slot expired.
+ */
 async function breakerAfter(breaker: SharedBreaker, counts: boolean): Promise<BreakerState> {
   if (counts) return breaker.failure();
   await breaker.success();
