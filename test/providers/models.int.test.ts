@@ -290,6 +290,17 @@ describe('retries', () => {
 });
 
 describe('circuit breaker', () => {
+  /** A service whose breaker opened after 5 failed calls and whose `openMs` has passed: the next call probes. */
+  async function halfOpen(openMs: number) {
+    const models = await service({ SPOOL_BREAKER_OPEN_MS: String(openMs), SPOOL_MODEL_RETRIES: '0' });
+    const breaker = models.breaker({ provider: 'openai', model: 'gpt-4o-mini' });
+    fake.always({ status: 500 });
+    for (let i = 0; i < 5; i++) await models.forJob(await job()).chat({ messages: hi });
+    expect(await breaker.state()).toBe('open');
+    await new Promise((r) => setTimeout(r, openMs + 100));
+    return { models, breaker };
+  }
+
   it('opens after 5 consecutive failures: later calls skip the model without an HTTP request, then a probe closes it', async () => {
     const models = await service({ SPOOL_BREAKER_OPEN_MS: '1000' });
     fake.always({ status: 500 });
@@ -340,12 +351,7 @@ describe('circuit breaker', () => {
   });
 
   it('a half-open probe answered by a 429 closes the breaker: the provider is up', async () => {
-    const models = await service({ SPOOL_BREAKER_OPEN_MS: '500', SPOOL_MODEL_RETRIES: '0' });
-    const breaker = models.breaker({ provider: 'openai', model: 'gpt-4o-mini' });
-    fake.always({ status: 500 });
-    for (let i = 0; i < 5; i++) await models.forJob(await job()).chat({ messages: hi });
-    expect(await breaker.state()).toBe('open');
-    await new Promise((r) => setTimeout(r, 600));
+    const { models, breaker } = await halfOpen(500);
     fake.always(undefined);
     fake.next({ status: 429, headers: { 'retry-after': '0' } });
     // The probe gets the 429 and falls back; the breaker does not stay half-open, held by it.
@@ -387,12 +393,7 @@ describe('circuit breaker', () => {
   });
 
   it('a half-open probe stopped by its job gives its slot back: the next call probes at once', async () => {
-    const models = await service({ SPOOL_BREAKER_OPEN_MS: '300', SPOOL_MODEL_RETRIES: '0' });
-    const breaker = models.breaker({ provider: 'openai', model: 'gpt-4o-mini' });
-    fake.always({ status: 500 });
-    for (let i = 0; i < 5; i++) await models.forJob(await job()).chat({ messages: hi });
-    expect(await breaker.state()).toBe('open');
-    await new Promise((r) => setTimeout(r, 400));
+    const { models, breaker } = await halfOpen(300);
     fake.always({ latencyMs: 1_000 }); // up again, and slow: the probe is in flight when its job stops
     const stop = new AbortController();
     const probing = models

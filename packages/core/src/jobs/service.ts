@@ -164,7 +164,7 @@ export class JobService {
       if (fresh) return { job: toJob(fresh), replayed: false };
       const prior = existing.get(row.idempotency_key);
       if (!prior) throw new SpoolError('conflict', 'the job changed while it was submitted; try again', { status: 409 });
-      if (prior.request_hash !== row.request_hash || prior.type !== row.type) {
+      if (!sameRequest(prior, row)) {
         throw new SpoolError('idempotency_conflict', `idempotency key "${row.idempotency_key}" was used with another request`, {
           status: 409,
           details: { jobId: prior.id },
@@ -181,7 +181,7 @@ export class JobService {
     if (!rows.every((r) => r.idempotency_key)) return undefined;
     const prior = await this.priorJobs(tenantId, rows);
     const jobs = rows.map((r) => prior.get(r.idempotency_key));
-    const same = jobs.every((j, i) => j && j.request_hash === rows[i]!.request_hash && j.type === rows[i]!.type);
+    const same = jobs.every((j, i) => j && sameRequest(j, rows[i]!));
     return same ? jobs.map((j) => ({ job: toJob(j!), replayed: true })) : undefined;
   }
 
@@ -353,6 +353,10 @@ export class JobService {
     await this.deps.buffer.publish(jobId, event).catch(() => {});
   }
 }
+
+/** Whether the job holding a row's idempotency key was made by the same request. */
+const sameRequest = (prior: store.JobRecord, row: store.NewJob) =>
+  prior.request_hash === row.request_hash && prior.type === row.type;
 
 function assertNoConflictingKeys(rows: store.NewJob[]) {
   const seen = new Map<string, string | null>();

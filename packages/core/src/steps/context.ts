@@ -66,8 +66,8 @@ export interface AttemptState {
   fence: number;
   /**
    * Settles when every event append so far has settled: the closing write takes what they queued.
-   * (Not only the latest: when the events connection drops, an append sent earlier can be
-   * rejected after a later one.)
+   * (Not only the latest: when the events connection drops, an append sent earlier can settle
+   * after a later one: its Redis write fails late, and only then is the event queued.)
    */
   appended: Promise<unknown>;
   /**
