@@ -37,6 +37,7 @@ export interface StackOptions {
   bodyLimitBytes?: number;
   sseBufferEvents?: number;
   sseHeartbeatMs?: number;
+  sseCheckMs?: number;
   rateLimitPerMin?: number;
   tenantConcurrency?: number;
   /** Model-layer and budget variables (providerEnv, budgetEnv), parsed as at boot. */
@@ -67,6 +68,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     bodyLimitBytes: opts.bodyLimitBytes ?? 1024 * 1024,
     sseBufferEvents: opts.sseBufferEvents ?? 1000,
     sseHeartbeatMs: opts.sseHeartbeatMs ?? 15_000,
+    ...(opts.sseCheckMs !== undefined && { sseCheckMs: opts.sseCheckMs }),
     rateLimitPerMin: opts.rateLimitPerMin ?? 0,
     budgets: models.budgets,
     models: new ModelCatalog(models),

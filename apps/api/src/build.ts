@@ -20,6 +20,8 @@ export interface ApiBuildOptions {
   bodyLimitBytes: number;
   sseBufferEvents: number;
   sseHeartbeatMs: number;
+  /** How often live streams check PostgreSQL for an event whose publish was lost (5 s; tests shorten it). */
+  sseCheckMs?: number;
   /** Per-tenant spend caps by default (budgetEnv); none when omitted. */
   budgets?: BudgetDefaults;
   /** The models jobs may name (providerEnv through `modelsConfig`). */
@@ -35,7 +37,14 @@ export interface ApiBuildOptions {
 
 export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<void> } {
   const log = o.log.child({ module: 'api' });
-  const producer = openProducer({ redisUrl: o.redisUrl, prefix: o.prefix, types: o.registry.list, log });
+  const producer = openProducer({
+    redisUrl: o.redisUrl,
+    prefix: o.prefix,
+    types: o.registry.list,
+    log,
+    db: o.db,
+    sseCheckMs: o.sseCheckMs,
+  });
   const { redis, queues, buffer, hub, webhooks, scheduler } = producer;
   const jobs = new JobService({
     db: o.db,

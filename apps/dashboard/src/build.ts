@@ -25,11 +25,20 @@ export interface DashboardBuildOptions {
   JobService: typeof JobService;
   sseBufferEvents?: number;
   sseHeartbeatMs?: number;
+  /** See ApiBuildOptions.sseCheckMs. */
+  sseCheckMs?: number;
 }
 
 export function buildDashboardDeps(o: DashboardBuildOptions): DashboardDeps & { close(): Promise<void> } {
   const log = o.log.child({ module: 'dashboard' });
-  const producer = openProducer({ redisUrl: o.redisUrl, prefix: o.prefix, types: o.registry.list, log });
+  const producer = openProducer({
+    redisUrl: o.redisUrl,
+    prefix: o.prefix,
+    types: o.registry.list,
+    log,
+    db: o.db,
+    sseCheckMs: o.sseCheckMs,
+  });
   const { redis, queues, webhooks, scheduler, buffer, hub } = producer;
   // Only cancel and retry are called here: no submit, so no submit guard or SSRF settings.
   const jobs = new o.JobService({

@@ -47,7 +47,11 @@ export async function* followJob(o: FollowOptions): AsyncGenerator<JobEvent> {
     wake = undefined;
   };
   let overflowed = false;
-  const listener = (e: JobEvent) => {
+  // Storage holds an event this stream has not seen: its publish was lost (see hub.ts).
+  let behind = false;
+  let last = o.after;
+  let highest = 0;
+  const event = (e: JobEvent) => {
     if (overflowed) return;
     live.push(e);
     // Counted as events arrive, not when the consumer pulls: a consumer blocked in a write to
@@ -61,17 +65,20 @@ export async function* followJob(o: FollowOptions): AsyncGenerator<JobEvent> {
     }
     notify();
   };
-  const unsubscribe = o.ended ? () => {} : await o.hub.subscribe(o.jobId, listener);
+  const stored = (seq: number) => {
+    if (seq <= Math.max(last, highest)) return;
+    behind = true;
+    notify();
+  };
+  const unsubscribe = o.ended ? () => {} : await o.hub.subscribe(o.jobId, { event, stored });
   o.signal?.addEventListener('abort', notify, { once: true });
   try {
-    let last = o.after;
     const pending = new Map<number, JobEvent>();
     // A job's history can hold several terminal events: a retry (of a failed or canceled job)
     // follows one with more events. The stream ends at a terminal event only when no later
     // event is known, and ends at once when the latest event known is a terminal one at or
     // before `last` (a Last-Event-ID past the job's end: nothing after it can come; without
     // this the stream stayed open, and subscribed, forever instead of ending like a reconnect's 204).
-    let highest = 0;
     let endedAt = 0;
     const take = (events: JobEvent[]) => {
       for (const e of events) {
@@ -81,21 +88,23 @@ export async function* followJob(o: FollowOptions): AsyncGenerator<JobEvent> {
       }
     };
     const replay = async () => {
-      const [stored, buffered] = await Promise.all([
+      const [rows, buffered] = await Promise.all([
         eventsAfter(o.db, o.jobId, last),
         o.ended ? o.buffer.after(o.jobId, last).catch(() => []) : o.buffer.after(o.jobId, last),
       ]);
-      take(stored);
+      take(rows);
       take(buffered);
     };
     await replay();
     let gapSince: number | undefined;
 
     while (!o.signal?.aborted) {
-      if (overflowed) {
+      if (overflowed || behind) {
         // Events were dropped while the consumer was busy (a burst in one read from Redis, or
-        // the replay above was slow): what arrives from now on is kept, the rest is stored.
+        // the replay above was slow), or never arrived: what arrives from now on is kept, the
+        // rest is stored.
         overflowed = false;
+        behind = false;
         await replay();
         continue;
       }

@@ -44,3 +44,11 @@ export async function eventsAfter(db: Database, jobId: string, afterSeq: number)
     sql`SELECT seq, type, data FROM job_events WHERE job_id = ${jobId} AND seq > ${afterSeq} ORDER BY seq`,
   );
 }
+
+/** The stored `last_seq` of each of these jobs, in one statement (the SSE hub's check). */
+export async function storedSeqs(db: Database, jobIds: string[]): Promise<Map<string, number>> {
+  const rows = await db.query<{ id: string; last_seq: number }>(
+    sql`SELECT id, last_seq FROM jobs WHERE id = ANY(${idArray(jobIds)})`,
+  );
+  return new Map(rows.map((r) => [r.id, r.last_seq]));
+}
