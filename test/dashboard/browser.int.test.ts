@@ -135,7 +135,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in a browser', () => {
     // apart, which failed under load.
     const span = async () => Number(await page.locator('#timeline').getAttribute('data-span-ms'));
     const s1 = await span();
-    await expect.poll(span, { timeout: 1_200, intervals: [100] }).toBeGreaterThan(s1 + 300);
+    await expect.poll(span, { timeout: 1_200, interval: 100 }).toBeGreaterThan(s1 + 300);
     expect(await sameDocument()).toBe(true);
     await page.screenshot({ path: join(ARTIFACTS, 'job-running.png'), fullPage: true });
 

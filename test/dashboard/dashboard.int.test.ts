@@ -293,7 +293,7 @@ describe('dashboard', () => {
     const api = client(stack.url, tenantKey);
     const id = (await api.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 60_000 })).body.id as string;
     const credentials = { authorization: basic(stack.adminToken) };
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       {},
       { origin: 'http://evil.example' },
       { origin: 'null' },
@@ -478,15 +478,19 @@ describe('dashboard', () => {
     expect(Number(delayedCell?.[1])).toBe(counts.delayed);
     // Throughput from PostgreSQL: the jobs this file completed in the last minutes.
     const done15 = Number(/data-type="debug-steps">.*?data-completed15m="(\d+)"/s.exec(page)?.[1]);
-    const [{ n }] = await stack.database.db.query<{ n: number }>(
-      sql`SELECT count(*)::int AS n FROM jobs WHERE type = 'debug-steps' AND status = 'completed' AND finished_at > now() - interval '15 minutes'`,
-    );
+    const { n } = (
+      await stack.database.db.query<{ n: number }>(
+        sql`SELECT count(*)::int AS n FROM jobs WHERE type = 'debug-steps' AND status = 'completed' AND finished_at > now() - interval '15 minutes'`,
+      )
+    )[0]!;
     expect(done15).toBe(n);
     expect(done15).toBeGreaterThan(0);
     // The cost chart: one series for this tenant whose bars sum to its spend in model_calls.
-    const [{ cost }] = await stack.database.db.query<{ cost: number }>(
-      sql`SELECT sum(cost_usd)::float8 AS cost FROM model_calls WHERE tenant_id = ${tenantId}`,
-    );
+    const { cost } = (
+      await stack.database.db.query<{ cost: number }>(
+        sql`SELECT sum(cost_usd)::float8 AS cost FROM model_calls WHERE tenant_id = ${tenantId}`,
+      )
+    )[0]!;
     expect(cost).toBeGreaterThanOrEqual(chat.usage.costUsd);
     const chart = page.slice(page.indexOf('id="cost-chart"'), page.indexOf('</figure>', page.indexOf('id="cost-chart"')));
     const bars = [...chart.matchAll(/data-series="dash-tenant" data-bucket="[^"]+" data-value="([\d.e-]+)"/g)].map((m) =>

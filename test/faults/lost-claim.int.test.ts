@@ -56,9 +56,11 @@ describe('fault: a claim lost in a PostgreSQL crash', () => {
       expect(claimText).toContain("set_config('synchronous_commit', 'off', true)");
       // The lost claim left no trace: the attempt that completed is attempt 1 again.
       expect(job).toMatchObject({ status: 'completed', attempts: 1, result: { steps: 2 } });
-      const [{ steps }] = await db.query<{ steps: number }>(
-        sql`SELECT count(*)::int AS steps FROM job_steps WHERE job_id = ${body.id} AND status = 'completed'`,
-      );
+      const { steps } = (
+        await db.query<{ steps: number }>(
+          sql`SELECT count(*)::int AS steps FROM job_steps WHERE job_id = ${body.id} AND status = 'completed'`,
+        )
+      )[0]!;
       expect(steps).toBe(2);
     } finally {
       await worker.close();

@@ -109,7 +109,7 @@ describe('fault: Redis down during submit', () => {
     const explorer = await dashboard.request(`/?status=queued`, { headers: admin });
     expect(explorer.status).toBe(200);
     expect(await explorer.text()).toContain(single.value.body.id);
-    const board = await timed(() => dashboard.request('/queues/api/queues', { headers: admin }));
+    const board = await timed(async () => dashboard.request('/queues/api/queues', { headers: admin }));
     expect(board.value.status).toBe(503);
     expect(await board.value.json()).toMatchObject({
       message: 'a dependency (PostgreSQL or Redis) is unreachable; try again shortly',

@@ -61,7 +61,7 @@ async function catalog(): Promise<Catalog> {
   for (const m of await registry.getMetricsAsJSON()) {
     const metric = registry.getSingleMetric(m.name) as unknown as { labelNames?: readonly string[] };
     const labels = new Set(metric.labelNames ?? []);
-    if (m.type === 'histogram') {
+    if (String(m.type) === 'histogram') {
       series.set(`${m.name}_bucket`, new Set([...labels, 'le']));
       series.set(`${m.name}_sum`, labels);
       series.set(`${m.name}_count`, labels);

@@ -6,7 +6,7 @@
 import { queueDepth } from '@spool/core/metrics';
 import { createDepthSampler } from '@spool/core/queue';
 import { createRedis } from '@spool/core/redis';
-import { Queue } from 'bullmq';
+import { type JobType, Queue } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REDIS_URL } from '../support/env.ts';
 import { freePort } from '../support/ports.ts';
@@ -32,7 +32,7 @@ describe('queue depth sampler', () => {
     const counted = new Proxy(queue, {
       get(target, prop, receiver) {
         if (prop === 'getJobCounts')
-          return (...args: string[]) => {
+          return (...args: JobType[]) => {
             reads++;
             return target.getJobCounts(...args);
           };

@@ -38,7 +38,7 @@ describe('hnsw.ef_search (SPOOL_VECTOR_EF_SEARCH)', () => {
       );
       expect(new Set(rows.map((r) => r[0]!.pid)).size).toBeGreaterThan(1);
       for (const r of rows) expect(r[0]!.ef).toBe('123');
-      const [{ scan }] = await db.query<{ scan: string }>(sql`SELECT current_setting('hnsw.iterative_scan') AS scan`);
+      const { scan } = (await db.query<{ scan: string }>(sql`SELECT current_setting('hnsw.iterative_scan') AS scan`))[0]!;
       expect(scan).toBe('strict_order');
     } finally {
       await db.close();
@@ -77,7 +77,7 @@ describe('hnsw.ef_search (SPOOL_VECTOR_EF_SEARCH)', () => {
     try {
       await migrate(db);
       expect(db.vectors).toBe(true);
-      const [{ ef }] = await db.query<{ ef: string }>(sql`SELECT current_setting('hnsw.ef_search') AS ef`);
+      const { ef } = (await db.query<{ ef: string }>(sql`SELECT current_setting('hnsw.ef_search') AS ef`))[0]!;
       expect(ef).toBe('3');
       await db.query(sql`CREATE TABLE ef_probe (id int PRIMARY KEY, v vector(3))`);
       await db.query(sql`INSERT INTO ef_probe SELECT i, ARRAY[sin(i), cos(i), i % 7]::vector FROM generate_series(1, 300) i`);

@@ -3,6 +3,7 @@
  * database and a random BullMQ prefix, against the machine's real Redis and PostgreSQL.
  */
 import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ServerType } from '@hono/node-server';
 import { buildApiDeps, createApp, serveApi } from '@spool/api';
@@ -116,7 +117,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     async close() {
       await stack.worker?.close();
       await new Promise((r) => server.close(r));
-      server.closeAllConnections?.();
+      (server as Server).closeAllConnections();
       await api.close();
       if (!opts.database) await database.drop();
     },
