@@ -45,6 +45,12 @@ describe('schedules', () => {
   });
 
   it('fires every second and each tick makes one job that completes, visible in GET /v1/jobs', async () => {
+    // null for a field means "not set", as the schedule object shows it.
+    const unset = await a.call('POST', '/v1/schedules', { cron: '0 3 * * *', name: null, timezone: null, job: template });
+    expect(unset.status).toBe(201);
+    expect(unset.body).toMatchObject({ name: null, timezone: null });
+    expect((await a.call('DELETE', `/v1/schedules/${unset.body.id}`)).status).toBe(204);
+
     const res = await a.call('POST', '/v1/schedules', { cron: EVERY_SECOND, name: 'every second', job: template });
     expect(res.status).toBe(201);
     const schedule = res.body;

@@ -2,6 +2,7 @@
  * Auth contract: 401 for a missing, malformed, unknown or revoked key; 403 for a missing scope
  * and for tenant keys on admin routes; 404 (never 403) for another tenant's job on every route.
  */
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, expectError, issueKey, jsonHeaders, request } from '../support/http.ts';
 import { client, type Stack, startStack } from '../support/stack.ts';
@@ -219,6 +220,12 @@ describe('API auth', () => {
     const all = await issue(tenant.id, '{}');
     expect(all.status).toBe(201);
     expect(all.body.scopes.sort()).toEqual(['jobs:read', 'jobs:write']);
+    const twice = await issue(tenant.id, '{"scopes":["jobs:read","jobs:read"]}');
+    expect(twice.body.scopes).toEqual(['jobs:read']);
+    const [stored] = await stack.database.db.query<{ scopes: string[] }>(
+      sql`SELECT scopes FROM api_keys WHERE id = ${twice.body.id}`,
+    );
+    expect(stored!.scopes).toEqual(['jobs:read']);
   });
 
   it("404 for another tenant's job on get, events, cancel and retry", async () => {

@@ -106,6 +106,8 @@ describe('API bad input', () => {
 
     const missing = expectError(await submitJson({ type: 'debug-steps', input: {} }), 422, 'validation_failed');
     expect(missing.details).toEqual([{ path: ['input', 'steps'], message: expect.any(String) }]);
+    const pastLast = expectError(await submitJson({ type: 'debug-steps', input: { steps: 2, failAt: 3 } }), 422);
+    expect(pastLast.details).toEqual([{ path: ['input', 'failAt'], message: 'failAt names a step past the last one' }]);
     const noInput = expectError(await submitJson({ type: 'debug-steps' }), 422, 'validation_failed');
     expect(noInput.details).toEqual(
       expect.arrayContaining([expect.objectContaining({ path: expect.arrayContaining(['input']) })]),
@@ -266,7 +268,12 @@ describe('API bad input', () => {
         422,
         'validation_failed',
       );
-      expect([404, 422]).toContain((await request(stack.url, `/v1/jobs/${id}/events`, { headers: bearer(key) })).status);
+      for (const path of ['events', 'webhooks']) {
+        const res = await request(stack.url, `/v1/jobs/${id}/${path}`, { headers: bearer(key) });
+        expect(expectError(res, 422, 'validation_failed').message).toBe('id: Too big: expected string to have <=64 characters');
+      }
+      const redeliver = await request(stack.url, `/v1/jobs/${id}/webhooks/redeliver`, { method: 'POST', headers: bearer(key) });
+      expectError(redeliver, 422, 'validation_failed');
     }
     for (const id of ['%2e%2e', "'%20OR%201=1--", '%F0%9F%92%A9', '%ff%fe']) {
       const res = await request(stack.url, `/v1/jobs/${id}`, { headers: bearer(key) });
@@ -366,10 +373,18 @@ describe('API bad input', () => {
     expect((await post('/v1/jobs', `{"type":"debug-steps","input":{"steps":1},"metadata":${ok}}`)).status).toBe(202);
   });
 
-  it('unknown routes and methods: 404 with the error body', async () => {
+  it('an unknown route is 404; a known one with another method is 405 with Allow', async () => {
     expectError(await request(stack.url, '/v2/jobs', { headers: bearer(key) }), 404, 'not_found');
-    expectError(await request(stack.url, '/v1/jobs', { method: 'PUT', headers: jsonHeaders(key), body: '{}' }), 404);
-    expectError(await request(stack.url, '/v1/jobs/x', { method: 'DELETE', headers: bearer(key) }), 404);
+    expectError(await request(stack.url, '/v1/jobs/x/y', { method: 'POST', headers: bearer(key) }), 404, 'not_found');
+    const put = await request(stack.url, '/v1/jobs', { method: 'PUT', headers: jsonHeaders(key), body: '{}' });
+    expectError(put, 405, 'method_not_allowed');
+    expect(put.headers.get('allow')).toBe('GET, HEAD, POST');
+    const del = await request(stack.url, '/v1/jobs/x', { method: 'DELETE', headers: bearer(key) });
+    expect(expectError(del, 405, 'method_not_allowed').message).toBe('/v1/jobs/x answers GET, HEAD, not DELETE');
+    expect(del.headers.get('allow')).toBe('GET, HEAD');
+    expect((await request(stack.url, '/openapi.json', { method: 'POST' })).headers.get('allow')).toBe('GET, HEAD');
+    // The same path with an answering method still works.
+    expect((await request(stack.url, '/v1/jobs', { headers: bearer(key) })).status).toBe(200);
   });
 
   it('a burst of a few hundred malformed requests: no 5xx, and the server still works', async () => {

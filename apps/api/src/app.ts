@@ -62,9 +62,35 @@ export function createApp(deps: ApiDeps): OpenAPIHono<AppEnv> {
   scheduleRoutes(deps, app);
   documentRoutes(deps, app);
 
-  app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
+  const allowed = allowedMethods(app);
+  app.notFound((c) => {
+    const methods = allowed(c.req.path);
+    if (methods.length === 0) return c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404);
+    c.header('Allow', methods.join(', '));
+    return c.json(errorBody('method_not_allowed', `${c.req.path} answers ${methods.join(', ')}, not ${c.req.method}`), 405);
+  });
   app.onError((err, c) => sendError(c, err, deps.log));
   return app;
+}
+
+/**
+ * The methods the app answers on a path, for a 405's `Allow` (HEAD wherever GET is): a client
+ * that sends DELETE to a job must not read "not found" as "no such job". Routes with a wildcard
+ * are middleware (scope checks), not answers, and are left out.
+ */
+function allowedMethods(app: OpenAPIHono<AppEnv>): (path: string) => string[] {
+  let routes: { method: string; pattern: RegExp }[] | undefined;
+  return (path) => {
+    routes ??= app.routes
+      .filter((r) => r.method !== 'ALL' && !r.path.includes('*'))
+      .map((r) => ({
+        method: r.method,
+        pattern: new RegExp(`^${r.path.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+')}$`),
+      }));
+    const methods = new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method));
+    if (methods.has('GET')) methods.add('HEAD');
+    return [...methods].sort();
+  };
 }
 
 export { SpoolError };

@@ -2,6 +2,8 @@
 import { z } from '@hono/zod-openapi';
 import { BatchRequest, SubmitRequest } from '@spool/core/jobs';
 import { UNSTORABLE_TEXT, unstorableText } from '@spool/core/jobs/storable-json';
+import type { Context } from 'hono';
+import { validationFailed } from './middleware/errors.ts';
 
 export { BatchRequest, SubmitRequest };
 
@@ -67,6 +69,13 @@ export const ListQuery = z.object({
 });
 
 export const JobIdParam = z.object({ id: z.string().min(1).max(64) });
+
+/** The `:id` of a route declared without an OpenAPI schema, checked as JobIdParam checks it (422). */
+export function jobIdOf(c: Context): string {
+  const parsed = JobIdParam.safeParse({ id: c.req.param('id') });
+  if (!parsed.success) throw validationFailed(parsed.error.issues);
+  return parsed.data.id;
+}
 
 export const errorResponses = {
   400: { description: 'Malformed JSON', content: { 'application/json': { schema: ErrorBody } } },

@@ -10,6 +10,7 @@ import { followJob } from '@spool/core/events';
 import { sseDisconnectsSlow, sseSubscribers } from '@spool/core/metrics';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
+import { jobIdOf } from '../schemas.ts';
 import { respondWithSse, sseFrame } from '../sse-sink.ts';
 
 const TERMINAL = new Set(['completed', 'failed', 'canceled']);
@@ -23,7 +24,7 @@ function parseSeq(raw: string | undefined): number {
 
 export function eventRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   app.get('/v1/jobs/:id/events', requireScope(deps, 'jobs:read'), async (c) => {
-    const id = c.req.param('id');
+    const id = jobIdOf(c);
     const after = parseSeq(c.req.header('last-event-id') ?? c.req.query('after'));
     const job = await deps.jobs.record(c.get('tenantId'), id);
     const ended = TERMINAL.has(job.status);

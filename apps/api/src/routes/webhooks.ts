@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireAdmin, requireScope } from '../middleware/auth.ts';
 import { validationFailed } from '../middleware/errors.ts';
-import { errorResponses, JobIdParam, json, StorableText } from '../schemas.ts';
+import { errorResponses, JobIdParam, jobIdOf, json, StorableText } from '../schemas.ts';
 
 const DefaultWebhook = z.object({ url: StorableText().url().max(2048).nullable() });
 
@@ -23,12 +23,12 @@ export function webhookRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   const write = requireScope(deps, 'jobs:write');
 
   app.get('/v1/jobs/:id/webhooks', read, async (c) => {
-    const job = await deps.jobs.get(c.get('tenantId'), c.req.param('id'));
+    const job = await deps.jobs.get(c.get('tenantId'), jobIdOf(c));
     return c.json({ data: await listDeliveries(deps.db, c.get('tenantId'), job.id) });
   });
 
   app.post('/v1/jobs/:id/webhooks/redeliver', write, async (c) => {
-    const job = await deps.jobs.get(c.get('tenantId'), c.req.param('id'));
+    const job = await deps.jobs.get(c.get('tenantId'), jobIdOf(c));
     const id = await resetLatestDelivery(deps.db, c.get('tenantId'), job.id);
     if (!id) throw new SpoolError('not_found', `job ${job.id} has no webhook delivery to redeliver`, { status: 404 });
     await deps.webhooks.requeue(id);

@@ -7,12 +7,17 @@ import { z } from 'zod';
 import { SpoolError } from '../errors.ts';
 import { defineJob } from '../queue/define-job.ts';
 
-export const DebugStepsInput = z.object({
-  steps: z.number().int().min(0).max(1_000),
-  stepMs: z.number().int().min(0).max(600_000).default(0),
-  failAt: z.number().int().min(1).optional(),
-  failTimes: z.number().int().min(1).default(1),
-});
+export const DebugStepsInput = z
+  .object({
+    steps: z.number().int().min(0).max(1_000),
+    stepMs: z.number().int().min(0).max(600_000).default(0),
+    failAt: z.number().int().min(1).optional(),
+    failTimes: z.number().int().min(1).default(1),
+  })
+  .refine((v) => v.failAt === undefined || v.failAt <= v.steps, {
+    message: 'failAt names a step past the last one',
+    path: ['failAt'],
+  });
 
 export const DebugStepsOutput = z.object({ steps: z.number().int() });
 

@@ -23,9 +23,9 @@ export const JobTemplate = SubmitRequest.pick({ type: true, input: true, priorit
 export const CreateScheduleRequest = z.object({
   /** 5 fields (minute first) or 6 (second first), or a macro such as `@daily`. */
   cron: z.string().min(1).max(200),
-  /** IANA time zone the expression is read in; UTC when omitted. */
-  timezone: z.string().min(1).max(64).optional(),
-  name: z.string().min(1).max(200).optional(),
+  /** IANA time zone the expression is read in; UTC when omitted or null. */
+  timezone: z.string().min(1).max(64).nullable().optional(),
+  name: z.string().min(1).max(200).nullable().optional(),
   job: JobTemplate,
 });
 export type CreateScheduleRequest = z.infer<typeof CreateScheduleRequest>;

@@ -57,10 +57,10 @@ export async function createApiKey(
     keyHash: hashApiKey(apiKey),
     keyPrefix: apiKey.slice(0, API_KEY_PREFIX.length + 4),
     name: opts.name ?? null,
-    scopes: opts.scopes,
+    scopes: [...new Set(opts.scopes)], // a scope named twice is held once
   };
   const [inserted] = await db.orm.insert(apiKeys).values(row).returning({ createdAt: apiKeys.createdAt });
-  return { id: row.id, tenantId, name: row.name, scopes: opts.scopes, apiKey, createdAt: inserted!.createdAt.toISOString() };
+  return { id: row.id, tenantId, name: row.name, scopes: row.scopes, apiKey, createdAt: inserted!.createdAt.toISOString() };
 }
 
 /** A tenant's keys as an operator sees them: never the key, its first characters only. */
