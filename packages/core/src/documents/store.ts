@@ -241,17 +241,23 @@ const encodeCursor = (createdAt: string, id: string) => Buffer.from(JSON.stringi
 function decodeCursor(cursor: string): [string, string] {
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (
-      Array.isArray(v) &&
-      v.length === 2 &&
-      typeof v[0] === 'string' &&
-      typeof v[1] === 'string' &&
-      !Number.isNaN(Date.parse(v[0]))
-    ) {
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' && isCursorTime(v[0])) {
       return [v[0], v[1]];
     }
   } catch {}
   throw new SpoolError('invalid_cursor', 'cursor is not a nextCursor this API returned', { status: 422 });
+}
+
+// `to_json` of a timestamptz, the only form encodeCursor writes.
+const CURSOR_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?([+-]\d{2}(:\d{2})?|Z)$/;
+
+/** A date PostgreSQL takes: `Date.parse` also takes February 30th, which PostgreSQL refuses. */
+function isCursorTime(text: string): boolean {
+  const m = CURSOR_TIME.exec(text);
+  if (!m) return false;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  return y >= 1000 && day.getUTCMonth() === mo - 1 && day.getUTCDate() === d && h < 24 && mi < 60 && s < 60;
 }
 
 /** Newest first; keyset pages on (created_at, id): a re-ingest (which moves updated_at) never reorders pages. */
