@@ -298,6 +298,7 @@ async function preload(db: Database, tenantId: string, corpus: Corpus, add: numb
         accessLevel: 'public',
         chunks: n,
         tokens: 0,
+        ingestJobId: 'bench-preload',
       });
       for (const [index, text] of texts.entries()) {
         rows.push({
@@ -312,6 +313,7 @@ async function preload(db: Database, tenantId: string, corpus: Corpus, add: numb
           accessLevel: 'public',
           model,
           embedding: localEmbedding(text),
+          ingestJobId: 'bench-preload',
         });
       }
     }

@@ -163,8 +163,9 @@ describe('embed-refresh on PGlite', () => {
   }, 90_000);
 
   it('a batch embedded with a model the collection no longer uses is not written', async () => {
-    await run('ingest', { collection: 'guard', documents: [{ id: 'g', text: 'Guarded text.' }] });
+    const ingest = await run('ingest', { collection: 'guard', documents: [{ id: 'g', text: 'Guarded text.' }] });
     const row = {
+      ingestJobId: ingest.id,
       tenantId,
       collection: 'guard',
       documentId: 'g',
@@ -183,7 +184,7 @@ describe('embed-refresh on PGlite', () => {
   }, 30_000);
 
   it('a batch for a document deleted during its ingest skips that document and fails nothing', async () => {
-    await run('ingest', {
+    const ingest = await run('ingest', {
       collection: 'gone',
       documents: [
         { id: 'stays', text: 'This one stays.' },
@@ -192,6 +193,7 @@ describe('embed-refresh on PGlite', () => {
     });
     expect((await api.call('DELETE', '/v1/documents/deleted')).status).toBe(200);
     const row = (documentId: string, index: number) => ({
+      ingestJobId: ingest.id,
       tenantId,
       collection: 'gone',
       documentId,

@@ -32,17 +32,25 @@ export interface DocumentUpsert {
   accessLevel: string;
   chunks: number;
   tokens: number;
+  /** The ingest writing it: from now on only its chunk writes land (upsertChunks). */
+  ingestJobId: string;
 }
 
-/** Writes the document row, drops chunks past its new length, and relabels the chunks it keeps. */
+/**
+ * Writes the document row, drops chunks past its new length, and relabels the chunks it keeps.
+ * The row's update waits for a chunk write of an older ingest under way (it holds the row
+ * FOR SHARE), and every later write of that ingest is refused: what this ingest reads of the
+ * stored chunks after this call is what stays.
+ */
 export async function upsertDocument(db: Database, d: DocumentUpsert): Promise<void> {
   const meta = d.metadata === null ? null : JSON.stringify(d.metadata);
   await db.query(sql`
-    INSERT INTO documents (tenant_id, id, collection, title, content_hash, metadata, access_level, chunks, tokens)
-    VALUES (${d.tenantId}, ${d.id}, ${d.collection}, ${d.title}, ${d.contentHash}, ${meta}::jsonb, ${d.accessLevel}, ${d.chunks}, ${d.tokens})
+    INSERT INTO documents (tenant_id, id, collection, title, content_hash, metadata, access_level, chunks, tokens, ingest_job_id)
+    VALUES (${d.tenantId}, ${d.id}, ${d.collection}, ${d.title}, ${d.contentHash}, ${meta}::jsonb, ${d.accessLevel}, ${d.chunks},
+      ${d.tokens}, ${d.ingestJobId})
     ON CONFLICT (tenant_id, id) DO UPDATE SET collection = excluded.collection, title = excluded.title,
       content_hash = excluded.content_hash, metadata = excluded.metadata, access_level = excluded.access_level,
-      chunks = excluded.chunks, tokens = excluded.tokens, updated_at = now()`);
+      chunks = excluded.chunks, tokens = excluded.tokens, ingest_job_id = excluded.ingest_job_id, updated_at = now()`);
   await db.query(
     sql`DELETE FROM chunks WHERE tenant_id = ${d.tenantId} AND document_id = ${d.id} AND chunk_index >= ${d.chunks}`,
   );
@@ -75,6 +83,8 @@ export interface ChunkUpsert {
   accessLevel: string;
   model: string;
   embedding: number[];
+  /** The ingest writing it: the row lands only while that ingest owns the document (upsertDocument). */
+  ingestJobId: string;
 }
 
 /**
@@ -82,14 +92,23 @@ export interface ChunkUpsert {
  * while their model is still the collection's active model, checked under a share lock on the
  * collection row (which embed-refresh's switch updates): false, with nothing written, when the
  * model changed meanwhile, so a batch embedded with the old model never lands after the switch.
- * Rows of a document deleted meanwhile (DELETE /v1/documents/:id during its ingest) are
- * skipped: the delete stands, and the ingest goes on with the other documents.
+ * Rows of a document deleted meanwhile (DELETE /v1/documents/:id during its ingest), or
+ * planned since by another ingest, are skipped: the delete or the newer ingest stands, and this
+ * one goes on with its other documents.
  */
 export async function upsertChunks(db: Database, rows: ChunkUpsert[]): Promise<boolean> {
   const first = rows[0];
   if (!first) return true;
-  if (rows.some((r) => r.tenantId !== first.tenantId || r.collection !== first.collection || r.model !== first.model))
-    throw new Error('upsertChunks: one tenant, collection and model per batch');
+  if (
+    rows.some(
+      (r) =>
+        r.tenantId !== first.tenantId ||
+        r.collection !== first.collection ||
+        r.model !== first.model ||
+        r.ingestJobId !== first.ingestJobId,
+    )
+  )
+    throw new Error('upsertChunks: one tenant, collection, model and ingest per batch');
   // INSERT … SELECT FROM VALUES types the columns from the VALUES list: numbers need casts.
   const values: SQL[] = rows.map(
     (r) => sql`(${newId()}, ${r.tenantId}, ${r.collection}, ${r.documentId}, ${r.index}::int, ${r.text},
@@ -100,13 +119,15 @@ export async function upsertChunks(db: Database, rows: ChunkUpsert[]): Promise<b
     WITH active AS (
       SELECT 1 FROM collections WHERE tenant_id = ${first.tenantId} AND name = ${first.collection}
         AND embedding_model = ${first.model} FOR SHARE
+    ), owned AS (
+      SELECT id FROM documents WHERE tenant_id = ${first.tenantId} AND id IN (${list([...new Set(rows.map((r) => r.documentId))])})
+        AND ingest_job_id = ${first.ingestJobId} FOR SHARE
     ), ins AS (
       INSERT INTO chunks (id, tenant_id, collection, document_id, chunk_index, text, token_count, content_hash, metadata,
         access_level, embedding_model, embedding_dims, embedding)
       SELECT * FROM (VALUES ${sql.join(values, sql`, `)}) AS v(id, tenant_id, collection, document_id, chunk_index, text,
         token_count, content_hash, metadata, access_level, embedding_model, embedding_dims, embedding)
-      WHERE EXISTS (SELECT 1 FROM active)
-        AND EXISTS (SELECT 1 FROM documents d WHERE d.tenant_id = v.tenant_id AND d.id = v.document_id)
+      WHERE EXISTS (SELECT 1 FROM active) AND v.document_id IN (SELECT id FROM owned)
       ON CONFLICT (tenant_id, document_id, chunk_index) DO UPDATE SET text = excluded.text, token_count = excluded.token_count,
         content_hash = excluded.content_hash, metadata = excluded.metadata, access_level = excluded.access_level,
         collection = excluded.collection, embedding_model = excluded.embedding_model,

@@ -110,14 +110,8 @@ export const ingest = defineJob({
       let unchanged = 0;
       const out: Plan['docs'] = [];
       for (const d of docs) {
-        const stored = new Map((await chunkKeys(ctx.db, ctx.tenantId, d.id)).map((k) => [k.chunk_index, k]));
-        const toEmbed = d.chunks
-          .filter((c) => {
-            const s = stored.get(c.index);
-            return !(s && s.content_hash === c.hash && s.embedding_model === model);
-          })
-          .map((c) => c.index);
-        unchanged += d.chunks.length - toEmbed.length;
+        // The row first: once this ingest owns the document, an older one writes no more chunks,
+        // so the chunks read next are the ones to compare with.
         await upsertDocument(ctx.db, {
           tenantId: ctx.tenantId,
           id: d.id,
@@ -128,7 +122,16 @@ export const ingest = defineJob({
           accessLevel: d.accessLevel,
           chunks: d.chunks.length,
           tokens: d.chunks.reduce((n, c) => n + c.tokens, 0),
+          ingestJobId: ctx.jobId,
         });
+        const stored = new Map((await chunkKeys(ctx.db, ctx.tenantId, d.id)).map((k) => [k.chunk_index, k]));
+        const toEmbed = d.chunks
+          .filter((c) => {
+            const s = stored.get(c.index);
+            return !(s && s.content_hash === c.hash && s.embedding_model === model);
+          })
+          .map((c) => c.index);
+        unchanged += d.chunks.length - toEmbed.length;
         out.push({ id: d.id, toEmbed });
       }
       const all = docs.flatMap((d) => d.chunks);
@@ -161,6 +164,7 @@ export const ingest = defineJob({
             accessLevel: w.doc.accessLevel,
             model,
             embedding: vectors[i]!,
+            ingestJobId: ctx.jobId,
           })),
         );
         // Switched between the embedding call and the write: nothing was written; embed again (retryable).
