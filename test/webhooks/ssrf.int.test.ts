@@ -47,14 +47,15 @@ describe('SSRF guard with a resolver answering private addresses', () => {
   afterAll(() => stack?.close());
 
   it.each([
-    ['a hostname resolving to 10.0.0.1', 'http://internal.example.test/hook', '10.0.0.1'],
-    ['a hostname resolving to a public and a private address', 'https://mixed.example.test/hook', '10.0.0.1'],
-    ["a hostname resolving to '::ffff:10.0.0.1'", 'http://mapped.example.test:8080/hook', '::ffff:10.0.0.1'],
-  ])('refuses %s at submit with 422 webhook_url_forbidden', async (_what, url, address) => {
+    ['a hostname resolving to 10.0.0.1', 'http://internal.example.test/hook'],
+    ['a hostname resolving to a public and a private address', 'https://mixed.example.test/hook'],
+    ["a hostname resolving to '::ffff:10.0.0.1'", 'http://mapped.example.test:8080/hook'],
+  ])('refuses %s at submit with 422 webhook_url_forbidden, without naming the address', async (_what, url) => {
     const res = await api.submit({ type: 'debug-steps', input: { steps: 0 }, webhook: { url } });
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe('webhook_url_forbidden');
-    expect(res.body.error.message).toContain(address);
+    // Which address would map the internal DNS for a tenant who probes names.
+    expect(res.body.error.message).toBe(`${new URL(url).hostname} resolves to a private, loopback or reserved address`);
     expect(dns.asked.get(new URL(url).hostname)).toBeGreaterThanOrEqual(1);
   });
 
@@ -76,7 +77,7 @@ describe('SSRF guard with a resolver answering private addresses', () => {
     expect(delivery, JSON.stringify(delivery)).toMatchObject({ status: 'failed' });
     expect(delivery.attempts).toHaveLength(1);
     expect(delivery.attempts[0].statusCode).toBeNull();
-    expect(delivery.attempts[0].error).toMatch(/10\.0\.0\.1.*private/);
+    expect(delivery.attempts[0].error).toMatch(/rebind\.example\.test resolves to a private/);
     // Asked at submit and again before connecting.
     expect(dns.asked.get('rebind.example.test')).toBe(2);
   });

@@ -1,6 +1,6 @@
 /**
  * One HTTP POST of a webhook to a checked address: no redirects followed, a hard timeout, and a
- * lookup pinned to the address the SSRF guard approved.
+ * lookup pinned to the addresses the SSRF guard approved.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -14,6 +14,15 @@ export interface PostResult {
   error?: string;
 }
 
+/** What is read of an answer's body before the socket is let go: nothing in it is used. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * Settles once, within `timeoutMs`, whatever the receiver does: the answer counts when its
+ * status line and headers arrive (a 200 whose body keeps coming is a 200); a `101 Switching
+ * Protocols` or a connection closed without an answer is a failed attempt. Before, a 101 left
+ * the promise unsettled for ever, holding a delivery slot (outside audit).
+ */
 export function postWebhook(
   target: CheckedTarget,
   headers: Record<string, string>,
@@ -21,13 +30,20 @@ export function postWebhook(
   timeoutMs: number,
 ): Promise<PostResult> {
   const started = performance.now();
+  // Every address the guard approved, in its order: with `all` (Node's happy eyeballs) the
+  // connection falls back to the next one when the first is unreachable.
   const pinned: LookupFunction = (_hostname, options, callback) => {
-    if ((options as { all?: boolean }).all) (callback as any)(null, [{ address: target.address, family: target.family }]);
-    else callback(null, target.address, target.family);
+    if ((options as { all?: boolean }).all) (callback as any)(null, target.addresses);
+    else callback(null, target.addresses[0]!.address, target.addresses[0]!.family);
   };
   const client = target.url.protocol === 'https:' ? https : http;
   return new Promise((resolve) => {
-    const done = (r: Omit<PostResult, 'latencyMs'>) => resolve({ ...r, latencyMs: Math.round(performance.now() - started) });
+    let settled = false;
+    const done = (r: Omit<PostResult, 'latencyMs'>) => {
+      if (settled) return;
+      settled = true;
+      resolve({ ...r, latencyMs: Math.round(performance.now() - started) });
+    };
     const req = client.request(
       target.url,
       {
@@ -42,16 +58,28 @@ export function postWebhook(
         timeout: timeoutMs,
       },
       (res) => {
-        // Read (and discard) at most a little of the answer, then let the socket go.
-        res.resume();
-        res.on('end', () => done({ statusCode: res.statusCode, retryAfter: res.headers['retry-after'] ?? null }));
-        res.on('error', (err) => done({ statusCode: res.statusCode, error: err.message }));
+        done({ statusCode: res.statusCode, retryAfter: res.headers['retry-after'] ?? null });
+        // Drain a little so the socket can be reused; past that, or at the deadline, drop it.
+        let read = 0;
+        res.on('data', (chunk: Buffer) => {
+          read += chunk.length;
+          if (read > MAX_BODY_BYTES) res.destroy();
+        });
+        res.on('error', () => {});
       },
     );
-    const deadline = setTimeout(() => req.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+    const stop = () => req.destroy(new Error(`timed out after ${timeoutMs} ms`));
+    const deadline = setTimeout(stop, timeoutMs);
+    req.on('timeout', stop);
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      done({ statusCode: res.statusCode, error: `the receiver switched protocols (${res.statusCode})` });
+    });
     req.on('error', (err) => done({ error: err.message }));
-    req.on('close', () => clearTimeout(deadline));
+    req.on('close', () => {
+      clearTimeout(deadline);
+      done({ error: 'the connection closed without an answer' });
+    });
     req.end(body);
   });
 }

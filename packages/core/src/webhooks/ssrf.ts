@@ -10,8 +10,8 @@ import { SpoolError } from '../errors.ts';
 
 export interface CheckedTarget {
   url: URL;
-  address: string;
-  family: 4 | 6;
+  /** Every address the name resolved to, all checked, in the resolver's order. */
+  addresses: { address: string; family: 4 | 6 }[];
 }
 
 /**
@@ -56,7 +56,7 @@ export function parseWebhookUrl(raw: string): URL {
 
 /**
  * Parses and resolves a webhook URL and refuses it (422 `webhook_url_forbidden`) unless every
- * address it resolves to is public, or `allowPrivate` is on. Returns the address to connect to.
+ * address it resolves to is public, or `allowPrivate` is on. Returns the addresses to connect to.
  */
 export async function checkWebhookTarget(
   raw: string,
@@ -77,8 +77,8 @@ export async function checkWebhookTarget(
     throw new SpoolError('webhook_url_unresolvable', `cannot resolve ${host}`, { status: 422, retryable: true });
   if (!allowPrivate) {
     const bad = addresses.find((a) => isPrivateAddress(a.address));
-    if (bad) throw forbidden(`${host} resolves to ${bad.address}, a private, loopback or reserved address`);
+    // Not which address: a tenant must not map the internal DNS through this message.
+    if (bad) throw forbidden(`${host} resolves to a private, loopback or reserved address`);
   }
-  const first = addresses[0]!;
-  return { url, address: first.address, family: first.family === 6 ? 6 : 4 };
+  return { url, addresses: addresses.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 })) };
 }
