@@ -9,8 +9,22 @@ describe('document text', () => {
     );
     expect(text).toBe('A & B\n\nC!');
     expect(htmlToText('<b>bold</b> text')).toBe(' bold  text');
+    expect(htmlToText('a < b and c <= d<br/>e')).toBe('a < b and c <= d\ne');
+    expect(htmlToText('x<!-- never closed <p>gone')).toBe('x ');
+    expect(htmlToText('x<SCRIPT>1</script >y<a href="z"')).toBe('x y ');
     // Markdown and plain text are kept as they are.
     expect(normalizeText('# Title\n\n- a <b>tag</b>', 'markdown')).toBe('# Title\n\n- a <b>tag</b>');
+  });
+
+  it('strips 1 MiB of unclosed comments, scripts or tags without holding the event loop', () => {
+    for (const unit of ['<!--', '<script>', '<a', '<a>']) {
+      const html = `<html>${unit.repeat(Math.floor((1024 * 1024) / unit.length))}`;
+      const started = performance.now();
+      expect(normalizeText(html), unit).toBe('');
+      // A hang guard, not a benchmark: lazy regexes took minutes here (0.3–6 s at 128 KiB), one
+      // pass takes milliseconds; 5 s leaves a loaded machine a hundredfold margin.
+      expect(performance.now() - started, unit).toBeLessThan(5_000);
+    }
   });
 
   it('chunks by tokens with sentence overlap', () => {

@@ -9,20 +9,56 @@ export type ContentType = 'text' | 'markdown' | 'html';
 
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
 
-/** HTML → text: scripts, styles and comments dropped, block tags become line breaks, entities decoded. */
+const TAG_START = /<[A-Za-z/!?]/y;
+const RAW_TEXT = /<(script|style|noscript|template)\b/iy;
+const BLOCK_TAG = /<\/?(?:p|div|br|li|ul|ol|h[1-6]|tr|table|section|article|header|footer|blockquote|pre)\b/iy;
+
+/**
+ * HTML → text: scripts, styles and comments dropped, block tags become line breaks, other tags
+ * spaces, entities decoded. One pass, each character looked at once or twice: regexes with a
+ * lazy `[\s\S]*?` rescanned to the end from every unclosed `<!--` or `<a`, so 128 KiB of them
+ * took 6 s of a worker's event loop (outside audit). As in a browser, a `<` that starts no tag
+ * (`a < b`) is text, and an unclosed comment, script or tag runs to the end.
+ */
 export function htmlToText(html: string): string {
-  return html
-    .replace(/<!--[\s\S]*?-->/g, ' ')
-    .replace(/<(script|style|noscript|template)\b[\s\S]*?<\/\1\s*>/gi, ' ')
-    .replace(/<\/?(p|div|br|li|ul|ol|h[1-6]|tr|table|section|article|header|footer|blockquote|pre)\b[^>]*>/gi, '\n')
-    .replace(/<[^>]+>/g, ' ')
-    .replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (m, e: string) => {
-      if (e[0] === '#') {
-        const code = e[1] === 'x' || e[1] === 'X' ? Number.parseInt(e.slice(2), 16) : Number.parseInt(e.slice(1), 10);
-        return Number.isFinite(code) && code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : ' ';
-      }
-      return ENTITIES[e.toLowerCase()] ?? m;
-    });
+  let out = '';
+  let i = 0;
+  while (i < html.length) {
+    const lt = html.indexOf('<', i);
+    if (lt < 0) {
+      out += html.slice(i);
+      break;
+    }
+    out += html.slice(i, lt);
+    TAG_START.lastIndex = lt;
+    if (!TAG_START.test(html)) {
+      out += '<';
+      i = lt + 1;
+      continue;
+    }
+    RAW_TEXT.lastIndex = lt;
+    BLOCK_TAG.lastIndex = lt;
+    const raw = RAW_TEXT.exec(html);
+    if (html.startsWith('<!--', lt)) {
+      const close = html.indexOf('-->', lt + 4);
+      i = close < 0 ? html.length : close + 3;
+    } else if (raw) {
+      const close = new RegExp(`</${raw[1]}\\s*>`, 'gi');
+      close.lastIndex = RAW_TEXT.lastIndex;
+      i = close.exec(html) ? close.lastIndex : html.length;
+    } else {
+      const gt = html.indexOf('>', lt + 1);
+      i = gt < 0 ? html.length : gt + 1;
+    }
+    out += BLOCK_TAG.test(html) ? '\n' : ' ';
+  }
+  return out.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (m, e: string) => {
+    if (e[0] === '#') {
+      const code = e[1] === 'x' || e[1] === 'X' ? Number.parseInt(e.slice(2), 16) : Number.parseInt(e.slice(1), 10);
+      return Number.isFinite(code) && code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : ' ';
+    }
+    return ENTITIES[e.toLowerCase()] ?? m;
+  });
 }
 
 const looksLikeHtml = (s: string) => /^\s*(<!doctype html|<html\b|<(body|div|p|article|section)\b)/i.test(s);
