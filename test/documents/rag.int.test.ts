@@ -119,6 +119,20 @@ describe('documents on PGlite with pgvector', () => {
     );
     expect(rows.map((r) => r.text)).toEqual(['Trains are now slow.']);
   }, 60_000);
+
+  it('cuts the snippet and the traced question between characters, not inside an emoji', async () => {
+    // The snippet keeps 240 UTF-16 units: here the 240th is the first half of an emoji, which
+    // PostgreSQL's jsonb refuses alone (the job failed at its closing write).
+    const text = `Volcano facts ${'x'.repeat(239 - 'Volcano facts '.length)}😀 and more about the volcano Etna.`;
+    expect(text.charCodeAt(239)).toBe(0xd83d);
+    await run(b, 'ingest', { collection: 'emoji', documents: [{ id: 'emoji', text }] });
+    const cited = await run(b, 'rag-query', { collection: 'emoji', question: 'Tell me about the volcano Etna' });
+    expect(cited.result.citations[0]).toMatchObject({ documentId: 'emoji', snippet: `${text.slice(0, 239)}…` });
+    // The trace keeps 2,000 units of the question.
+    const question = `${'volcano '.repeat(250).slice(0, 1_999)}😀?`;
+    expect(question.charCodeAt(1_999)).toBe(0xd83d);
+    await run(b, 'rag-query', { collection: 'emoji', question });
+  }, 60_000);
 });
 
 describe('documents on a PostgreSQL without pgvector', () => {

@@ -51,7 +51,26 @@ export function toSpoolError(err: unknown): SpoolError {
     return new SpoolError('aborted', err.message || 'aborted', { retryable: false, cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
+  // A failed statement's message holds its SQL text and parameters: the job's error is shown to
+  // its tenant, so it says only that a statement failed (the worker's log has the whole of it).
+  const sqlState = sqlStateOf(err);
+  if (sqlState !== undefined || message.startsWith('Failed query:')) {
+    const which = sqlState === undefined ? '' : ` (SQLSTATE ${sqlState})`;
+    return new SpoolError('internal', `a database statement failed${which}`, { retryable: true, cause: err });
+  }
   return new SpoolError('internal', message || 'internal error', { retryable: true, cause: err });
+}
+
+/** The PostgreSQL SQLSTATE of an error or of one of its causes (drizzle wraps the driver's). */
+function sqlStateOf(err: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  for (let e = err; e && typeof e === 'object' && !seen.has(e); e = (e as { cause?: unknown }).cause) {
+    seen.add(e);
+    const code = (e as { code?: unknown }).code;
+    // Five digits or capitals with a digit among them: Node's EPIPE is not one.
+    if (typeof code === 'string' && /^(?=.*\d)[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
 }
 
 /** True for errors that mean "the database or Redis is not reachable right now". */
@@ -96,13 +115,7 @@ export function isUnavailable(err: unknown): boolean {
  * (ids, filters, names), so it is bad input, not a server failure.
  */
 export function isDataException(err: unknown): boolean {
-  const seen = new Set<unknown>();
-  for (let e = err; e && typeof e === 'object' && !seen.has(e); e = (e as { cause?: unknown }).cause) {
-    seen.add(e);
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code)) return true;
-  }
-  return false;
+  return sqlStateOf(err)?.startsWith('22') ?? false;
 }
 
 /**

@@ -13,6 +13,7 @@ import { SpoolError } from '../errors.ts';
 import { ModelRefInput } from '../providers/chain.ts';
 import { defineJob } from '../queue/define-job.ts';
 import { attachRetrieval } from '../store/model-calls.ts';
+import { truncate } from './storable-json.ts';
 
 export const RAG_PROMPT_VERSION = 'rag-v1';
 const SNIPPET_CHARS = 240;
@@ -112,7 +113,7 @@ export const ragQuery = defineJob({
         ctx.db,
         { jobId: ctx.jobId, attempt: ctx.attempt, step: 'retrieve' },
         {
-          query: input.question.slice(0, 2_000),
+          query: truncate(input.question, 2_000),
           collection: input.collection,
           embeddingModel: model,
           topK: input.topK,
@@ -154,7 +155,7 @@ export const ragQuery = defineJob({
         chunkId: h.chunkId,
         score: h.score,
         ...(h.rerankScore === undefined ? {} : { rerankScore: h.rerankScore }),
-        snippet: h.text.length > SNIPPET_CHARS ? `${h.text.slice(0, SNIPPET_CHARS)}…` : h.text,
+        snippet: h.text.length > SNIPPET_CHARS ? `${truncate(h.text, SNIPPET_CHARS)}…` : h.text,
       })),
       model: answer.model,
       usage: answer.usage,

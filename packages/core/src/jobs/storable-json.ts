@@ -14,6 +14,17 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 export const unstorableText = (s: string) => s.includes('\u0000') || LONE_SURROGATE.test(s);
 export const UNSTORABLE_TEXT = 'text must not contain NUL characters or unpaired surrogates';
 
+/**
+ * The first `max` UTF-16 units of `s`, one fewer when the cut would split a surrogate pair: a
+ * lone high surrogate is JSON that PostgreSQL's jsonb refuses, and a job whose snippet ended in
+ * half an emoji failed at its closing write.
+ */
+export function truncate(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const last = s.charCodeAt(max - 1);
+  return s.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+}
+
 export interface JsonIssue {
   path: (string | number)[];
   message: string;

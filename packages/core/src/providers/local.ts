@@ -6,6 +6,7 @@
  * n-grams (fixed dimension, L2-normalized), good for near-duplicate and lexical similarity.
  * It lets every job type run on a fresh machine.
  */
+import { truncate } from '../jobs/storable-json.ts';
 import { countChatTokens, countTokens } from './tokens.ts';
 import type { CallOptions, ChatMessage, EmbedResult, Provider, ProviderChatRequest, ProviderChatResult } from './types.ts';
 
@@ -101,7 +102,7 @@ export function instanceOf(schema: unknown, text: string): unknown {
     case 'string': {
       const max = typeof s.maxLength === 'number' ? s.maxLength : Infinity;
       const min = typeof s.minLength === 'number' ? s.minLength : 0;
-      return text.slice(0, max).padEnd(min, '.');
+      return truncate(text, max).padEnd(min, '.');
     }
     case 'integer':
     case 'number':

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { Database } from '../db/client.ts';
 import { SpoolError } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { truncate } from '../jobs/storable-json.ts';
 import type { Logger } from '../logger.ts';
 import {
   modelBreakerState,
@@ -621,7 +622,7 @@ export class ModelService {
       retrieval: null,
       ...row,
       // Provider error bodies can be long; the trace keeps the gist.
-      errorMessage: row.errorMessage ? row.errorMessage.slice(0, 500) : null,
+      errorMessage: row.errorMessage ? truncate(row.errorMessage, 500) : null,
     }).catch((err) => scope.log.warn({ err, jobId: scope.jobId }, 'trace write failed'));
   }
 }

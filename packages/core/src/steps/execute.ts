@@ -179,7 +179,9 @@ export async function executeAttempt(
     }
     const final = !error.retryable || isLastAttempt;
     jobExecutions.inc({ type: def.name, outcome: final ? 'failed' : 'retry' });
-    log.warn({ jobId, type: def.name, attempt: state.attempt, code: error.code, final, err: error.message }, 'attempt failed');
+    // The thrown error's own message: the job's may be shortened for its tenant (toSpoolError).
+    const err = thrown instanceof Error ? thrown.message : String(thrown);
+    log.warn({ jobId, type: def.name, attempt: state.attempt, code: error.code, final, err }, 'attempt failed');
     if (final) return (await end('failed', { error })) ? { kind: 'failed', error } : { kind: 'lease_lost' };
     return (await end('queued', { error })) ? { kind: 'retry', error } : { kind: 'lease_lost' };
   } finally {
