@@ -225,6 +225,16 @@ describe('embed-refresh on PGlite', () => {
     const job = await submit('embed-refresh', { collection: 'nothing-here', model: NEW_MODEL });
     expect(job.status).toBe('failed');
     expect(job.error).toMatchObject({ code: 'not_found', retryable: false });
+
+    // A collection whose documents were all deleted keeps its row and model, and is refused too.
+    await run('ingest', { collection: 'emptied', documents: [{ id: 'only', text: 'The only document.' }] });
+    expect((await api.call('DELETE', '/v1/documents/only')).status).toBe(200);
+    const emptied = await submit('embed-refresh', { collection: 'emptied', model: NEW_MODEL });
+    expect(emptied.error).toMatchObject({ code: 'not_found', retryable: false });
+    const [collection] = await q<{ embedding_model: string; refresh_model: string | null }>(
+      sql`SELECT embedding_model, refresh_model FROM collections WHERE tenant_id = ${tenantId} AND name = 'emptied'`,
+    );
+    expect(collection).toEqual({ embedding_model: 'local', refresh_model: null });
   }, 30_000);
 
   it('records the retrieval on the trace: query, filters, chunk ids and scores, and the rerank', async () => {

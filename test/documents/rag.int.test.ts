@@ -2,6 +2,7 @@
  * ingest and rag-query: vector tables on embedded PGlite (pgvector), the job path on the real
  * Redis; and on the PostgreSQL server (no pgvector): migrations still apply, ingest is refused.
  */
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase } from '../support/database.ts';
 import { freshPglite } from '../support/pglite.ts';
@@ -52,9 +53,7 @@ describe('documents on PGlite with pgvector', () => {
     expect(job.result).toMatchObject({ documentIds: ['volcanoes', 'bees', 'trains'], unchanged: 0 });
     expect(job.result.chunks).toBeGreaterThanOrEqual(3);
     expect(job.result.tokens).toBeGreaterThan(20);
-    const rows = await stack.database.db.query<{ text: string }>(
-      (await import('drizzle-orm')).sql`SELECT text FROM chunks WHERE document_id = 'bees'`,
-    );
+    const rows = await stack.database.db.query<{ text: string }>(sql`SELECT text FROM chunks WHERE document_id = 'bees'`);
     expect(rows.map((r) => r.text).join(' ')).not.toMatch(/<|volcano|script/);
     expect(rows.map((r) => r.text).join(' ')).toContain('queen & thousands');
 
@@ -108,16 +107,34 @@ describe('documents on PGlite with pgvector', () => {
     expect(again.result.unchanged).toBe(again.result.chunks);
     expect(again.steps?.map((s: { name: string }) => s.name) ?? ['plan']).not.toContain('embed-1');
     const traces = await stack.database.db.query<{ n: number | string }>(
-      (await import('drizzle-orm')).sql`SELECT count(*) AS n FROM model_calls WHERE job_id = ${again.id} AND kind = 'embed'`,
+      sql`SELECT count(*) AS n FROM model_calls WHERE job_id = ${again.id} AND kind = 'embed'`,
     );
     expect(Number(traces[0]!.n)).toBe(0);
 
     const changed = await run(a, 'ingest', { documents: [{ id: 'trains', text: 'Trains are now slow.' }] });
     expect(changed.result).toMatchObject({ chunks: 1, unchanged: 0 });
-    const rows = await stack.database.db.query<{ text: string }>(
-      (await import('drizzle-orm')).sql`SELECT text FROM chunks WHERE document_id = 'trains'`,
-    );
+    const rows = await stack.database.db.query<{ text: string }>(sql`SELECT text FROM chunks WHERE document_id = 'trains'`);
     expect(rows.map((r) => r.text)).toEqual(['Trains are now slow.']);
+  }, 60_000);
+
+  it('a text without words (a zero vector, which has no cosine distance) breaks no query', async () => {
+    await run(b, 'ingest', {
+      collection: 'zero',
+      documents: [
+        { id: 'emoji', text: '🎉 🎉 🎉 — ✓ ✓' },
+        { id: 'etna', text: 'Mount Etna is an active volcano in Sicily.' },
+      ],
+    });
+    const wordless = await run(b, 'rag-query', { collection: 'zero', question: '???', topK: 5 });
+    expect(wordless.result.citations).toEqual([]);
+    // An exact scan (a small tenant on a big table) meets the zero vector, which HNSW does not index.
+    await stack.database.db.query(sql`SET enable_indexscan = off`);
+    try {
+      const q = await run(b, 'rag-query', { collection: 'zero', question: 'Which volcano is in Sicily?', topK: 5 });
+      expect(q.result.citations.map((c: { documentId: string }) => c.documentId)).toEqual(['etna']);
+    } finally {
+      await stack.database.db.query(sql`RESET enable_indexscan`);
+    }
   }, 60_000);
 
   it('cuts the snippet and the traced question between characters, not inside an emoji', async () => {

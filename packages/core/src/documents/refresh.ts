@@ -29,7 +29,11 @@ export interface PendingChunk {
   content_hash: string;
 }
 
-/** Records the refresh on the collection; the previous model and the chunk count. 404 when the collection is empty. */
+/**
+ * Records the refresh on the collection; the previous model and the chunk count. 404 when the
+ * collection is unknown or empty (its documents all deleted: its row stays, and the refresh
+ * switched its model over nothing).
+ */
 export async function beginRefresh(
   db: Database,
   s: RefreshScope,
@@ -39,7 +43,9 @@ export async function beginRefresh(
     WITH prev AS (SELECT embedding_model FROM collections WHERE tenant_id = ${s.tenantId} AND name = ${s.collection}),
     upd AS (
       UPDATE collections SET refresh_model = ${s.model}, refresh_job_id = ${jobId}, updated_at = now()
-      WHERE tenant_id = ${s.tenantId} AND name = ${s.collection} RETURNING 1
+      WHERE tenant_id = ${s.tenantId} AND name = ${s.collection}
+        AND EXISTS (SELECT 1 FROM chunks WHERE tenant_id = ${s.tenantId} AND collection = ${s.collection})
+      RETURNING 1
     )
     SELECT (SELECT embedding_model FROM prev) AS previous,
       (SELECT count(*) FROM chunks WHERE tenant_id = ${s.tenantId} AND collection = ${s.collection}) AS total

@@ -178,13 +178,17 @@ export async function searchChunks(db: Database, q: SearchQuery): Promise<Search
       ${q.documentIds ? sql`AND document_id IN (${list(q.documentIds)})` : sql``}
     ORDER BY embedding::${type} <=> ${target}
     LIMIT ${q.topK}`);
-  return rows.map((r) => ({
-    documentId: r.document_id,
-    chunkId: r.id,
-    chunkIndex: Number(r.chunk_index),
-    score: Math.round(Number(r.score) * 1e6) / 1e6,
-    text: r.text,
-  }));
+  // A zero vector (the local embedder's answer for text without a word) has no cosine distance:
+  // PostgreSQL says NaN, which sorts after every number, so dropping those rows loses no match.
+  return rows
+    .filter((r) => Number.isFinite(Number(r.score)))
+    .map((r) => ({
+      documentId: r.document_id,
+      chunkId: r.id,
+      chunkIndex: Number(r.chunk_index),
+      score: Math.round(Number(r.score) * 1e6) / 1e6,
+      text: r.text,
+    }));
 }
 
 /** A stored document as the documents API shows it. */
