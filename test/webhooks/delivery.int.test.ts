@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, type Stack, startStack } from '../support/stack.ts';
@@ -167,6 +168,25 @@ describe('webhooks', () => {
     } finally {
       tenant.webhookSecret = fresh;
       await rx.close();
+    }
+  });
+
+  it('two rotations at once: the later secret is current and the earlier one previous, so both sign', async () => {
+    const rotate = async () => {
+      const res = await fetch(`${stack.url}/v1/admin/tenants/${tenant.id}/webhook-secret/rotate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.adminToken}` },
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()).webhookSecret as string;
+    };
+    for (let round = 0; round < 5; round++) {
+      const answered = await Promise.all([rotate(), rotate()]);
+      const [row] = await stack.database.db.query<{ webhook_secret: string; previous_webhook_secret: string }>(
+        sql`SELECT webhook_secret, previous_webhook_secret FROM tenants WHERE id = ${tenant.id}`,
+      );
+      expect([row!.webhook_secret, row!.previous_webhook_secret].sort()).toEqual(answered.sort());
+      tenant.webhookSecret = row!.webhook_secret;
     }
   });
 

@@ -8,7 +8,7 @@ import { SpoolError } from '@spool/core/errors';
 import { newWebhookSecret } from '@spool/core/ids';
 import { listDeliveries, resetLatestDelivery } from '@spool/core/store/webhooks';
 import { checkWebhookTarget } from '@spool/core/webhooks';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireAdmin, requireScope } from '../middleware/auth.ts';
@@ -64,17 +64,16 @@ export function webhookRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   });
 
   app.post('/v1/admin/tenants/:id/webhook-secret/rotate', requireAdmin(deps), async (c) => {
-    const [current] = await deps.db.orm
-      .select()
-      .from(tenants)
-      .where(eq(tenants.id, c.req.param('id')));
-    if (!current) throw new SpoolError('not_found', 'tenant not found', { status: 404 });
     const webhookSecret = newWebhookSecret();
     const previousSecretExpiresAt = new Date(Date.now() + deps.config.webhookSecretOverlapMs);
-    await deps.db.orm
+    // One statement: the row's own secret becomes the previous one. Read, then written, two
+    // rotations at once both kept the secret they read, and one answered secret never signed.
+    const [rotated] = await deps.db.orm
       .update(tenants)
-      .set({ webhookSecret, previousWebhookSecret: current.webhookSecret, previousSecretExpiresAt })
-      .where(eq(tenants.id, current.id));
+      .set({ webhookSecret, previousWebhookSecret: sql`${tenants.webhookSecret}`, previousSecretExpiresAt })
+      .where(eq(tenants.id, c.req.param('id')))
+      .returning({ id: tenants.id });
+    if (!rotated) throw new SpoolError('not_found', 'tenant not found', { status: 404 });
     return c.json({ webhookSecret, previousSecretExpiresAt: previousSecretExpiresAt.toISOString() }, 200);
   });
 }
