@@ -45,3 +45,23 @@ describe('document text', () => {
     expect(long.every((c) => c.tokens <= 40)).toBe(true);
   });
 });
+
+describe('chunking text whose sentences are longer than a chunk', () => {
+  it('cuts between characters: emoji and CJK take several tokens each, and a cut inside one made U+FFFD', () => {
+    const emoji = '🌋🔥'.repeat(300);
+    const chunks = chunkText(emoji, 50, 0, tokens);
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(chunks.map((c) => c.text).join('')).toBe(emoji);
+    for (const c of chunks) expect(c.tokens).toBeLessThanOrEqual(50);
+  });
+
+  it('ends sentences at 。！？ too, so Chinese text is chunked on sentences, every character intact', () => {
+    const sentence = '火山是地壳中的岩浆喷出地表形成的山体，埃特纳火山位于意大利西西里岛，是欧洲最活跃的火山之一。';
+    const chunks = chunkText(normalizeText(sentence.repeat(20)), 64, 0, tokens);
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const c of chunks) {
+      expect(c.text).not.toContain('\uFFFD');
+      expect(c.text.endsWith('。')).toBe(true);
+    }
+  });
+});

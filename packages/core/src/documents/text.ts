@@ -3,7 +3,7 @@
  * sentences where they fit; a sentence longer than a chunk is cut by tokens).
  */
 import { createHash } from 'node:crypto';
-import type { Tokens } from '../providers/tokens.ts';
+import { SENTENCES, type Tokens } from '../providers/tokens.ts';
 
 export type ContentType = 'text' | 'markdown' | 'html';
 
@@ -89,7 +89,7 @@ export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex'
  */
 export function chunkText(text: string, maxTokens: number, overlapTokens: number, tokens: Tokens): Chunk[] {
   const pieces: { text: string; n: number }[] = [];
-  for (const sentence of text.match(/[^.!?\n]+(?:[.!?]+|\n+|$)\s*/g) ?? []) {
+  for (const sentence of text.match(SENTENCES) ?? []) {
     const n = tokens.count(sentence);
     if (n <= maxTokens) pieces.push({ text: sentence, n });
     else for (const part of tokens.chunk(sentence, maxTokens)) pieces.push({ text: `${part} `, n: tokens.count(`${part} `) });

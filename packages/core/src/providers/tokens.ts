@@ -70,14 +70,17 @@ export function countChatTokens(messages: ChatMessage[], model?: string): number
   return n;
 }
 
+/** Sentences, each with its end mark and the space after it (CJK marks end sentences too). */
+export const SENTENCES = /[^.!?。！？\n]+(?:[.!?。！？]+|\n+|$)\s*/g;
+
 /**
  * Splits text into chunks of at most `maxTokens`, on sentence boundaries where it can
- * (a sentence longer than the limit is cut by tokens).
+ * (a sentence longer than the limit is cut by tokens, between characters).
  */
 export function chunkByTokens(text: string, maxTokens: number, model?: string): string[] {
   if (maxTokens < 1) throw new Error('maxTokens must be ≥ 1');
   const enc = encoder(encodingFor(model));
-  const sentences = text.match(/[^.!?\n]+(?:[.!?]+|\n+|$)\s*/g) ?? [];
+  const sentences = text.match(SENTENCES) ?? [];
   const chunks: string[] = [];
   let current = '';
   let currentTokens = 0;
@@ -91,7 +94,11 @@ export function chunkByTokens(text: string, maxTokens: number, model?: string): 
     const ids = encodeOrdinary(enc, sentence);
     if (ids.length > maxTokens) {
       push();
-      for (let i = 0; i < ids.length; i += maxTokens) chunks.push(decoder.decode(enc.decode(ids.slice(i, i + maxTokens))).trim());
+      for (let i = 0; i < ids.length; ) {
+        const [end, bytes] = windowEnd(enc, ids, i, Math.min(i + maxTokens, ids.length));
+        chunks.push(decoder.decode(bytes).trim());
+        i = end;
+      }
       continue;
     }
     if (currentTokens + ids.length > maxTokens) push();
@@ -100,6 +107,33 @@ export function chunkByTokens(text: string, maxTokens: number, model?: string): 
   }
   push();
   return chunks.filter(Boolean);
+}
+
+/**
+ * Where a window of tokens `[start, end)` may end, and its bytes: not inside a character.
+ * Byte-level BPE splits some characters (CJK, emoji) across tokens, and a window decoded alone
+ * turned each half into U+FFFD. A character is at most 4 bytes, so at most 3 tokens go back.
+ */
+function windowEnd(enc: Tiktoken, ids: Uint32Array, start: number, end: number): [number, Uint8Array] {
+  for (let j = end; j > start; j--) {
+    const bytes = enc.decode(ids.slice(start, j));
+    if (endsOnCharacter(bytes)) return [j, bytes];
+  }
+  return [end, enc.decode(ids.slice(start, end))];
+}
+
+/** Whether UTF-8 `bytes` end with a whole character (the last lead byte has all its continuation bytes). */
+function endsOnCharacter(bytes: Uint8Array): boolean {
+  let k = bytes.length - 1;
+  let continuation = 0;
+  while (k >= 0 && continuation < 4 && (bytes[k]! & 0xc0) === 0x80) {
+    k--;
+    continuation++;
+  }
+  if (k < 0) return continuation === 0;
+  const lead = bytes[k]!;
+  const needed = lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : lead >= 0xc0 ? 1 : 0;
+  return needed === continuation;
 }
 
 /** What handlers get as `ctx.tokens`. */
