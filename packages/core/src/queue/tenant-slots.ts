@@ -15,18 +15,16 @@
 import { Job as BullJob, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
-// KEYS: slots, line. ARGV: now, cap, item, lapse, slot ttl, member to park ('' = none), its
-// place in the line (the job's priority). Returns -1 when the item holds a slot; else its place
-// in line (0 first), or 0 if not parked.
+// KEYS: slots, line. ARGV: now, cap, item, lapse, slot ttl, its member in the line, its place
+// there (the job's priority). Returns -1 when the item holds a slot; else its place in line (0 first).
 const ACQUIRE = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
   redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  if ARGV[6] ~= '' then redis.call('ZREM', KEYS[2], ARGV[6]) end
+  redis.call('ZREM', KEYS[2], ARGV[6])
   return -1
 end
-if ARGV[6] == '' then return 0 end
 redis.call('ZADD', KEYS[2], 'NX', ARGV[7], ARGV[6])
 redis.call('PEXPIRE', KEYS[2], 86400000)
 return redis.call('ZRANK', KEYS[2], ARGV[6])`;
@@ -47,9 +45,10 @@ type Scripted = Redis & {
 };
 
 export interface TenantSlots {
-  /** True if the item may go now; it then holds a slot for at most `holdMs`. */
-  acquire(tenantId: string, itemId: string, holdMs: number): Promise<boolean>;
-  /** As `acquire`, but a job held back joins the tenant's line: its place (0 first), or undefined if it may go. */
+  /**
+   * Undefined if the job may go now (it then holds a slot for at most `holdMs`); else it joins
+   * the tenant's line, and its place there (0 first).
+   */
   acquireOrQueue(tenantId: string, job: Job & { id: string }, holdMs: number): Promise<number | undefined>;
   /**
    * Frees the item's slot and hands it to the first job in the tenant's line, held for it at
@@ -76,16 +75,12 @@ export function createTenantSlots(
   }
   const scripted = redis as Scripted;
   const keys = (tenantId: string) => [`${keyPrefix}:${tenantId}`, `${keyPrefix}:${tenantId}:line`] as const;
-  const take = async (tenantId: string, itemId: string, holdMs: number, member: string, priority = 0) => {
-    const now = Date.now();
-    return Number(await scripted.spoolSlotAcquire(...keys(tenantId), now, cap, itemId, now + holdMs, holdMs, member, priority));
-  };
   return {
-    async acquire(tenantId, itemId, holdMs) {
-      return (await take(tenantId, itemId, holdMs, '')) === -1;
-    },
     async acquireOrQueue(tenantId, job, holdMs) {
-      const place = await take(tenantId, job.id, holdMs, `${job.id}\n${job.queueName}`, job.opts?.priority ?? 0);
+      const now = Date.now();
+      const member = `${job.id}\n${job.queueName}`;
+      const args = [now, cap, job.id, now + holdMs, holdMs, member, job.opts?.priority ?? 0];
+      const place = Number(await scripted.spoolSlotAcquire(...keys(tenantId), ...args));
       return place === -1 ? undefined : place;
     },
     async release(tenantId, itemId, holdMs = 60_000) {
