@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, type Stack, startStack } from '../support/stack.ts';
 
 /** Answers per name: a list, or a function of how many times that name was asked (rebinding). */
-type Answers = Record<string, string[] | ((asked: number) => string[])>;
+type Answers = Record<string, string[] | ((asked: number) => string[] | Promise<string[]>)>;
 
 function fakeDns(answers: Answers) {
   const asked = new Map<string, number>();
@@ -21,7 +21,7 @@ function fakeDns(answers: Answers) {
     asked.set(hostname, n);
     const a = answers[hostname];
     if (!a) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
-    const list = typeof a === 'function' ? a(n) : a;
+    const list = typeof a === 'function' ? await a(n) : a;
     return list.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
   };
   return { lookup, asked };
@@ -34,6 +34,8 @@ describe('SSRF guard with a resolver answering private addresses', () => {
     'mapped.example.test': ['::ffff:10.0.0.1'],
     // Public when the API checks it, 10.0.0.1 when the worker is about to connect.
     'rebind.example.test': (n) => (n === 1 ? ['93.184.216.34'] : ['10.0.0.1']),
+    // Public at submit; at connect time the resolver never answers (a dead authoritative server).
+    'stalls.example.test': (n) => (n === 1 ? ['93.184.216.34'] : new Promise<string[]>(() => {})),
   });
   let stack: Stack;
   let api: ReturnType<typeof client>;
@@ -80,5 +82,23 @@ describe('SSRF guard with a resolver answering private addresses', () => {
     expect(delivery.attempts[0].error).toMatch(/rebind\.example\.test resolves to a private/);
     // Asked at submit and again before connecting.
     expect(dns.asked.get('rebind.example.test')).toBe(2);
+  });
+
+  it('bounds the connect-time lookup by the attempt timeout: a resolver that never answers is a failed attempt', async () => {
+    const res = await api.submit({
+      type: 'debug-steps',
+      input: { steps: 0 },
+      webhook: { url: 'http://stalls.example.test/hook' },
+    });
+    expect(res.status).toBeLessThan(300);
+    let delivery: any;
+    for (let i = 0; i < 200 && delivery?.status !== 'failed'; i++) {
+      [delivery] = (await api.call('GET', `/v1/jobs/${res.body.id}/webhooks`)).body.data;
+      if (delivery?.status !== 'failed') await new Promise((r) => setTimeout(r, 50));
+    }
+    // Every attempt of the schedule ended at its timeout; before, the first never ended.
+    expect(delivery, JSON.stringify(delivery)).toMatchObject({ status: 'failed' });
+    expect(delivery.attempts).toHaveLength(3);
+    for (const a of delivery.attempts) expect(a.error).toBe('stalls.example.test did not resolve within 1000 ms');
   });
 });

@@ -12,6 +12,7 @@ import { webhookAttemptDuration, webhookDeliveries } from '../metrics.ts';
 import { stepAside } from '../queue/step-aside.ts';
 import { createTenantSlots } from '../queue/tenant-slots.ts';
 import { getDelivery, pendingDeliveries, recordAttempt } from '../store/webhooks.ts';
+import { within } from '../time.ts';
 import { webhookBody } from './body.ts';
 import { postWebhook } from './post.ts';
 import { WEBHOOK_QUEUE, type WebhookProducer } from './queue.ts';
@@ -77,7 +78,14 @@ export function startWebhookWorker(
       let latencyMs = 0;
       let refused = false;
       try {
-        const target = await checkWebhookTarget(d.url, opts.allowPrivate, opts.lookup);
+        // Bounded like the POST: a resolver that never answers (a dead authoritative server)
+        // held the attempt, and its slot, for ever.
+        const host = new URL(d.url).hostname;
+        const target = await within(
+          opts.timeoutMs,
+          checkWebhookTarget(d.url, opts.allowPrivate, opts.lookup),
+          `${host} did not resolve`,
+        );
         const body = webhookBody(d.event_type, d.snapshot);
         const overlap = d.previous_secret_expires_at && new Date(d.previous_secret_expires_at).getTime() > Date.now();
         const headers = signatureHeaders(
