@@ -20,6 +20,8 @@ describe('isPrivateAddress', () => {
     '::ffff:10.0.0.1',
     '::ffff:127.0.0.1',
     'ff02::1',
+    '::7f00:1', // IPv4-compatible 127.0.0.1
+    '::a00:1', // IPv4-compatible 10.0.0.1
   ])('refuses %s', (ip) => expect(isPrivateAddress(ip)).toBe(true));
 
   it.each(['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])('allows %s', (ip) =>

@@ -36,6 +36,8 @@ export function isPrivateAddress(address: string): boolean {
     const v6 = ip as ipaddr.IPv6;
     // IPv4-mapped (::ffff:10.0.0.1) and the like are judged as the IPv4 address they carry.
     if (v6.isIPv4MappedAddress()) ip = v6.toIPv4Address();
+    // ::/96, the deprecated IPv4-compatible form (::7f00:1 is 127.0.0.1): no public use.
+    else if (v6.parts.slice(0, 6).every((p) => p === 0)) return true;
     else return v6.range() !== 'unicast';
   }
   return (ip as ipaddr.IPv4).range() !== 'unicast';
