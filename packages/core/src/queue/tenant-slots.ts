@@ -4,13 +4,13 @@
  * tenant of the items holding a slot, scored by when the slot lapses, so a slot of a killed
  * worker frees itself and a takeover of the same item reuses its slot.
  *
- * Jobs held back by the cap wait in the tenant's line, parked in BullMQ's delayed set. The line
- * is in BullMQ's own order: by priority (none first, then 1, 2, …), then by submission (the
- * score is the priority; equal scores sort by member, whose job id is time-ordered). A release
- * hands its slot to the first in line (the slot is held in that job's name until it comes, so
- * a newcomer cannot take it) and wakes it. Before, a held job came back every 200–500 ms to
- * try again: a backlog of one tenant cost Redis ~1,400 commands per job and ran in no
- * particular order.
+ * Jobs (and webhook deliveries) held back by the cap wait in the tenant's line, parked in
+ * BullMQ's delayed set. The line is in BullMQ's own order: by priority (none first, then 1, 2,
+ * …), then by submission (the score is the priority; equal scores sort by member, whose job id
+ * is time-ordered). A release hands its slot to the first in line (the slot is held in that
+ * job's name until it comes, so a newcomer cannot take it) and wakes it. Before, a held job came
+ * back every 200–500 ms to try again: a backlog of one tenant cost Redis ~1,400 commands per job
+ * and ran in no particular order.
  */
 import { Job as BullJob, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
