@@ -55,7 +55,6 @@ export function postWebhook(
           'content-length': Buffer.byteLength(body),
           ...headers,
         },
-        timeout: timeoutMs,
       },
       (res) => {
         done({ statusCode: res.statusCode, retryAfter: res.headers['retry-after'] ?? null });
@@ -68,9 +67,8 @@ export function postWebhook(
         res.on('error', () => {});
       },
     );
-    const stop = () => req.destroy(new Error(`timed out after ${timeoutMs} ms`));
-    const deadline = setTimeout(stop, timeoutMs);
-    req.on('timeout', stop);
+    // The one bound on the whole attempt (a socket idle timeout of the same length could never fire first).
+    const deadline = setTimeout(() => req.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
     req.on('upgrade', (res, socket) => {
       socket.destroy();
       done({ statusCode: res.statusCode, error: `the receiver switched protocols (${res.statusCode})` });
