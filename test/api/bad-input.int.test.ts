@@ -285,6 +285,10 @@ describe('API bad input', () => {
       'limit=abc',
       'limit=-1',
       'limit=1.5',
+      // A number coercion read these as 16, 10 and 5.
+      'limit=0x10',
+      'limit=1e1',
+      'limit=%205',
       'status=done',
       `cursor=${'c'.repeat(65)}`,
       // Not a nextCursor: it used to restart the list from the top without a word.
@@ -299,6 +303,23 @@ describe('API bad input', () => {
       expect(res.status).toBe(200);
     }
     expectError(await request(stack.url, '/v1/jobs/x/events?after=abc', { headers: bearer(key) }), 400, 'invalid_event_id');
+    expectError(await request(stack.url, '/v1/schedules?limit=1e1', { headers: bearer(key) }), 422, 'validation_failed');
+  });
+
+  it('a job id is found whatever the case of its hex digits (UUIDs are case-insensitive)', async () => {
+    const api = client(stack.url, key);
+    const { id } = (await api.call('POST', '/v1/jobs', valid)).body;
+    const upper = String(id).toUpperCase();
+    expect(upper).not.toBe(id);
+    const got = await api.call('GET', `/v1/jobs/${upper}`);
+    expect(got.status).toBe(200);
+    expect(got.body.id).toBe(id);
+    expect((await api.call('GET', `/v1/jobs/${upper}/webhooks`)).status).toBe(200);
+    const events = await fetch(`${stack.url}/v1/jobs/${upper}/events?after=0`, {
+      headers: { ...bearer(key), accept: 'text/event-stream' },
+    });
+    expect(events.status).toBe(200);
+    await events.body?.cancel();
   });
 
   it('422, not 500, for values PostgreSQL cannot store: NUL characters, unpaired surrogates', async () => {

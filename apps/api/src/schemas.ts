@@ -61,14 +61,33 @@ export const idCursor = (prefix = '') =>
     )
     .optional();
 
+/**
+ * A list's `limit`, 1 to 100 (default 20), in decimal digits only: a bare number coercion also
+ * read `0x10`, `1e1` and ` 5` as numbers, which no client means.
+ */
+export const PageLimit = z
+  .string()
+  .regex(/^[0-9]+$/, 'limit must be a whole number from 1 to 100')
+  .transform(Number)
+  .pipe(z.number().int().min(1).max(100))
+  .default(20)
+  .openapi({ type: 'integer', minimum: 1, maximum: 100, default: 20 });
+
 export const ListQuery = z.object({
   status: JobStatus.optional(),
   type: z.string().max(100).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: PageLimit,
   cursor: idCursor(),
 });
 
-export const JobIdParam = z.object({ id: z.string().min(1).max(64) });
+/** Job ids are UUIDs, which RFC 9562 reads without regard to case; they are stored lower-case. */
+export const JobIdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .transform((id) => id.toLowerCase()),
+});
 
 /** The `:id` of a route declared without an OpenAPI schema, checked as JobIdParam checks it (422). */
 export function jobIdOf(c: Context): string {

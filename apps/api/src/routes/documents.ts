@@ -9,7 +9,7 @@ import { assertVectors, deleteDocument, getDocument, listDocuments } from '@spoo
 import { SpoolError } from '@spool/core/errors';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
-import { ErrorBody, errorResponses, json } from '../schemas.ts';
+import { ErrorBody, errorResponses, json, PageLimit } from '../schemas.ts';
 
 const Document = z
   .object({
@@ -41,7 +41,7 @@ const list = createRoute({
   request: {
     query: z.object({
       collection: z.string().min(1).max(100).optional(),
-      limit: z.coerce.number().int().min(1).max(100).default(20),
+      limit: PageLimit,
       cursor: z.string().max(400).optional(),
     }),
   },

@@ -6,7 +6,7 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { CreateScheduleRequest, UpdateScheduleRequest } from '@spool/core/schedules';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
-import { ErrorBody, errorResponses, idCursor, json } from '../schemas.ts';
+import { ErrorBody, errorResponses, idCursor, json, PageLimit } from '../schemas.ts';
 
 const Schedule = z
   .object({
@@ -54,7 +54,7 @@ const list = createRoute({
   path: '/v1/schedules',
   summary: 'List schedules, newest first',
   request: {
-    query: z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: idCursor('sch_') }),
+    query: z.object({ limit: PageLimit, cursor: idCursor('sch_') }),
   },
   responses: { 200: json(ScheduleList, 'A page of schedules; pass nextCursor as cursor for the next'), ...errorResponses },
 });
