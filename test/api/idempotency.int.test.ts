@@ -3,6 +3,7 @@
  * sequential or concurrent); one key and another body → 409 idempotency_conflict; keys are
  * scoped to the tenant.
  */
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError, jsonHeaders, request } from '../support/http.ts';
 import { client, type Stack, startStack } from '../support/stack.ts';
@@ -123,6 +124,29 @@ describe('API idempotency', () => {
     // In the body, the same key is any text.
     expect((await api.submit({ ...body, idempotencyKey: 'café' })).status).toBe(202);
   });
+
+  it('two Idempotency-Key headers are refused, not read as one key "a, b"; one key with a comma is a key', async () => {
+    /** A POST with the headers as given, repeated ones included (fetch would join them). */
+    const rawPost = (headers: string[], body: string) =>
+      new Promise<{ status: number; body: any }>((resolve, reject) => {
+        const req = http.request(`${stack.url}/v1/jobs`, { method: 'POST', headers }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode!, body: text && JSON.parse(text) }));
+        });
+        req.on('error', reject).end(body);
+      });
+    const common = ['host', new URL(stack.url).host, 'authorization', `Bearer ${key}`, 'content-type', 'application/json'];
+    const body = JSON.stringify({ type: 'debug-steps', input: { steps: 1 }, metadata: { k: 'two-headers' } });
+    const twice = await rawPost([...common, 'idempotency-key', 'a', 'idempotency-key', 'b'], body);
+    expect(twice.status).toBe(422);
+    expect(twice.body.error.message).toBe('idempotency-key: send one Idempotency-Key header, not several');
+    expect(await jobsWithKey('two-headers')).toHaveLength(0);
+    const one = await rawPost([...common, 'idempotency-key', 'a, b'], body);
+    expect(one.status).toBe(202);
+    expect((await rawPost([...common, 'idempotency-key', 'a, b'], body)).body.id).toBe(one.body.id);
+  });
+
   it('null for priority, delayMs, webhook or metadata is "not set": the same request as leaving it out', async () => {
     const body = { type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'null-key' };
     const first = await api.submit(body);

@@ -1,6 +1,8 @@
 /** /v1/jobs: submit, batch, get, list, cancel, retry. */
+import type { HttpBindings } from '@hono/node-server';
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { SpoolError } from '@spool/core/errors';
+import type { Context } from 'hono';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
 import { BatchRequest, ErrorBody, errorResponses, Job, JobIdParam, JobList, json, ListQuery, SubmitRequest } from '../schemas.ts';
@@ -88,7 +90,7 @@ export function jobRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
 
   app.openapi(submit, async (c) => {
     const body = c.req.valid('json');
-    const header = idempotencyKeyHeader(c.req.header('idempotency-key'));
+    const header = idempotencyKeyHeader(c);
     if (header !== undefined && body.idempotencyKey != null && header !== body.idempotencyKey) {
       throw new SpoolError('idempotency_key_mismatch', "the Idempotency-Key header and the body's idempotencyKey differ", {
         status: 422,
@@ -102,7 +104,7 @@ export function jobRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   app.openapi(batch, async (c) => {
     // An Idempotency-Key on the batch makes a retried batch replay, not duplicate: item i is
     // keyed `<key>:<i>` unless it has a key of its own. (It was ignored without a word.)
-    const header = idempotencyKeyHeader(c.req.header('idempotency-key'));
+    const header = idempotencyKeyHeader(c);
     const jobs = c.req
       .valid('json')
       .jobs.map((job, i) =>
@@ -134,8 +136,15 @@ const HEADER_KEY = SubmitRequest.shape.idempotencyKey
   .unwrap()
   .regex(/^[\x20-\x7e]*$/, 'must be printable ASCII (send other keys in the body field)');
 
-function idempotencyKeyHeader(value: string | undefined): string | undefined {
+function idempotencyKeyHeader(c: Context<AppEnv>): string | undefined {
+  const value = c.req.header('idempotency-key');
   if (value === undefined) return undefined;
+  // Node joins a repeated header with ", ": two keys would be read as one key `a, b`.
+  const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+  if (value.includes(',') && (incoming?.headersDistinct['idempotency-key']?.length ?? 0) > 1)
+    throw new SpoolError('validation_failed', 'idempotency-key: send one Idempotency-Key header, not several', {
+      status: 422,
+    });
   const parsed = HEADER_KEY.safeParse(value);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => ({ path: ['idempotency-key', ...i.path], message: i.message }));
