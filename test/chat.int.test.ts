@@ -244,6 +244,29 @@ describe('chat jobs', () => {
     expect(res.body.error.message).toMatch(/responseSchema: not a valid JSON Schema/);
   });
 
+  it('refuses a responseSchema too large to compile quickly, and answers one asking for too much by failing it', async () => {
+    const properties = Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`p${i}`, { type: 'string' }]));
+    const large = await api.submit({
+      type: 'chat',
+      input: { messages: [{ role: 'user', content: 'x' }], responseSchema: { type: 'object', properties } },
+    });
+    expect(large.status).toBe(422);
+    expect(large.body.error.message).toMatch(/responseSchema: a responseSchema may hold at most 500 objects/);
+    // Small, but asking for a billion items: the local provider's answer stops short of it.
+    const res = await api.submit({
+      type: 'chat',
+      input: {
+        messages: [{ role: 'user', content: 'x' }],
+        model: 'local',
+        cache: 'off',
+        responseSchema: { type: 'array', minItems: 1_000_000_000, items: { type: 'string' } },
+      },
+    });
+    expect(res.status).toBe(202);
+    const job = await api.waitFor(res.body.id, undefined, 15_000);
+    expect(job).toMatchObject({ status: 'failed', error: { code: 'output_validation_failed' } });
+  });
+
   it('checks a tenant’s pattern in linear time: a catastrophic regex cannot block the worker', async () => {
     // With V8's backtracking engine this check takes about 2^36 steps (hours): the worker's
     // event loop, and every tenant's jobs, would stop. Under RE2 it fails at once, as it should.

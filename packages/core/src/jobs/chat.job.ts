@@ -9,7 +9,7 @@ import { ModelRefInput } from '../providers/chain.ts';
 import { addUsage } from '../providers/cost.ts';
 import type { CallUsage, ChatCall, ChatCallResult } from '../providers/models.ts';
 import { defineJob } from '../queue/define-job.ts';
-import { checkJson, validatorFor } from './json-output.ts';
+import { checkJson, SchemaLimitError, validatorFor } from './json-output.ts';
 
 export const ChatMessage = z.object({
   role: z.enum(['system', 'user', 'assistant']),
@@ -27,7 +27,8 @@ export const ChatInput = z.object({
       try {
         validatorFor(schema);
       } catch (err) {
-        ctx.addIssue({ code: 'custom', message: `not a valid JSON Schema: ${(err as Error).message}` });
+        const message = err instanceof SchemaLimitError ? err.message : `not a valid JSON Schema: ${(err as Error).message}`;
+        ctx.addIssue({ code: 'custom', message });
       }
     })
     .optional(),

@@ -3,7 +3,7 @@
  * the common forms mean the same under both, and what RE2 cannot run is refused.
  */
 import { describe, expect, it } from 'vitest';
-import { checkJson, validatorFor } from './json-output.ts';
+import { checkJson, SCHEMA_LIMITS, SchemaLimitError, validatorFor } from './json-output.ts';
 
 const matches = (pattern: string, value: string) =>
   checkJson(JSON.stringify(value), validatorFor({ type: 'string', pattern })).ok;
@@ -53,5 +53,44 @@ describe('responseSchema ids', () => {
     // Another schema naming that id, with other content, compiles and means its own content.
     expect(checkJson('3', validatorFor({ $id: nested, type: 'number' })).ok).toBe(true);
     expect(checkJson('{"item":"a","again":2}', withNested).ok).toBe(false);
+  });
+});
+
+describe('responseSchema size', () => {
+  it('a definition named by many $refs is compiled once, not copied into each', () => {
+    const props = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`p${i}`, { type: 'string', minLength: 1 }]));
+    const refs = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`r${i}`, { $ref: '#/definitions/d' }]));
+    const schema = { definitions: { d: { type: 'object', properties: props } }, type: 'object', properties: refs };
+    const validate = validatorFor(schema);
+    // Inlined, this was 13 MB of generated code (5 s of compiling); the size, not the time, is checked.
+    expect(validate.toString().length).toBeLessThan(500_000);
+    expect(checkJson(JSON.stringify({ r0: { p1: 'x' }, r399: {} }), validate).ok).toBe(true);
+    expect(checkJson(JSON.stringify({ r7: { p1: '' } }), validate).ok).toBe(false);
+  });
+
+  it('is bounded in objects, patterns and depth, each refused with its own message', () => {
+    const objects = (n: number) => ({
+      type: 'object',
+      properties: Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, { type: 'string' }])),
+    });
+    // The root, its `properties` map and n property schemas.
+    expect(() => validatorFor(objects(SCHEMA_LIMITS.objects - 2))).not.toThrow();
+    expect(() => validatorFor(objects(SCHEMA_LIMITS.objects - 1))).toThrow(SchemaLimitError);
+    expect(() => validatorFor(objects(SCHEMA_LIMITS.objects - 1))).toThrow(/at most 500 objects/);
+
+    const patterns = (n: number) => ({
+      type: 'object',
+      patternProperties: Object.fromEntries(Array.from({ length: n }, (_, i) => [`^a${i}$`, { type: 'string' }])),
+    });
+    expect(() => validatorFor(patterns(SCHEMA_LIMITS.patterns))).not.toThrow();
+    expect(() => validatorFor(patterns(SCHEMA_LIMITS.patterns + 1))).toThrow(/at most 100 patterns/);
+
+    const nested = (levels: number) => {
+      let s: Record<string, unknown> = { type: 'string' };
+      for (let i = 0; i < levels; i++) s = { type: 'array', items: s };
+      return s;
+    };
+    expect(() => validatorFor(nested(SCHEMA_LIMITS.depth))).not.toThrow();
+    expect(() => validatorFor(nested(SCHEMA_LIMITS.depth + 1))).toThrow(/nested at most 32 levels/);
   });
 });

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { cosine, createLocalProvider, extractiveAnswer, instanceOf, LOCAL_EMBED_DIM, localEmbedding } from './local.ts';
+import {
+  cosine,
+  createLocalProvider,
+  extractiveAnswer,
+  INSTANCE_LIMITS,
+  instanceOf,
+  LOCAL_EMBED_DIM,
+  localEmbedding,
+} from './local.ts';
 
 const signal = new AbortController().signal;
 
@@ -46,6 +54,20 @@ describe('local provider', () => {
       },
     };
     expect(instanceOf(schema, 'hello world')).toEqual({ title: 'hello', count: 1, tags: ['hello world'], kind: 'a', ok: false });
+  });
+
+  it('fills a schema that asks for more than an answer can hold only up to INSTANCE_LIMITS', () => {
+    const huge = instanceOf({ type: 'array', minItems: 1e9, items: { type: 'integer' } }, 'x') as unknown[];
+    expect(huge).toHaveLength(INSTANCE_LIMITS.values - 1);
+    const cube = {
+      type: 'array',
+      minItems: 1000,
+      items: { type: 'array', minItems: 1000, items: { type: 'array', minItems: 1000 } },
+    };
+    expect(JSON.stringify(instanceOf(cube, 'x')).length).toBeLessThan(100_000);
+    const fields = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`f${i}`, { type: 'string', minLength: 1e8 }]));
+    const filled = JSON.stringify(instanceOf({ type: 'object', properties: fields }, 'a'.repeat(1_000_000)));
+    expect(filled.length).toBeLessThan(INSTANCE_LIMITS.chars + 10_000);
   });
 
   it('embeds into a fixed, normalized space where near-duplicates are close', () => {

@@ -73,47 +73,64 @@ function truncateWords(text: string, maxTokens: number): string {
   return out.join(' ');
 }
 
-/** The simplest value valid for a JSON Schema, strings filled with `text`. */
+/**
+ * What one answer may hold. A schema may ask for more than any answer can (`minItems: 1e9`,
+ * or 500 string fields each filled with a 1 MB message): unbounded, that took the worker's
+ * memory. Past these the answer stops short and fails the schema, as a model's would.
+ */
+export const INSTANCE_LIMITS = { values: 10_000, chars: 200_000 } as const;
+
+/** The simplest value valid for a JSON Schema, strings filled with `text`, within INSTANCE_LIMITS. */
 export function instanceOf(schema: unknown, text: string): unknown {
-  if (!schema || typeof schema !== 'object') return text;
-  const s = schema as Record<string, unknown>;
-  if ('const' in s) return s.const;
-  if ('default' in s) return s.default;
-  if (Array.isArray(s.enum) && s.enum.length > 0) return s.enum[0];
-  for (const k of ['anyOf', 'oneOf', 'allOf'] as const) {
-    const list = s[k];
-    if (Array.isArray(list) && list.length > 0) {
-      if (k !== 'allOf') return instanceOf(list[0], text);
-      return Object.assign({}, ...list.map((x) => instanceOf(x, text)).filter((v) => v && typeof v === 'object'));
+  let values: number = INSTANCE_LIMITS.values;
+  let chars: number = INSTANCE_LIMITS.chars;
+  const fill = (max: number, min: number): string => {
+    const out = truncate(text, Math.min(max, chars)).padEnd(Math.min(min, chars), '.');
+    chars -= out.length;
+    return out;
+  };
+  const of = (schema: unknown): unknown => {
+    values--;
+    if (!schema || typeof schema !== 'object') return fill(Infinity, 0);
+    const s = schema as Record<string, unknown>;
+    if ('const' in s) return s.const;
+    if ('default' in s) return s.default;
+    if (Array.isArray(s.enum) && s.enum.length > 0) return s.enum[0];
+    for (const k of ['anyOf', 'oneOf', 'allOf'] as const) {
+      const list = s[k];
+      if (Array.isArray(list) && list.length > 0) {
+        if (k !== 'allOf') return of(list[0]);
+        return Object.assign({}, ...list.map(of).filter((v) => v && typeof v === 'object'));
+      }
     }
-  }
-  const type = Array.isArray(s.type) ? (s.type.find((t) => t !== 'null') ?? s.type[0]) : s.type;
-  switch (type) {
-    case 'object':
-    case undefined: {
-      const props = (s.properties ?? {}) as Record<string, unknown>;
-      if (type === undefined && !s.properties) return text;
-      return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, instanceOf(v, text)]));
+    const type = Array.isArray(s.type) ? (s.type.find((t) => t !== 'null') ?? s.type[0]) : s.type;
+    switch (type) {
+      case 'object':
+      case undefined: {
+        const props = (s.properties ?? {}) as Record<string, unknown>;
+        if (type === undefined && !s.properties) return fill(Infinity, 0);
+        return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, of(v)]));
+      }
+      case 'array': {
+        const n = typeof s.minItems === 'number' ? s.minItems : 0;
+        const items: unknown[] = [];
+        while (items.length < n && values > 0) items.push(of(s.items));
+        return items;
+      }
+      case 'string':
+        return fill(typeof s.maxLength === 'number' ? s.maxLength : Infinity, typeof s.minLength === 'number' ? s.minLength : 0);
+      case 'integer':
+      case 'number':
+        return typeof s.minimum === 'number' ? (type === 'integer' ? Math.ceil(s.minimum) : s.minimum) : 0;
+      case 'boolean':
+        return false;
+      case 'null':
+        return null;
+      default:
+        return fill(Infinity, 0);
     }
-    case 'array': {
-      const n = typeof s.minItems === 'number' ? s.minItems : 0;
-      return Array.from({ length: n }, () => instanceOf(s.items, text));
-    }
-    case 'string': {
-      const max = typeof s.maxLength === 'number' ? s.maxLength : Infinity;
-      const min = typeof s.minLength === 'number' ? s.minLength : 0;
-      return truncate(text, max).padEnd(min, '.');
-    }
-    case 'integer':
-    case 'number':
-      return typeof s.minimum === 'number' ? (type === 'integer' ? Math.ceil(s.minimum) : s.minimum) : 0;
-    case 'boolean':
-      return false;
-    case 'null':
-      return null;
-    default:
-      return text;
-  }
+  };
+  return of(schema);
 }
 
 // FNV-1a, 32 bit: a fast, stable string hash (the same vector on every machine and version).
