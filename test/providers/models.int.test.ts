@@ -289,6 +289,31 @@ describe('retries', () => {
   });
 });
 
+describe('usage', () => {
+  it('a token count that is no count ("1", -1, 1.5, missing) is counted here: the answer stands, traced and priced once', async () => {
+    const models = await service({ SPOOL_MODEL_PRICES: 'gpt-4o-mini=1000/2000' });
+    for (const stream of [false, true]) {
+      for (const usage of [
+        { prompt_tokens: 5, completion_tokens: '1' },
+        { prompt_tokens: -1, completion_tokens: 2 },
+        { prompt_tokens: 5, completion_tokens: 1.5 },
+        {},
+      ]) {
+        fake.reset();
+        fake.next({ usage, content: 'one two three' });
+        const scope = await job();
+        const r = await models.chat(scope, { messages: hi, stream });
+        expect(r.content).toBe('one two three');
+        expect(fake.count('chat/completions')).toBe(1);
+        expect(Number.isSafeInteger(r.usage.inputTokens) && r.usage.inputTokens > 0).toBe(true);
+        expect(Number.isSafeInteger(r.usage.outputTokens) && r.usage.outputTokens > 0).toBe(true);
+        expect(r.usage.costUsd).toBeGreaterThan(0);
+        expect((await trace(scope)).map((c) => c.status)).toEqual(['ok']);
+      }
+    }
+  });
+});
+
 describe('circuit breaker', () => {
   /** A service whose breaker opened after 5 failed calls and whose `openMs` has passed: the next call probes. */
   async function halfOpen(openMs: number) {

@@ -25,6 +25,8 @@ export interface Fault {
   cutAfterChunks?: number;
   /** The answer's content for this request. */
   content?: string;
+  /** The answer's usage block as sent (plain and streamed), in place of the counted one. */
+  usage?: Record<string, unknown>;
 }
 
 export interface RecordedCall {
@@ -143,7 +145,11 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
 
     const content = fault.content ?? fake.answer(body);
     const promptTokens = (body.messages ?? []).reduce((n: number, m: any) => n + words(String(m.content ?? '')) + 4, 0);
-    const usage = { prompt_tokens: promptTokens, completion_tokens: words(content), total_tokens: promptTokens + words(content) };
+    const usage = fault.usage ?? {
+      prompt_tokens: promptTokens,
+      completion_tokens: words(content),
+      total_tokens: promptTokens + words(content),
+    };
     const base = { id: `chatcmpl-${fake.calls.length}`, created: Math.floor(Date.now() / 1000), model: body.model };
 
     if (!body.stream) {

@@ -58,13 +58,7 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions): Provider {
         if (choice.finish_reason === 'content_filter')
           throw new SpoolError('content_filter', 'the provider’s content filter stopped the answer');
         const content = choice.message?.content ?? '';
-        return {
-          content,
-          usage: res.usage
-            ? { inputTokens: res.usage.prompt_tokens, outputTokens: res.usage.completion_tokens }
-            : { inputTokens: countChatTokens(req.messages, req.model), outputTokens: countTokens(content, req.model) },
-          finishReason: choice.finish_reason ?? null,
-        };
+        return { content, usage: chatUsage(res.usage, req, content), finishReason: choice.finish_reason ?? null };
       }
 
       const stream = await client.chat.completions.create(
@@ -72,7 +66,7 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions): Provider {
         { signal: call.signal },
       );
       let content = '';
-      let usage: ProviderChatResult['usage'] | undefined;
+      let usage: OpenAI.CompletionUsage | null | undefined;
       let finishReason: string | null = null;
       for await (const chunk of stream) {
         const choice = chunk.choices?.[0];
@@ -82,18 +76,14 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions): Provider {
           call.onDelta(text);
         }
         if (choice?.finish_reason) finishReason = choice.finish_reason;
-        if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
+        if (chunk.usage) usage = chunk.usage;
       }
       if (finishReason === 'content_filter')
         throw new SpoolError('content_filter', 'the provider’s content filter stopped the answer');
       // A stream cut before its last chunk has no finish_reason: an incomplete answer.
       if (finishReason === null)
         throw new SpoolError('bad_response', 'the stream ended before the answer did', { retryable: true });
-      return {
-        content,
-        usage: usage ?? { inputTokens: countChatTokens(req.messages, req.model), outputTokens: countTokens(content, req.model) },
-        finishReason,
-      };
+      return { content, usage: chatUsage(usage, req, content), finishReason };
     },
 
     async embed(model: string, texts: string[], call: CallOptions): Promise<EmbedResult> {
@@ -101,7 +91,24 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions): Provider {
       const vectors = [...res.data].sort((a, b) => a.index - b.index).map((d) => d.embedding);
       if (vectors.length !== texts.length)
         throw new SpoolError('bad_response', `asked for ${texts.length} embeddings, got ${vectors.length}`, { retryable: true });
-      return { vectors, inputTokens: res.usage?.prompt_tokens ?? texts.reduce((n, t) => n + countTokens(t, model), 0) };
+      const inputTokens = tokens(res.usage?.prompt_tokens, () => texts.reduce((n, t) => n + countTokens(t, model), 0));
+      return { vectors, inputTokens };
     },
+  };
+}
+
+/**
+ * A provider's token count, or our own count when it sent none or nonsense (`"1"`, `-1`,
+ * `1.5`): such a number reached the cost and the metrics, where prom-client threw, and a
+ * call that had answered (and been paid for) failed and was made again.
+ */
+function tokens(reported: unknown, count: () => number): number {
+  return Number.isSafeInteger(reported) && (reported as number) >= 0 ? (reported as number) : count();
+}
+
+function chatUsage(usage: OpenAI.CompletionUsage | null | undefined, req: ProviderChatRequest, content: string) {
+  return {
+    inputTokens: tokens(usage?.prompt_tokens, () => countChatTokens(req.messages, req.model)),
+    outputTokens: tokens(usage?.completion_tokens, () => countTokens(content, req.model)),
   };
 }
