@@ -5,6 +5,7 @@
  * canceled), overview, Bull Board (queues, failed job).
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
@@ -148,6 +149,29 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in a browser', () => {
     expect(await page.locator('#progress').getAttribute('value')).toBe('100');
     await page.screenshot({ path: join(ARTIFACTS, 'job.png'), fullPage: true });
     await page.close();
+  });
+
+  it('cannot be framed by another origin, so a lured click cannot cancel a job (clickjacking)', async () => {
+    const id = (await api.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 600_000 })).body.id as string;
+    // Another origin of the same site (another port): Chromium would send it the cached Basic credentials.
+    const evil = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(`<!doctype html><iframe id="f" src="${url}/jobs/${id}" width="900" height="600"></iframe>`);
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    const ctx = await browser.newContext({ httpCredentials: { username: 'admin', password: stack.adminToken } });
+    try {
+      const page = await ctx.newPage();
+      await page.goto(`${url}/`);
+      // `load` waits for the frame too; a refused frame holds Chromium's error page instead.
+      await page.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`, { waitUntil: 'load' });
+      const buttons = await Promise.all(page.frames().map((f) => f.$('#cancel').catch(() => null)));
+      expect(buttons.filter(Boolean)).toHaveLength(0);
+      expect((await api.call('GET', `/v1/jobs/${id}`)).body.status).toBe('queued');
+    } finally {
+      await ctx.close();
+      await new Promise((r) => evil.close(r));
+    }
   });
 
   it('filters the jobs list from the form (status, type, tenant, time) and pages', async () => {

@@ -217,6 +217,34 @@ describe('dashboard', () => {
     }
   });
 
+  it('may not be framed and sends nosniff and a CSP on every page, the 401 included; the explorer runs only its own script', async () => {
+    const app = createApp(stack.api);
+    app.route('/admin', createDashboard(dashboardDepsFromApi(stack.api, '/admin')));
+    const standalone = (path: string, auth = true) => get(path, auth ? basic(stack.adminToken) : undefined);
+    const mounted = (path: string, auth = true) =>
+      app.request(`/admin${path === '/' ? '' : path}`, { headers: auth ? { authorization: basic(stack.adminToken) } : {} });
+    for (const fetchPage of [standalone, mounted]) {
+      for (const [path, auth, board] of [
+        ['/', true, false],
+        [`/jobs/${jobId}`, true, false],
+        ['/overview', true, false],
+        ['/', false, false],
+        ['/queues', true, true],
+        ['/queues/api/queues', true, true],
+      ] as const) {
+        const res = await fetchPage(path, auth);
+        expect(res.status, path).toBe(auth ? 200 : 401);
+        expect(res.headers.get('x-frame-options'), path).toBe('DENY');
+        expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
+        const csp = res.headers.get('content-security-policy') ?? '';
+        expect(csp, path).toContain("frame-ancestors 'none'");
+        // Bull Board brings its own scripts; the explorer's pages allow theirs by hash only.
+        if (board) expect(csp, path).not.toContain('script-src');
+        else expect(csp, path).toMatch(/script-src 'sha256-[A-Za-z0-9+/]+=*';/);
+      }
+    }
+  });
+
   it('is mounted under /admin of the API as in the one-process mode', async () => {
     const app = createApp(stack.api);
     app.route('/admin', createDashboard(dashboardDepsFromApi(stack.api, '/admin')));

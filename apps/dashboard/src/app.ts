@@ -25,6 +25,7 @@ import { sameOriginWrites } from './csrf.ts';
 import { parseListQuery } from './filters.ts';
 import { registerOverview } from './overview.ts';
 import { listAllJobs } from './queries.ts';
+import { securityHeaders } from './security-headers.ts';
 import { errorPage, jobList, jobPage } from './views/index.ts';
 
 export interface DashboardDeps {
@@ -51,6 +52,7 @@ export function createDashboard(deps: DashboardDeps): Hono {
   const app = new Hono();
   // Like the API: every response names a request id (the client's own if it sent a sane one).
   app.use('*', requestId());
+  app.use('*', securityHeaders(base));
   app.use('*', requireAdminToken(deps.adminToken, deps.keys));
   app.use('*', sameOriginWrites());
   // Routes have no trailing slash, but the printed URL (`/admin/`) and Bull Board's base href

@@ -4,6 +4,7 @@
  * updates the status, the progress bar, the steps table and the timeline in place. At the
  * terminal event it reloads once, to show the result, the trace and the webhooks.
  */
+import { createHash } from 'node:crypto';
 import { html, raw } from 'hono/html';
 import type { StepRow } from '../queries.ts';
 import { type Html, scriptJson } from './layout.ts';
@@ -99,6 +100,9 @@ const SCRIPT = `
   const tick = setInterval(() => { if (live) drawTimeline(); else clearInterval(tick); }, 500);
 })();
 `;
+
+/** The script's hash, for the Content-Security-Policy that lets it, and nothing else inline, run. */
+export const LIVE_SCRIPT_HASH = `'sha256-${createHash('sha256').update(SCRIPT).digest('base64')}'`;
 
 export function liveScript(d: LiveData): Html {
   return html`<script type="application/json" id="job-data">${scriptJson(d)}</script>
