@@ -356,6 +356,10 @@ describe('dashboard', () => {
     expect(await pgStatus(id)).toBe('canceled');
 
     const after = await (await get(`/jobs/${id}?done=retried`, auth())).text();
+    expect(after).toContain('<p class="notice" id="done">Queued again.</p>');
+    // Only the actions' own names: an object's built-in keys showed "function Object() …".
+    for (const done of ['constructor', '__proto__', 'toString'])
+      expect(await (await get(`/jobs/${id}?done=${done}`, auth())).text()).not.toContain('id="done"');
     expect(after).toContain(`action="/jobs/${id}/retry"`);
     expect(after).not.toContain(`action="/jobs/${id}/cancel"`);
     expect((await post(`/jobs/${id}/retry`)).headers.get('location')).toBe(`/jobs/${id}?done=retried`);

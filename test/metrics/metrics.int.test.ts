@@ -195,6 +195,9 @@ describe('/metrics after a run', () => {
       // The API's series are the API's: the worker never counted a submission.
       expect(value(f, 'spool_jobs_submitted_total')).toBe(0);
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      // A query is not another path (as on the API).
+      expect((await fetch(`http://127.0.0.1:${port}/metrics?x=1`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${port}/nope`)).status).toBe(404);
     } finally {
       await worker?.stop('SIGTERM');
     }

@@ -39,10 +39,12 @@ async function main() {
 
 async function serveMetrics(port: number): Promise<Server> {
   const server = createServer(async (req, res) => {
-    if (req.url === '/metrics') {
+    // The path alone: a scraper may add a query (`/metrics?x=1`), which the API also ignores.
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/metrics') {
       res.setHeader('content-type', metrics.contentType);
       res.end(await metrics.metrics());
-    } else if (req.url === '/healthz') res.end('ok');
+    } else if (path === '/healthz') res.end('ok');
     else res.writeHead(404).end();
   }).listen(port);
   await once(server, 'listening');

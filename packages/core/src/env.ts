@@ -114,7 +114,14 @@ export const jobsEnv = z.object({
 export const apiEnv = z.object({
   PORT: port(3000),
   HOST: z.string().default('0.0.0.0'),
-  SPOOL_ADMIN_TOKEN: z.string().min(16, 'SPOOL_ADMIN_TOKEN must be at least 16 characters').optional(),
+  // Trimmed: a secret file's trailing newline is not part of the token. Inner spaces would make
+  // a token no `Authorization: Bearer` header can carry: every admin call would be a 401.
+  SPOOL_ADMIN_TOKEN: z
+    .string()
+    .trim()
+    .min(16, 'SPOOL_ADMIN_TOKEN must be at least 16 characters')
+    .regex(/^\S+$/, 'SPOOL_ADMIN_TOKEN must not contain spaces (it is sent as a Bearer token)')
+    .optional(),
   /** Per-key requests per minute, 0 = off. */
   SPOOL_RATE_LIMIT_PER_MIN: int(0),
   /** Request body limit in bytes (1 MiB). */

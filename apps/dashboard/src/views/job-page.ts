@@ -62,7 +62,7 @@ export function jobPage(v: JobView): Html {
     base,
     `Job ${j.id}`,
     html`<h1>Job <code>${j.id}</code></h1>
-${v.done && DONE[v.done] ? html`<p class="notice" id="done">${DONE[v.done]}</p>` : ''}
+${v.done && Object.hasOwn(DONE, v.done) ? html`<p class="notice" id="done">${DONE[v.done]}</p>` : ''}
 ${actions(base, j, v.deliveries)}
 <table id="summary">
 <tr><th>Type</th><td>${j.type}</td></tr>
