@@ -4,6 +4,7 @@
  * terminal event, also one published by the API (cancel of a queued job).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, issueKey, request } from '../support/http.ts';
 import { eventsOf, openRaw, until } from '../support/sse-client.ts';
 import { client, type Stack, startStack } from '../support/stack.ts';
 
@@ -73,5 +74,28 @@ describe('SSE: heartbeats', () => {
     const end = frames.findIndex((f) => f.kind === 'event' && f.event === 'step' && f.data.status === 'completed');
     expect(frames.slice(start, end).filter((f) => f.kind === 'comment').length).toBeGreaterThanOrEqual(3);
     expect(frames.at(-1)).toMatchObject({ kind: 'event', id: 6, event: 'completed' });
+  });
+
+  it("a stream whose key is revoked ends at its next heartbeat; the owner's stream goes on", async () => {
+    const tenant = await stack.tenant();
+    const owner = client(stack.url, tenant.apiKey);
+    const leaked = await issueKey(stack.url, stack.adminToken, tenant.id, ['jobs:read']);
+    const id = (await owner.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 60_000 })).body.id;
+    const revoked = await openRaw(stack.url, leaked.apiKey, id);
+    const kept = await openRaw(stack.url, tenant.apiKey, id);
+    try {
+      expect((await revoked.events((e) => e.id === 1, 5_000)).map((e) => e.event)).toEqual(['status']);
+      expect(
+        (await request(stack.url, `/v1/admin/api-keys/${leaked.id}`, { method: 'DELETE', headers: bearer(stack.adminToken) }))
+          .status,
+      ).toBe(204);
+      expect((await revoked.during(HEARTBEAT_MS * 5)).ended).toBe(true);
+      expect((await kept.during(HEARTBEAT_MS * 3)).ended).toBe(false);
+      // Reconnecting with the revoked key is a 401.
+      expect((await openRaw(stack.url, leaked.apiKey, id)).status).toBe(401);
+    } finally {
+      revoked.close();
+      kept.close();
+    }
   });
 });

@@ -2,7 +2,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { SpoolError } from '@spool/core/errors';
 import type { Scope } from '@spool/core/tenants';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 
 function bearer(header: string | undefined): string | undefined {
@@ -32,6 +32,20 @@ export function requireScope(deps: ApiDeps, scope: Scope): MiddlewareHandler<App
     }
     await next();
   };
+}
+
+/**
+ * Whether the request's API key is still valid, for a stream that outlives the check at its
+ * start: a key revoked meanwhile ends it (within the key cache's 10 s in other processes). A
+ * failed lookup (PostgreSQL down) counts as valid: an outage is not a revocation.
+ */
+export async function keyStillValid(deps: ApiDeps, c: Context<AppEnv>): Promise<boolean> {
+  const key = bearer(c.req.header('authorization'));
+  if (!key) return false;
+  return deps.keys.authenticate(key).then(
+    (principal) => principal !== undefined,
+    () => true,
+  );
 }
 
 export function isAdminToken(expected: string | undefined, given: string | undefined): boolean {

@@ -9,7 +9,7 @@ import { SpoolError } from '@spool/core/errors';
 import { followJob } from '@spool/core/events';
 import { sseDisconnectsSlow, sseSubscribers } from '@spool/core/metrics';
 import type { ApiDeps, AppEnv } from '../deps.ts';
-import { requireScope } from '../middleware/auth.ts';
+import { keyStillValid, requireScope } from '../middleware/auth.ts';
 import { jobIdOf } from '../schemas.ts';
 import { respondWithSse, sseFrame } from '../sse-sink.ts';
 
@@ -40,7 +40,13 @@ export function eventRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
     const headers = { 'x-accel-buffering': 'no', 'x-request-id': c.get('requestId') };
     return respondWithSse(c, headers, async (sink) => {
       sseSubscribers.inc();
-      const heartbeat = setInterval(() => void sink.write(': heartbeat\n\n'), deps.config.sseHeartbeatMs);
+      // The key was checked when the stream opened, and a stream lasts as long as its job: a
+      // key revoked meanwhile ends it at a heartbeat (the client's reconnect is then a 401).
+      const revoked = new AbortController();
+      const heartbeat = setInterval(() => {
+        void sink.write(': heartbeat\n\n');
+        void keyStillValid(deps, c).then((valid) => valid || revoked.abort());
+      }, deps.config.sseHeartbeatMs);
       let writing = false;
       let slow = false;
       try {
@@ -52,7 +58,7 @@ export function eventRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
           after,
           ended,
           maxBuffered: deps.config.sseBufferEvents,
-          signal: sink.closed,
+          signal: AbortSignal.any([sink.closed, revoked.signal]),
           onOverflow: () => {
             // A write is stuck because the client stopped reading: it cannot be told anything,
             // and waiting would hold the socket forever, so drop the connection now. A client

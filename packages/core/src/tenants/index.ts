@@ -102,6 +102,10 @@ export class KeyStore {
   // 10 s: long enough to take key lookups off the hot path, short enough that a key revoked
   // by another API process stops working quickly. This process forgets it at once.
   private readonly cache = new LRUCache<string, Principal | false>({ max: 10_000, ttl: 10_000 });
+  // Revocations by this process. A lookup during which one happened is not cached: it may have
+  // read its row before the revoke committed, and caching it after the revoke cleared the cache
+  // kept a revoked key working for another 10 s in the very process that revoked it.
+  private revocations = 0;
 
   constructor(private readonly db: Database) {}
 
@@ -110,12 +114,13 @@ export class KeyStore {
     const hash = hashApiKey(key);
     const cached = this.cache.get(hash);
     if (cached !== undefined) return cached || undefined;
+    const revocations = this.revocations;
     const [row] = await this.db.orm
       .select({ id: apiKeys.id, tenantId: apiKeys.tenantId, scopes: apiKeys.scopes })
       .from(apiKeys)
       .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)));
     const principal: Principal | false = row ? { tenantId: row.tenantId, keyId: row.id, scopes: row.scopes as Scope[] } : false;
-    this.cache.set(hash, principal);
+    if (revocations === this.revocations) this.cache.set(hash, principal);
     return principal || undefined;
   }
 
@@ -125,6 +130,7 @@ export class KeyStore {
       .set({ revokedAt: new Date() })
       .where(and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)))
       .returning({ id: apiKeys.id });
+    this.revocations++;
     for (const [hash, p] of this.cache.entries()) if (p && p.keyId === keyId) this.cache.delete(hash);
     return rows.length > 0;
   }
