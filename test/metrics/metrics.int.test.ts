@@ -170,6 +170,31 @@ describe('/metrics after a run', () => {
     expect(value(f, 'spool_webhooks_pending')).toBe(0);
   });
 
+  it("queue wait: from when a job could run (a delay's end, a retry through the API), not after a failed attempt", async () => {
+    const api = client(stack.url, apiKey);
+    const type = { type: 'debug-steps' };
+    // Read as sums: run alone, the series has no sample yet.
+    const waits = async () => {
+      const f = await scrape(stack.url);
+      const name = 'spool_job_queue_wait_seconds';
+      return { count: value(f, name, type, `${name}_count`), sum: value(f, name, type, `${name}_sum`) };
+    };
+    const before = await waits();
+    const delayed = await api.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 3_000 });
+    // Fails once, then runs again after BullMQ's backoff: that wait is not the queue's.
+    const flaky = await api.submit({ type: 'debug-steps', input: { steps: 1, failAt: 1, failTimes: 1 } });
+    const parked = await api.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 600_000 });
+    expect((await api.call('POST', `/v1/jobs/${parked.body.id}/cancel`)).status).toBe(200);
+    // Retried through the API: it runs now, and its wait starts now.
+    expect((await api.call('POST', `/v1/jobs/${parked.body.id}/retry`)).status).toBe(202);
+    for (const j of [delayed, flaky, parked]) expect((await api.waitFor(j.body.id)).status).toBe('completed');
+
+    const after = await waits();
+    expect(after.count - before.count).toBe(3);
+    // An idle worker takes each at once; counted from submit, the delay alone was 3 s.
+    expect(after.sum - before.sum).toBeLessThan(2);
+  });
+
   it('a worker process serves its own /metrics on WORKER_METRICS_PORT', async () => {
     const port = await freePort();
     // A second database-sharing worker on this stack's prefix, as in a multi-process deployment.

@@ -70,10 +70,12 @@ function parseSample(line: string, where: string): Sample {
   return { name: name!, labels: rawLabels ? parseLabels(rawLabels.slice(1, -1), where) : {}, value };
 }
 
+// Prometheus reads values with Go's strconv.ParseFloat: NaN and Inf in any case. prom-client
+// writes `Nan` (an event-loop-lag gauge scraped again before a new sample).
 function parseValue(raw: string): number | undefined {
-  if (raw === '+Inf' || raw === 'Inf') return Number.POSITIVE_INFINITY;
-  if (raw === '-Inf') return Number.NEGATIVE_INFINITY;
-  if (raw === 'NaN') return Number.NaN;
+  if (/^\+?inf$/i.test(raw)) return Number.POSITIVE_INFINITY;
+  if (/^-inf$/i.test(raw)) return Number.NEGATIVE_INFINITY;
+  if (/^nan$/i.test(raw)) return Number.NaN;
   if (!/^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/.test(raw)) return undefined;
   return Number(raw);
 }

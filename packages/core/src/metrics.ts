@@ -56,7 +56,7 @@ export const jobDuration = new Histogram({
 
 export const queueWait = new Histogram({
   name: 'spool_job_queue_wait_seconds',
-  help: 'Time from submit (or retry) to the start of the first attempt, by type.',
+  help: 'Time from when a job could run (submit, the end of its delay, or a retry) to the start of its attempt, by type.',
   labelNames: ['type'] as const,
   buckets: jobSeconds,
   registers: [registry],

@@ -76,7 +76,8 @@ export async function executeAttempt(
   };
   const running: JobEvent = { seq: claim.last_seq, type: 'status', data: { status: 'running', attempt: claim.attempts } };
   void events.buffer.publish(jobId, running).catch(() => {});
-  if (claim.attempts === 1) queueWait.observe({ type: def.name }, (Date.now() - new Date(claim.queued_at).getTime()) / 1000);
+  if (claim.runnable_at !== null)
+    queueWait.observe({ type: def.name }, Math.max(0, Date.now() - new Date(claim.runnable_at).getTime()) / 1000);
 
   const end = async (status: 'completed' | 'failed' | 'canceled' | 'queued', body: { result?: unknown; error?: SpoolError }) => {
     state.closed = true;

@@ -27,7 +27,12 @@ export interface Claim {
   stored_seq: number;
   // Raw SQL through drizzle's postgres.js driver returns timestamps as text.
   cancel_requested_at: string | Date | null;
-  queued_at: string | Date;
+  /**
+   * When the job could first run (submit, the end of its delay, or a retry through the API),
+   * if it waited in the queue for this claim; null when this claim follows a failed attempt
+   * (its wait was BullMQ's backoff), a stall or a retry from Bull Board.
+   */
+  runnable_at: string | Date | null;
   webhook_url: string | null;
   /** Outputs of the steps completed by earlier attempts. */
   done_steps: { name: string; output: unknown }[];
@@ -82,7 +87,8 @@ async function claimJobs(db: Database, requests: ClaimRequest[]): Promise<Claim[
       WHERE j.id = i.id AND j.id = ANY(${idArray(requests.map((r) => r.jobId))}) AND j.status IN ('queued', 'running', 'failed')
         AND (j.status <> 'failed' OR i.attempts_made >= COALESCE(j.failed_attempts_made, 0))
       RETURNING j.id, j.tenant_id, j.type, j.input, j.attempts, j.last_seq, prior.last_seq AS stored_seq,
-        j.cancel_requested_at, j.queued_at, j.webhook_url
+        j.cancel_requested_at, j.webhook_url,
+        CASE WHEN prior.status = 'queued' AND prior.error IS NULL THEN GREATEST(j.queued_at, j.run_at) END AS runnable_at
     ),
     ev AS (
       INSERT INTO job_events (job_id, seq, type, data)
