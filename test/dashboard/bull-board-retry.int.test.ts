@@ -143,4 +143,75 @@ describe('Bull Board retry of a failed job', () => {
     expect(await claimJob(stack.database.db, { jobId: later.body.id, seqFloor: 0, attemptsMade: 0 })).toBeUndefined();
     expect((await api.get(later.body.id)).body.status).toBe('canceled');
   });
+
+  describe("Bull Board's other writes", () => {
+    const put = (path: string, init: RequestInit = {}) =>
+      fetch(`${board}/queues/api/queues/${path}`, {
+        method: 'PUT',
+        ...init,
+        headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+      });
+    const refused = async (res: Response, message: RegExp) => {
+      expect(res.status).toBe(409);
+      const body = (await res.json()) as { error: string; message: string };
+      expect(body.error).toBe('Refused by Spool');
+      expect(body.message).toMatch(message);
+    };
+
+    it('removing a waiting job is refused (the reconciler would queue it again); a finished one goes', async () => {
+      const parked = (await api.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 600_000 })).body.id as string;
+      await bullState(parked, 'delayed');
+      await refused(await put(`debug-steps/${parked}/clean`), /this job is delayed: .*cancel the job in the explorer/);
+      await refused(await put('debug-steps/clean/delayed'), /only finished jobs can be removed/);
+      await refused(await put('debug-steps/empty'), /queued again by the reconciler/);
+      await bullState(parked, 'delayed');
+      expect((await api.get(parked)).body.status).toBe('queued');
+
+      const done = (await api.submit({ type: 'debug-steps', input: { steps: 1 } })).body.id as string;
+      await api.waitFor(done, ['completed']);
+      await bullState(done, 'completed');
+      expect((await put(`debug-steps/${done}/clean`)).status).toBe(204);
+      expect(await stack.api.queues.get('debug-steps').getJob(done)).toBeUndefined();
+      // Redis tidied; the record stays.
+      expect((await api.get(done)).body.status).toBe('completed');
+      expect((await api.call('POST', `/v1/jobs/${parked}/cancel`)).status).toBe(200);
+    });
+
+    it('retrying a completed job, adding a job or editing its data is refused with what to do instead', async () => {
+      const done = (await api.submit({ type: 'debug-steps', input: { steps: 1 } })).body.id as string;
+      await api.waitFor(done, ['completed']);
+      await bullState(done, 'completed');
+      await refused(await retry(done), /a completed job has ended/);
+      await refused(await put('debug-steps/retry/completed'), /only failed jobs can be retried/);
+      await refused(
+        await fetch(`${board}/queues/api/queues/debug-steps/add`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ name: 'x', data: {} }),
+        }),
+        /submit jobs through POST \/v1\/jobs/,
+      );
+      await refused(
+        await fetch(`${board}/queues/api/queues/debug-steps/${done}/update-data`, {
+          method: 'PATCH',
+          headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ data: {} }),
+        }),
+        /input is kept in PostgreSQL/,
+      );
+    });
+
+    it("links a job of a job type to the explorer's page of it", async () => {
+      const parked = (await api.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 600_000 })).body.id as string;
+      await bullState(parked, 'delayed');
+      const res = await fetch(`${board}/queues/api/queues?activeQueue=debug-steps&status=delayed&page=1`, {
+        headers: { authorization: `Bearer ${stack.adminToken}` },
+      });
+      const queue = (
+        (await res.json()) as { queues: { name: string; jobs: { id: string; externalUrl?: unknown }[] }[] }
+      ).queues.find((q) => q.name === 'debug-steps');
+      expect(queue?.jobs.find((j) => j.id === parked)?.externalUrl).toEqual({ displayText: 'Spool', href: `/jobs/${parked}` });
+      expect((await api.call('POST', `/v1/jobs/${parked}/cancel`)).status).toBe(200);
+    });
+  });
 });

@@ -302,7 +302,7 @@ describe('usage', () => {
         fake.reset();
         fake.next({ usage, content: 'one two three' });
         const scope = await job();
-        const r = await models.chat(scope, { messages: hi, stream });
+        const r = await models.forJob(scope).chat({ messages: hi, stream });
         expect(r.content).toBe('one two three');
         expect(fake.count('chat/completions')).toBe(1);
         expect(Number.isSafeInteger(r.usage.inputTokens) && r.usage.inputTokens > 0).toBe(true);

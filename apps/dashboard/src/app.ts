@@ -13,14 +13,16 @@ import { type EventBuffer, type EventHub, followJob } from '@spool/core/events';
 import type { JobService } from '@spool/core/jobs';
 import type { Logger } from '@spool/core/logger';
 import { jobTrace } from '@spool/core/model-calls';
+import { SCHEDULE_QUEUE } from '@spool/core/schedules';
 import { listDeliveries } from '@spool/core/store/webhooks';
-import type { WebhookProducer } from '@spool/core/webhooks';
+import { WEBHOOK_QUEUE, type WebhookProducer } from '@spool/core/webhooks';
 import type { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { streamSSE } from 'hono/streaming';
 import { findJob, registerActions } from './actions.ts';
 import { type KeyLookup, requireAdminToken } from './auth.ts';
+import { boardWrites } from './board-writes.ts';
 import { sameOriginWrites } from './csrf.ts';
 import { parseListQuery } from './filters.ts';
 import { registerOverview } from './overview.ts';
@@ -46,6 +48,9 @@ export interface DashboardDeps {
   /** Live events on the job page (optional: without them the page is static). */
   events?: { hub: EventHub; buffer: EventBuffer; maxBuffered?: number; heartbeatMs?: number };
 }
+
+/** Queues that carry Spool's own work, not jobs of a type. */
+const NOT_JOBS = new Set([WEBHOOK_QUEUE, SCHEDULE_QUEUE]);
 
 export function createDashboard(deps: DashboardDeps): Hono {
   const base = (deps.basePath ?? '').replace(/\/+$/, '');
@@ -81,8 +86,17 @@ export function createDashboard(deps: DashboardDeps): Hono {
   // Bull Board: its API under /queues/api, its UI and static assets under /queues.
   const board = new HonoAdapter(serveStatic);
   board.setBasePath(`${base}/queues`);
+  app.use('/queues/*', boardWrites(deps.queues, `${base}/queues`));
+  const jobQueues = new Set(deps.queues.map((q) => q.name).filter((n) => !NOT_JOBS.has(n)));
   createBullBoard({
-    queues: deps.queues.map((q) => new BullMQAdapter(q)),
+    // A job of a job type links to its explorer page, where it can be canceled.
+    queues: deps.queues.map(
+      (q) =>
+        new BullMQAdapter(
+          q,
+          jobQueues.has(q.name) ? { externalJobUrl: (job) => ({ displayText: 'Spool', href: `${base}/jobs/${job.id}` }) } : {},
+        ),
+    ),
     serverAdapter: board,
     options: { uiConfig: { boardTitle: 'Spool queues' } },
   });
@@ -99,7 +113,7 @@ export function createDashboard(deps: DashboardDeps): Hono {
   });
   app.route('/queues', board.registerPlugin());
 
-  const types = [...new Set(deps.queues.map((q) => q.name))].filter((n) => n !== 'webhooks').sort();
+  const types = [...jobQueues].sort();
 
   app.get('/', async (c) => {
     const filter = parseListQuery((k) => c.req.query(k));
