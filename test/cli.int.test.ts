@@ -1,5 +1,5 @@
 /** `spool` (packages/cli/src/main.ts) as a user runs it: a real process against a running stack. */
-import { createServer, request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -231,5 +231,127 @@ describe('the spool CLI', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/^error: unknown_job_type: .*xy/m);
     expect(run.stderr).not.toMatch(/(?![\n\t])\p{Cc}/u);
+  });
+
+  describe('following through a bad network', () => {
+    /** A proxy to the stack; `handle` answers a request itself or calls `forward()`. */
+    const proxyWith = async (
+      handle: (req: IncomingMessage, res: ServerResponse, forward: (cut?: 'drop' | 'stall') => void) => void,
+    ) => {
+      const server = createServer((req, res) => {
+        const forward = (cut?: 'drop' | 'stall') => {
+          const upstream = httpRequest(`${stack.url}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
+            res.writeHead(up.statusCode ?? 502, up.headers);
+            if (!cut) return void up.pipe(res);
+            // After the first chunk: the connection drops, or stays open and says nothing more.
+            up.once('data', (chunk) => res.write(chunk, () => (cut === 'drop' ? res.destroy() : up.pause())));
+          });
+          upstream.on('error', () => res.destroy());
+          req.pipe(upstream);
+        };
+        handle(req, res, forward);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      return {
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        close: () => {
+          server.closeAllConnections();
+          return new Promise((r) => server.close(r));
+        },
+      };
+    };
+    const submit = async (stepMs: number) =>
+      (await client(stack.url, apiKey).submit({ type: 'debug-steps', input: { steps: 3, stepMs } })).body.id as string;
+
+    it('a 429 on a reconnect is waited out (Retry-After), not the end of the watch', async () => {
+      const id = await submit(300);
+      let streams = 0;
+      const proxy = await proxyWith((req, res, forward) => {
+        if (!req.url?.endsWith('/events')) return forward();
+        streams++;
+        if (streams === 1) return forward('drop');
+        if (streams === 2) {
+          res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' });
+          return void res.end(JSON.stringify({ error: { code: 'rate_limited', message: 'slow down' } }));
+        }
+        forward();
+      });
+      try {
+        const run = await spool(['watch', id, '--url', proxy.url]);
+        expect(run.code, run.stderr).toBe(0);
+        expect(JSON.parse(run.stdout)).toEqual({ steps: 3 });
+        expect(streams).toBe(3);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('a stream gone silent (no heartbeat, no close) is given up after SPOOL_WATCH_IDLE_MS and resumed', async () => {
+      const id = await submit(300);
+      let streams = 0;
+      const proxy = await proxyWith((req, _res, forward) => {
+        if (req.url?.endsWith('/events') && ++streams === 1) return forward('stall');
+        forward();
+      });
+      try {
+        const run = await spool(['watch', id, '--url', proxy.url], { SPOOL_WATCH_IDLE_MS: '1000' });
+        expect(run.code, run.stderr).toBe(0);
+        expect(JSON.parse(run.stdout)).toEqual({ steps: 3 });
+        expect(streams).toBeGreaterThanOrEqual(2);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('a completed job exits 0 with its result, from its event, even when the API is gone by then', async () => {
+      const id = await submit(50);
+      const proxy = await proxyWith((req, res, forward) => {
+        if (req.url?.endsWith('/events')) return forward();
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'unavailable', message: 'restarting' } }));
+      });
+      try {
+        const run = await spool(['watch', id, '--url', proxy.url]);
+        expect(run.code, run.stderr).toBe(0);
+        expect(JSON.parse(run.stdout)).toEqual({ steps: 3 });
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('a server that ends every stream at once is asked again with backoff; one that answers HTML is bad_response', async () => {
+      let streams = 0;
+      const server = createServer((req, res) => {
+        if (req.url?.endsWith('/events')) {
+          streams++;
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          return void res.end();
+        }
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end('<html><body>Welcome to nginx!</body></html>');
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      try {
+        const child = spawnChild(process.execPath, ['--import', 'tsx', join(ROOT, 'packages/cli/src/main.ts'), 'watch', 'x'], {
+          cwd: ROOT,
+          env: { PATH: process.env.PATH ?? '', SPOOL_URL: url, SPOOL_API_KEY: apiKey },
+        });
+        await new Promise((r) => setTimeout(r, 3_000));
+        child.proc.kill('SIGKILL');
+        await child.exited;
+        // Backoff from 400 ms: a handful in 3 s (it was thousands).
+        expect(streams).toBeGreaterThan(0);
+        expect(streams).toBeLessThan(10);
+
+        const got = await spool(['get', 'x', '--url', url]);
+        expect(got.code).toBe(2);
+        expect(got.stdout).toBe('');
+        expect(got.stderr).toMatch(/^error: bad_response: .* answered GET \/v1\/jobs\/x with something other than JSON/m);
+      } finally {
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      }
+    });
   });
 });

@@ -104,13 +104,19 @@ async function main(argv: string[]): Promise<number> {
 /** Follows the job to its end; the final record (with result or error) goes to stdout. */
 async function watch(config: CliConfig, jobId: string): Promise<number> {
   const view = new ProgressView(process.stderr);
-  const last = await follow(config, jobId, (e) => view.update(e));
-  const job = await call<Job>(config, 'GET', `/v1/jobs/${encodeURIComponent(jobId)}`);
-  if (last.type === 'completed') {
-    print(job.result);
-    return 0;
-  }
-  print(job); // the progress view has said how it ended
+  // A stream silent past this is a dead connection: above the API's heartbeat (15 s by default).
+  const idle = Number(process.env.SPOOL_WATCH_IDLE_MS);
+  const last = await follow(config, jobId, (e) => view.update(e), { idleMs: idle > 0 ? idle : undefined });
+  // The completed event carries the result: no call that could fail after the job succeeded.
+  if (last.type === 'completed') return print(last.data?.result);
+  // The progress view has said how it ended; the record has the error and the steps. Without
+  // it (the API went away meanwhile) the terminal event still says what happened.
+  const job = await call<Job>(config, 'GET', `/v1/jobs/${encodeURIComponent(jobId)}`).catch(() => ({
+    id: jobId,
+    status: last.type,
+    ...last.data,
+  }));
+  print(job);
   return 1;
 }
 

@@ -11,6 +11,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The answer's Retry-After (429, 503), in ms. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
@@ -24,7 +26,16 @@ export async function call<T>(config: CliConfig, method: string, path: string, b
   });
   if (!res.ok) throw await errorOf(res);
   const text = await res.text();
-  return (text ? safeJson(text) : undefined) as T;
+  if (!text) return undefined as T;
+  // A 2xx that is not JSON is not the Spool API (a proxy's page, another server on that port).
+  const value = safeJson(text);
+  if (value === undefined)
+    throw new ApiError(
+      res.status,
+      'bad_response',
+      `${config.url} answered ${method} ${path} with something other than JSON: is it the Spool API?`,
+    );
+  return value as T;
 }
 
 /** fetch with the API key; a network failure becomes an `unreachable` ApiError naming the URL and the cause. */
@@ -62,13 +73,19 @@ export function apiUrl(config: CliConfig, path: string): URL {
 export async function errorOf(res: Response): Promise<ApiError> {
   const text = await res.text().catch(() => '');
   const e = (safeJson(text) as { error?: { code?: string; message?: string } } | undefined)?.error;
-  return new ApiError(res.status, e?.code ?? `http_${res.status}`, e?.message ?? (text || res.statusText));
+  const retryAfter = Number(res.headers.get('retry-after'));
+  return new ApiError(
+    res.status,
+    e?.code ?? `http_${res.status}`,
+    e?.message ?? (text || res.statusText),
+    Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+  );
 }
 
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    return text;
+    return undefined;
   }
 }
