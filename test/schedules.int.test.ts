@@ -290,6 +290,25 @@ describe('schedules', () => {
       'validation_failed',
     );
     expect(invalid.details).toEqual([expect.objectContaining({ path: ['job', 'input', 'steps'] })]);
+    // As POST /v1/jobs would refuse the template (each tick was refused, into lastError).
+    const chat = (input: Record<string, unknown>) => ({
+      cron: '0 3 * * *',
+      job: { type: 'chat', input: { messages: [{ role: 'user', content: 'hi' }], ...input } },
+    });
+    expectError(await post(chat({ model: 'openai:no-such-model' })), 422, 'unknown_model');
+    expectError(
+      await post(chat({ messages: [{ role: 'user', content: 'hello '.repeat(140_000) }] })),
+      413,
+      'token_budget_exceeded',
+    );
+    const made = await client(stack.url, tenantA.apiKey).call('POST', '/v1/schedules', { cron: NEVER_SOON, job: template });
+    const patched = await request(stack.url, `/v1/schedules/${made.body.id}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${tenantA.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ job: chat({ model: 'openai:no-such-model' }).job }),
+    });
+    expectError(patched, 422, 'unknown_model');
+    expect((await client(stack.url, tenantA.apiKey).call('DELETE', `/v1/schedules/${made.body.id}`)).status).toBe(204);
     expectError(await post({ job: template }), 422, 'validation_failed');
     expectError(await post({ cron: '0 3 * * *' }), 422, 'validation_failed');
     expectError(

@@ -46,6 +46,7 @@ export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<v
     sseCheckMs: o.sseCheckMs,
   });
   const { redis, queues, buffer, hub, webhooks, scheduler } = producer;
+  const guard = createSubmitGuard({ db: o.db, budgets: o.budgets ?? { dailyUsd: 0, monthlyUsd: 0 }, models: o.models });
   const jobs = new JobService({
     db: o.db,
     queues,
@@ -56,17 +57,14 @@ export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<v
     webhooks,
     allowPrivateWebhooks: o.webhooks?.allowPrivate ?? false,
     webhookLookup: o.webhooks?.lookup,
-    guard: createSubmitGuard({
-      db: o.db,
-      budgets: o.budgets ?? { dailyUsd: 0, monthlyUsd: 0 },
-      models: o.models,
-    }),
+    guard,
   });
   const schedules = new ScheduleService({
     db: o.db,
     registry: o.registry,
     scheduler,
     allowPrivateWebhooks: o.webhooks?.allowPrivate ?? false,
+    guard,
     log,
   });
   return {

@@ -13,12 +13,19 @@ import type { AnyJobDefinition } from '../queue/define-job.ts';
 
 export interface SubmitGuard {
   check(tenantId: string, jobs: { def: AnyJobDefinition; input: unknown }[]): Promise<void>;
+  /** The checks that read nothing stored (models, token budgets): a schedule's template takes them at create. */
+  checkStatic(jobs: { def: AnyJobDefinition; input: unknown }[]): void;
 }
 
 export function createSubmitGuard(opts: { db: Database; budgets: BudgetDefaults; models: ModelCatalog }): SubmitGuard {
   const budgets = new Budgets(opts.db, opts.budgets);
-  return {
+  const guard: SubmitGuard = {
     async check(tenantId, jobs) {
+      guard.checkStatic(jobs);
+      for (const { def, input } of jobs) await def.preflight?.(input, { db: opts.db, tenantId });
+      if (jobs.some((j) => j.def.usesModels)) await budgets.check(tenantId);
+    },
+    checkStatic(jobs) {
       jobs.forEach(({ def, input }, index) => {
         const where = jobs.length > 1 ? `jobs[${index}]: ` : '';
         if (def.usesModels) {
@@ -39,8 +46,7 @@ export function createSubmitGuard(opts: { db: Database; budgets: BudgetDefaults;
           );
         }
       });
-      for (const { def, input } of jobs) await def.preflight?.(input, { db: opts.db, tenantId });
-      if (jobs.some((j) => j.def.usesModels)) await budgets.check(tenantId);
     },
   };
+  return guard;
 }

@@ -10,6 +10,7 @@ import { isUnavailable, SpoolError } from '../errors.ts';
 import type { JobRegistry } from '../jobs/registry.ts';
 import { SubmitRequest } from '../jobs/service.ts';
 import { unstorableJson } from '../jobs/storable-json.ts';
+import type { SubmitGuard } from '../jobs/submit-guard.ts';
 import type { Logger } from '../logger.ts';
 import { isoTime, within } from '../time.ts';
 import { checkWebhookTarget } from '../webhooks/ssrf.ts';
@@ -86,6 +87,8 @@ export interface ScheduleServiceDeps {
   scheduler: Scheduler;
   /** SPOOL_WEBHOOK_ALLOW_PRIVATE: lifts the SSRF guard (development and tests). */
   allowPrivateWebhooks: boolean;
+  /** Its static checks (models, token budgets) hold a template to what a submit of it would meet. */
+  guard?: Pick<SubmitGuard, 'checkStatic'> | undefined;
   log: Logger;
 }
 
@@ -251,8 +254,10 @@ export class ScheduleService {
       });
     }
     if (typeof needsVectors === 'function' && needsVectors(parsed.data)) assertVectors(this.deps.db);
-    // Checks against stored state (preflight) are left to each tick: a nightly job may name a
-    // document that does not exist yet when the schedule is made.
+    // An unknown model or an input over the type's token budget would refuse every tick. Checks
+    // against stored state (preflight, spend caps) are left to each tick: a nightly job may name
+    // a document that does not exist yet when the schedule is made.
+    this.deps.guard?.checkStatic([{ def, input: parsed.data }]);
     return parsed.data;
   }
 }
