@@ -25,11 +25,16 @@ const codeOf = (fn: () => void) => {
 
 describe('cron expressions', () => {
   it('accepts 5 fields, 6 fields (seconds first) and macros', () => {
-    for (const cron of ['0 3 * * *', '*/1 * * * * *', '0 0 * * 1-5', '@daily', ' 15 2 1 * * '])
+    for (const cron of ['0 3 * * *', '*/1 * * * * *', '0 0 * * 1-5', '@daily', '@DAILY', ' 15 2 1 * * '])
       expect(
         codeOf(() => assertCron(cron)),
         cron,
       ).toBeUndefined();
+  });
+
+  it('reads a macro in any case', () => {
+    const from = new Date('2027-01-01T12:00:00Z');
+    expect(nextRun('@Daily', 'Europe/Paris', from)).toEqual(nextRun('@daily', 'Europe/Paris', from));
   });
 
   it('refuses what cron-parser would silently fill in or cannot read', () => {
@@ -107,6 +112,18 @@ describe('cron expressions', () => {
         expect(nextRun('0 0 * * *', tz, new Date(from))?.getTime()).toBe(ticks[0]);
       });
     }
+
+    it('a fixed hour fires once when the clock goes back half an hour (Lord Howe); every-hour ones fire in both', () => {
+      const tz = 'Australia/Lord_Howe'; // 2027-04-04 02:00 +11 goes back to 01:30 +10:30
+      for (const cron of ['30 1 * * *', '45 1 * * *', '0 30 1 * * *', '@daily']) {
+        const ticks = firings(repeatStrategy, cron, tz, '2027-04-02T12:00:00Z', 4).map((t) => localDay(t, tz));
+        expect(ticks, cron).toEqual(['2027-04-03', '2027-04-04', '2027-04-05', '2027-04-06']);
+      }
+      // `*/15` keeps the repeated half hour's ticks, as cron-parser does for a repeated hour.
+      const quarter = firings(repeatStrategy, '*/15 * * * *', tz, '2027-04-03T14:00:00Z', 8);
+      expect(quarter).toEqual(firings(defaultRepeatStrategy as never, '*/15 * * * *', tz, '2027-04-03T14:00:00Z', 8));
+      expect(new Set(quarter.map((t) => localTime(t, tz))).size).toBeLessThan(8); // 01:30 and 01:45 twice
+    });
 
     it('elsewhere it places ticks as cron-parser does: a skipped 02:30 at 03:30, a repeated hour twice', () => {
       const paris = 'Europe/Paris';

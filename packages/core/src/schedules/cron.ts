@@ -15,6 +15,12 @@ const FIELD_COUNTS = new Set([5, 6]);
 const MACROS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@hourly']);
 
 /** The zone a schedule's expression is read in: its own, else UTC (never the host's local time). */
+/** The expression as cron-parser reads it: trimmed, a macro in lower case (`@DAILY` was "cannot resolve alias dai"). */
+const expression = (cron: string): string => {
+  const trimmed = cron.trim();
+  return MACROS.has(trimmed.toLowerCase()) ? trimmed.toLowerCase() : trimmed;
+};
+
 export const scheduleZone = (tz: string | null | undefined): string => tz ?? 'UTC';
 
 /** Throws 422 `invalid_timezone` unless `tz` is an IANA zone this runtime knows. */
@@ -41,9 +47,9 @@ const HORIZON_MS = 5 * 366 * 86_400_000;
  */
 export function assertCron(cron: string, tz?: string | null): void {
   if (tz) assertTimezone(tz);
-  const trimmed = cron.trim();
+  const trimmed = expression(cron);
   const fields = trimmed.split(/\s+/).length;
-  if (!(MACROS.has(trimmed.toLowerCase()) || (trimmed !== '' && FIELD_COUNTS.has(fields)))) {
+  if (!(MACROS.has(trimmed) || (trimmed !== '' && FIELD_COUNTS.has(fields)))) {
     throw invalid(
       cron,
       `expected 5 fields ("minute hour day month weekday") or 6 (seconds first), got ${trimmed === '' ? 0 : fields}`,
@@ -101,15 +107,22 @@ function nextFiring(cron: string, tz: string | null, from: number): number | und
   const zone = scheduleZone(tz);
   const next = (currentDate: number, zoneOf: string) => {
     try {
-      return parseExpression(cron.trim(), { tz: zoneOf, currentDate: new Date(currentDate) })
+      return parseExpression(expression(cron), { tz: zoneOf, currentDate: new Date(currentDate) })
         .next()
         .getTime();
     } catch {
       return undefined; // no firing left
     }
   };
-  const direct = next(from, zone);
+  let direct = next(from, zone);
   if (zone === 'UTC') return direct;
+  // A fall-back night repeats local times. cron-parser does not fire a fixed hour again when the
+  // clock goes back an hour, but does when it goes back half an hour (Australia/Lord_Howe:
+  // `30 1 * * *` fired at 01:30 +11 and again at 01:30 +10:30). A firing whose wall-clock time
+  // is not after `from`'s is such a repeat; a fixed-hour expression fires once, as elsewhere.
+  while (direct !== undefined && fixedHour(cron) && wallClock(direct, zone) <= wallClock(from, zone)) {
+    direct = next(direct, zone);
+  }
   const wall = next(wallClock(from, zone), 'UTC');
   const viaWall = wall === undefined ? undefined : instantOf(wall, zone);
   if (viaWall === undefined || viaWall <= from) return direct;
@@ -117,6 +130,13 @@ function nextFiring(cron: string, tz: string | null, from: number): number | und
 }
 
 const DAY_MS = 86_400_000;
+
+/** Whether the expression names its hours (`30 1 * * *`, `@daily`) rather than every hour (`*`, `@hourly`). */
+function fixedHour(cron: string): boolean {
+  const fields = cron.trim().split(/\s+/);
+  if (fields.length === 1) return fields[0]!.toLowerCase() !== '@hourly';
+  return !fields[fields.length === 6 ? 2 : 1]!.includes('*');
+}
 
 /** The zone's wall-clock time at `instant`, written as if it were UTC (ms). */
 function wallClock(instant: number, zone: string): number {
