@@ -140,6 +140,19 @@ describe('schedules', () => {
     }
   });
 
+  it('POST with enabled: false creates it paused: no scheduler, no tick, until a PATCH resumes it', async () => {
+    const made = await a.call('POST', '/v1/schedules', { cron: EVERY_SECOND, enabled: false, job: template });
+    expect(made.status).toBe(201);
+    expect(made.body).toMatchObject({ enabled: false, nextRunAt: null });
+    expect(await hasScheduler(redis, stack, made.body.id)).toBe(false);
+    await sleep(1_500);
+    expect(await jobsOf(stack, made.body.id)).toHaveLength(0);
+    const resumed = await a.call('PATCH', `/v1/schedules/${made.body.id}`, { enabled: true });
+    expect(resumed.body).toMatchObject({ enabled: true, nextRunAt: expect.any(String) });
+    expect(await hasScheduler(redis, stack, made.body.id)).toBe(true);
+    expect((await a.call('DELETE', `/v1/schedules/${made.body.id}`)).status).toBe(204);
+  });
+
   it('PATCH pauses, resumes, and changes the template and the expression', async () => {
     const { body: schedule } = await a.call('POST', '/v1/schedules', { cron: EVERY_SECOND, name: 'to change', job: template });
     await eventually('a first tick', async () => (await jobsOf(stack, schedule.id)).length > 0 || undefined);

@@ -27,6 +27,8 @@ export const CreateScheduleRequest = z.object({
   /** IANA time zone the expression is read in; UTC when omitted or null. */
   timezone: z.string().min(1).max(64).nullable().optional(),
   name: z.string().min(1).max(200).nullable().optional(),
+  /** `false` creates it paused (no ticks until a PATCH resumes it); it was ignored, and ticked. */
+  enabled: z.boolean().optional(),
   job: JobTemplate,
 });
 export type CreateScheduleRequest = z.infer<typeof CreateScheduleRequest>;
@@ -108,7 +110,14 @@ export class ScheduleService {
     const template = await this.templateColumns(req.job);
     const row = await store.insertScheduleWithin(
       db,
-      { tenantId, name: req.name ?? null, cron: req.cron.trim(), timezone: req.timezone ?? null, ...template, enabled: true },
+      {
+        tenantId,
+        name: req.name ?? null,
+        cron: req.cron.trim(),
+        timezone: req.timezone ?? null,
+        ...template,
+        enabled: req.enabled ?? true,
+      },
       MAX_SCHEDULES_PER_TENANT,
     );
     if (!row) {
