@@ -175,6 +175,10 @@ describe('the spool CLI', () => {
     const unreachable = new RegExp(`^error: unreachable: cannot reach the Spool API at ${closed}: .*ECONNREFUSED`, 'm');
     expect(watched.stderr).toMatch(unreachable);
     expect((await spool(['get', 'job_x', '--url', closed])).stderr).toMatch(unreachable);
+    // An empty SPOOL_URL is unset: the default, not a usage error.
+    const unset = await spool(['get', 'job_x'], { SPOOL_URL: '' });
+    expect(unset.stderr).not.toMatch(/not a valid http/);
+    expect(unset.stderr).toContain('http://localhost:3000');
   });
 
   it('watch reconnects with Last-Event-ID when an open stream drops mid-job', async () => {

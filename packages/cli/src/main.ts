@@ -61,7 +61,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!command) throw new UsageError('no command given'); // usage to stderr, as for any usage error
   const config: CliConfig = {
-    url: apiBase(values.url ?? process.env.SPOOL_URL ?? 'http://localhost:3000', values.url ? '--url' : 'SPOOL_URL'),
+    // An empty SPOOL_URL (`SPOOL_URL= spool …`) is unset, as for the servers' settings.
+    url: apiBase(values.url ?? (process.env.SPOOL_URL || 'http://localhost:3000'), values.url ? '--url' : 'SPOOL_URL'),
     apiKey: values.key ?? process.env.SPOOL_API_KEY ?? '',
   };
   if (!config.apiKey) throw new UsageError('no API key: set SPOOL_API_KEY or pass --key (pnpm start prints a dev key)');
