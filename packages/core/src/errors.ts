@@ -3,6 +3,8 @@
  * becomes a SpoolError through `toSpoolError`, and the API maps it to
  * `{"error":{"code","message","details"}}` with `status`.
  */
+import { cleanText } from './jobs/storable-json.ts';
+
 export interface SpoolErrorOptions {
   status?: number;
   retryable?: boolean;
@@ -28,9 +30,9 @@ export class SpoolError extends Error {
     this.details = opts.details;
   }
 
-  /** The shape stored on a job and shown to clients. */
+  /** The shape stored on a job and shown to clients (its text as PostgreSQL can keep it). */
   toJobError(): JobError {
-    return { code: this.code, message: this.message, retryable: this.retryable };
+    return { code: cleanText(this.code), message: cleanText(this.message), retryable: this.retryable };
   }
 }
 

@@ -14,6 +14,15 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 export const unstorableText = (s: string) => s.includes('\u0000') || LONE_SURROGATE.test(s);
 export const UNSTORABLE_TEXT = 'text must not contain NUL characters or unpaired surrogates';
 
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+/**
+ * Text that is only shown (a progress message, a token delta, an error message) with what
+ * PostgreSQL cannot keep replaced by U+FFFD. Unchecked, one NUL failed the batch write of
+ * every job's events in the worker, again and again.
+ */
+export const cleanText = (s: string): string =>
+  unstorableText(s) ? s.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATES, '\uFFFD') : s;
+
 /**
  * The first `max` UTF-16 units of `s`, one fewer when the cut would split a surrogate pair: a
  * lone high surrogate is JSON that PostgreSQL's jsonb refuses, and a job whose snippet ended in

@@ -6,10 +6,12 @@ import type { Database } from '../db/client.ts';
 import { SpoolError, toSpoolError } from '../errors.ts';
 import type { JobEvent } from '../events/types.ts';
 import type { EventWriter } from '../events/writer.ts';
+import { cleanText, unstorableText } from '../jobs/storable-json.ts';
 import type { Logger } from '../logger.ts';
 import type { JobScope, ModelClient } from '../providers/models.ts';
 import { type Tokens, tokens } from '../providers/tokens.ts';
 import type { StepCheckpoints } from './checkpoints.ts';
+import { storableOutput } from './output.ts';
 
 export interface JobContext {
   readonly jobId: string;
@@ -86,6 +88,9 @@ export interface ModelLayer {
   forJob(scope: JobScope): ModelClient;
 }
 
+/** Names are keys of the steps table's index, which refuses ~2.7 KB; no real name comes near this. */
+const MAX_STEP_NAME = 200;
+
 const noModels: ModelClient = {
   chat: async () => {
     throw new SpoolError('models_unavailable', 'this process runs no model layer', { retryable: false });
@@ -124,6 +129,9 @@ export function createContext(
     signal: state.controller.signal,
     log,
     async step<T>(name: string, fn: (run: StepRun) => Promise<T> | T): Promise<T> {
+      // Refused like a duplicate, not retried: PostgreSQL would refuse it on every attempt.
+      if (name.length > MAX_STEP_NAME || unstorableText(name))
+        throw new SpoolError('invalid_step_name', `a step name is at most ${MAX_STEP_NAME} characters, without NUL characters`);
       if (started.has(name)) throw new SpoolError('duplicate_step', `step "${name}" ran twice in one job`);
       started.add(name);
       if (state.doneSteps.has(name)) return state.doneSteps.get(name) as T;
@@ -135,17 +143,15 @@ export function createContext(
         throw canceledError();
       }
       emit('step', { name, status: 'running', runs: start.runs });
-      let output: T;
+      let stored: unknown;
       try {
-        output = await fn({ runs: start.runs ?? 1 });
+        stored = storableOutput(await fn({ runs: start.runs ?? 1 }), `the output of step "${name}"`);
       } catch (err) {
         const e = toSpoolError(state.controller.signal.reason ?? err);
         await state.checkpoints.failed(name, e.toJobError());
         emit('step', { name, status: 'failed' });
         throw err;
       }
-      // JSON round trip: a memoized output must look the same as a fresh one.
-      const stored = output === undefined ? null : JSON.parse(JSON.stringify(output));
       // Written with the next step's start (see checkpoints.ts); a lost lease shows there.
       state.checkpoints.ended(name, stored);
       state.doneSteps.set(name, stored);
@@ -153,16 +159,13 @@ export function createContext(
       return stored as T;
     },
     progress(pct: number, message?: string) {
+      if (Number.isNaN(pct)) return; // no number to show (it went out as `pct: null`)
       const clamped = Math.max(0, Math.min(100, Math.round(pct * 100) / 100));
-      emit('progress', message === undefined ? { pct: clamped } : { pct: clamped, message });
+      emit('progress', message === undefined ? { pct: clamped } : { pct: clamped, message: cleanText(message) });
     },
     emit(delta: { text: string; restart?: boolean }) {
-      emit(
-        'delta',
-        delta.restart
-          ? { text: delta.text, attempt: state.attempt, restart: true }
-          : { text: delta.text, attempt: state.attempt },
-      );
+      const text = cleanText(delta.text);
+      emit('delta', delta.restart ? { text, attempt: state.attempt, restart: true } : { text, attempt: state.attempt });
     },
     idempotencyKey: (stepName: string) => `${state.jobId}:${stepName}`,
     tokens,

@@ -14,6 +14,7 @@ import { claimJob, endAttempt } from '../store/lease.ts';
 import { within } from '../time.ts';
 import { StepCheckpoints } from './checkpoints.ts';
 import { type AttemptState, canceledError, createContext, interruptedError, type ModelLayer } from './context.ts';
+import { storableOutput } from './output.ts';
 
 export interface ExecuteDeps {
   db: Database;
@@ -155,7 +156,7 @@ export async function executeAttempt(
     const input = parseOrThrow(def.input, claim.input, 'invalid_input');
     handling = Promise.resolve(def.handle(input, ctx));
     const raw = await Promise.race([handling, aborted]);
-    const result = parseOrThrow(def.output, raw, 'invalid_output');
+    const result = storableOutput(parseOrThrow(def.output, raw, 'invalid_output'), "the job's result");
     jobExecutions.inc({ type: def.name, outcome: 'completed' });
     return (await end('completed', { result })) ? { kind: 'completed', result } : { kind: 'lease_lost' };
   } catch (thrown) {
