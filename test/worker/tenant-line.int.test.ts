@@ -1,10 +1,10 @@
 /** The tenant line (queue/tenant-slots.ts): a slot a release frees goes to the head of the line, not to whoever asks first. */
-import { createTenantSlots } from '@spool/core/queue';
+import { createTenantSlots, runningSlotsKey } from '@spool/core/queue';
 import { createRedis } from '@spool/core/redis';
 import { type Job, Queue } from 'bullmq';
 import { afterAll, expect, it } from 'vitest';
 import { REDIS_URL } from '../support/env.ts';
-import { randomPrefix } from '../support/stack.ts';
+import { client, randomPrefix, startStack } from '../support/stack.ts';
 
 const redis = createRedis(REDIS_URL, 'worker');
 afterAll(() => redis.disconnect());
@@ -69,5 +69,31 @@ it('a release passes over any number of canceled jobs at the head of the line', 
     await queue.obliterate({ force: true });
     await queue.close();
     await redis.del(`${prefix}:tenant-running:t`, `${prefix}:tenant-running:t:line`);
+  }
+});
+
+it('a job canceled just after it was handed the slot passes the slot on (the API releases it)', async () => {
+  // No worker: the test plays the workers' part with the same slots the worker uses.
+  const stack = await startStack({ worker: false });
+  try {
+    const tenant = await stack.tenant('line-cancel');
+    const api = client(stack.url, tenant.apiKey);
+    const queue = stack.api.queues.get('debug-steps');
+    const slots = createTenantSlots(redis, runningSlotsKey(stack.prefix), 1, (name) => stack.api.queues.get(name))!;
+    const bullJob = async (id: string) => (await queue.getJob(id)) as Job & { id: string };
+    const submit = async () =>
+      (await api.submit({ type: 'debug-steps', input: { steps: 1 }, delayMs: 600_000 })).body.id as string;
+
+    const [a, b, c] = [await submit(), await submit(), await submit()];
+    expect(await slots.acquireOrQueue(tenant.id, await bullJob(a), 60_000)).toBeUndefined(); // a runs
+    expect(await slots.acquireOrQueue(tenant.id, await bullJob(b), 60_000)).toBe(0); // b waits in line
+    await slots.release(tenant.id, a); // a ends: the slot is b's, and b is woken
+    await expect.poll(async () => (await bullJob(b)).getState(), { timeout: 5_000 }).toBe('waiting');
+    // Every worker busy, the client cancels b before one takes it: no worker will release its slot.
+    expect((await api.call('POST', `/v1/jobs/${b}/cancel`)).body.status).toBe('canceled');
+    // It held the tenant's only slot until it lapsed (the type's timeout and a minute).
+    expect(await slots.acquireOrQueue(tenant.id, await bullJob(c), 60_000)).toBeUndefined();
+  } finally {
+    await stack.close();
   }
 });

@@ -5,6 +5,7 @@ import type { Logger } from '@spool/core/logger';
 import { openProducer } from '@spool/core/producer';
 import type { BudgetDefaults } from '@spool/core/providers/budget';
 import type { ModelCatalog } from '@spool/core/providers/catalog';
+import { runningSlotsKey, slotRelease } from '@spool/core/queue';
 import { ScheduleService } from '@spool/core/schedules';
 import { createKeyRateLimiter, KeyStore } from '@spool/core/tenants';
 import type { WebhookLookup } from '@spool/core/webhooks';
@@ -58,6 +59,7 @@ export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<v
     allowPrivateWebhooks: o.webhooks?.allowPrivate ?? false,
     webhookLookup: o.webhooks?.lookup,
     guard,
+    releaseSlot: slotRelease(redis, runningSlotsKey(queues.prefix), (name) => queues.get(name)),
   });
   const schedules = new ScheduleService({
     db: o.db,

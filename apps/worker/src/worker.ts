@@ -10,7 +10,7 @@ import type { JobRegistry } from '@spool/core/jobs';
 import { type Logger, warnOnErrors } from '@spool/core/logger';
 import { workersRunning } from '@spool/core/metrics';
 import { createModelService, ModelCatalog, type ModelsConfig, modelsConfig } from '@spool/core/providers';
-import { backoffDelay, createQueues, createTenantSlots, Reconciler } from '@spool/core/queue';
+import { backoffDelay, createQueues, createTenantSlots, Reconciler, runningSlotsKey } from '@spool/core/queue';
 import { createRedis, type Redis } from '@spool/core/redis';
 import { type ScheduleWorker, startScheduleWorker } from '@spool/core/schedules';
 import { cancelRunning, interruptRunning } from '@spool/core/steps';
@@ -80,7 +80,7 @@ export async function startWorker(
   const producer = createWebhookProducer(connection, opts.prefix, log);
   const onDeliveries = (ids: string[]) => producer.enqueue(ids);
   const queues = createQueues(connection, opts.prefix, deps.registry.list, log);
-  const tenantSlots = createTenantSlots(connection, `${opts.prefix}:tenant-running`, opts.tenantConcurrency ?? 0, (name) =>
+  const tenantSlots = createTenantSlots(connection, runningSlotsKey(opts.prefix), opts.tenantConcurrency ?? 0, (name) =>
     queues.get(name),
   );
   const models = await createModelService({

@@ -14,6 +14,7 @@ import { hashJson, newId } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 import { enqueueFailures, jobsFinished, jobsSubmitted } from '../metrics.ts';
 import { type EnqueueRow, enqueue, enqueueRow, MAX_PRIORITY, type Queues } from '../queue/queues.ts';
+import type { TenantSlots } from '../queue/tenant-slots.ts';
 import * as store from '../store/jobs.ts';
 import { within } from '../time.ts';
 import type { WebhookProducer } from '../webhooks/queue.ts';
@@ -80,6 +81,8 @@ export interface JobServiceDeps {
   webhookLookup?: WebhookLookup | undefined;
   /** Token budgets and spend caps, checked before anything is written. */
   guard?: SubmitGuard | undefined;
+  /** Frees the tenant slot a canceled queued job may hold (see `slotRelease`). */
+  releaseSlot?: TenantSlots['release'] | undefined;
   log: Logger;
 }
 
@@ -262,6 +265,8 @@ export class JobService {
       jobsFinished.inc({ type: job.type, status: 'canceled' });
       // Best effort: a queued job left in Redis is skipped by the worker (its row says canceled).
       await this.removeFromQueue(job.type, id);
+      // Handed its tenant's slot a moment ago, it will not come for it now: pass it on.
+      await this.deps.releaseSlot?.(tenantId, id).catch((err) => log.warn({ err: String(err), id }, 'tenant slot not released'));
       await this.publish(id, { seq: canceled.lastSeq, type: 'canceled', data: {} });
       // The deliveries are in the outbox already: a failed enqueue is left to the webhook sweep.
       await within(ENQUEUE_TIMEOUT_MS, this.deps.webhooks.enqueue(canceled.deliveries), 'webhook enqueue not done').catch((err) =>

@@ -57,6 +57,9 @@ export interface TenantSlots {
   release(tenantId: string, itemId: string, holdMs?: number): Promise<void>;
 }
 
+/** The cap on running jobs: its sets are under `<prefix>:tenant-running` (worker and API). */
+export const runningSlotsKey = (prefix: string) => `${prefix}:tenant-running`;
+
 /**
  * `keyPrefix` names the cap: the tenant's sets are `<keyPrefix>:<tenantId>` and `…:line`.
  * `queue(name)` gives the queue of a job in line, so a release can wake it.
@@ -68,13 +71,8 @@ export function createTenantSlots(
   queue?: (name: string) => Queue,
 ): TenantSlots | undefined {
   if (cap <= 0) return undefined;
-  // Per job: sent by hash (EVALSHA), as the event buffer's scripts are, not as a whole script each time.
-  if (!('spoolSlotAcquire' in redis)) {
-    redis.defineCommand('spoolSlotAcquire', { numberOfKeys: 2, lua: ACQUIRE });
-    redis.defineCommand('spoolSlotRelease', { numberOfKeys: 2, lua: RELEASE });
-  }
-  const scripted = redis as Scripted;
-  const keys = (tenantId: string) => [`${keyPrefix}:${tenantId}`, `${keyPrefix}:${tenantId}:line`] as const;
+  const scripted = scripts(redis);
+  const keys = slotKeys(keyPrefix);
   return {
     async acquireOrQueue(tenantId, job, holdMs) {
       const now = Date.now();
@@ -83,22 +81,47 @@ export function createTenantSlots(
       const place = Number(await scripted.spoolSlotAcquire(...keys(tenantId), ...args));
       return place === -1 ? undefined : place;
     },
-    async release(tenantId, itemId, holdMs = 60_000) {
-      const handOver = (id: string) => scripted.spoolSlotRelease(...keys(tenantId), id, Date.now() + holdMs);
-      const first = await handOver(itemId);
-      if (!first || !queue) return;
-      // In the background: a release must not hold the caller's concurrency slot. A first in
-      // line that will not come (canceled, finished) hands the slot on to the next, until one
-      // comes or the line is empty: each hand-over takes a member off the line, so this ends.
-      // (It stopped after 5: a sixth canceled job in a row kept the slot until it lapsed.)
-      void (async () => {
-        for (let member: string | null = first; member; ) {
-          if (await wake(queue, member)) return;
-          member = await handOver(member.slice(0, member.indexOf('\n')));
-        }
-      })().catch(() => {});
-    },
+    release: slotRelease(redis, keyPrefix, queue),
   };
+}
+
+/**
+ * A release alone, for a process that frees slots without taking any, whatever cap the workers
+ * run with: the API, for a queued job it cancels. The job may have just been handed the slot
+ * of one that ended; no worker will ever take it now, so its slot would wait out its lapse
+ * (the type's timeout and a minute), the whole tenant held back meanwhile if its cap is one.
+ * A job that holds no slot costs one ZREM.
+ */
+export function slotRelease(redis: Redis, keyPrefix: string, queue?: (name: string) => Queue): TenantSlots['release'] {
+  const scripted = scripts(redis);
+  const keys = slotKeys(keyPrefix);
+  return async (tenantId, itemId, holdMs = 60_000) => {
+    const handOver = (id: string) => scripted.spoolSlotRelease(...keys(tenantId), id, Date.now() + holdMs);
+    const first = await handOver(itemId);
+    if (!first || !queue) return;
+    // In the background: a release must not hold the caller's concurrency slot. A first in
+    // line that will not come (canceled, finished) hands the slot on to the next, until one
+    // comes or the line is empty: each hand-over takes a member off the line, so this ends.
+    // (It stopped after 5: a sixth canceled job in a row kept the slot until it lapsed.)
+    void (async () => {
+      for (let member: string | null = first; member; ) {
+        if (await wake(queue, member)) return;
+        member = await handOver(member.slice(0, member.indexOf('\n')));
+      }
+    })().catch(() => {});
+  };
+}
+
+const slotKeys = (keyPrefix: string) => (tenantId: string) =>
+  [`${keyPrefix}:${tenantId}`, `${keyPrefix}:${tenantId}:line`] as const;
+
+/** Per job: sent by hash (EVALSHA), as the event buffer's scripts are, not as a whole script each time. */
+function scripts(redis: Redis): Scripted {
+  if (!('spoolSlotAcquire' in redis)) {
+    redis.defineCommand('spoolSlotAcquire', { numberOfKeys: 2, lua: ACQUIRE });
+    redis.defineCommand('spoolSlotRelease', { numberOfKeys: 2, lua: RELEASE });
+  }
+  return redis as Scripted;
 }
 
 /**
