@@ -163,6 +163,12 @@ async function endAttempts(db: Database, ends: AttemptEnd[]): Promise<{ id: stri
       WHERE e.job_id IN (SELECT id FROM upd)
       ON CONFLICT DO NOTHING
     ),
+    -- A step whose body outlived its attempt (it ignored ctx.signal past a cancel or a timeout)
+    -- is over with it: an ended job showed it running for ever.
+    st AS (
+      UPDATE job_steps s SET status = 'failed', finished_at = now(), error = u.error
+      FROM upd u WHERE s.job_id = u.id AND s.status = 'running'
+    ),
     wh AS (${outboxInsert})
     SELECT u.id, COALESCE((SELECT jsonb_agg(w.id) FROM wh w WHERE w.job_id = u.id), '[]'::jsonb) AS deliveries FROM upd u`);
 }

@@ -58,7 +58,8 @@ export async function checkpoint(
     s AS (
       INSERT INTO job_steps (job_id, name, status, runs, position)
       SELECT ${jobId}, ${start ?? null}::text, 'running', 1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
-      FROM j WHERE ${start ?? null}::text IS NOT NULL
+      -- Not after a cancel: the step would show a run (runs + 1) whose body never ran.
+      FROM j WHERE ${start ?? null}::text IS NOT NULL AND j.cancel_requested_at IS NULL
       ON CONFLICT (job_id, name) DO UPDATE
         SET status = 'running', runs = job_steps.runs + 1, started_at = now(), finished_at = NULL, error = NULL
       RETURNING runs
