@@ -4,6 +4,7 @@ import { createLogger } from '../logger.ts';
 import { EventWriter } from './writer.ts';
 
 const ev = (seq: number) => ({ seq, type: 'progress' as const, data: { pct: seq } });
+const of = (jobId: string, ...seqs: number[]) => seqs.map((seq) => ({ jobId, event: ev(seq) }));
 const log = createLogger('silent');
 
 it('writes one batch at a time, and close() waits for every batch', async () => {
@@ -22,9 +23,9 @@ it('writes one batch at a time, and close() waits for every batch', async () => 
     },
   };
   const w = new EventWriter(db as never, {} as never, log, { maxBatch: 2 });
-  w.giveBack('j', [ev(1), ev(2)]); // a full batch: written at once
-  queueMicrotask(() => w.giveBack('j', [ev(4)])); // an append settling meanwhile
-  w.giveBack('j', [ev(3)]);
+  w.giveBack(of('j', 1, 2)); // a full batch: written at once
+  queueMicrotask(() => w.giveBack(of('j', 4))); // an append settling meanwhile
+  w.giveBack(of('j', 3));
   await sleep(50);
   await w.close();
   expect(most).toBe(1);
@@ -42,11 +43,11 @@ it('take() waits for a batch in flight with the jobâ€™s events; a failed batchâ€
     },
   };
   const w = new EventWriter(db as never, {} as never, log, { maxBatch: 2 });
-  w.giveBack('j', [ev(1), ev(2)]); // a full batch, on its way and failing
-  w.giveBack('other', [ev(1)]);
+  w.giveBack(of('j', 1, 2)); // a full batch, on its way and failing
+  w.giveBack(of('other', 1));
   await sleep(10);
-  expect(await w.take('other')).toEqual([ev(1)]); // not in the batch: taken at once
-  expect(await w.take('j')).toEqual([ev(1), ev(2)]);
+  expect((await w.take('other')).map((p) => p.event)).toEqual([ev(1)]); // not in the batch: taken at once
+  expect((await w.take('j')).map((p) => p.event)).toEqual([ev(1), ev(2)]);
   fail = false;
   await w.close();
 });

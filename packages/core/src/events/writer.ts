@@ -45,7 +45,7 @@ export class EventWriter {
    * event is then dropped, from Redis and from PostgreSQL alike. While Redis is unreachable,
    * events still go to PostgreSQL.
    */
-  append(jobId: string, event: JobEvent, fence?: number): Promise<boolean> {
+  append(jobId: string, event: JobEvent, fence?: number, attempt?: number): Promise<boolean> {
     return this.buffer.append(jobId, [event], fence).then(
       (accepted) => {
         if (accepted) this.enqueue({ jobId, event, fence });
@@ -53,7 +53,8 @@ export class EventWriter {
       },
       (err: unknown) => {
         this.publishFailed({ err: String(err), jobId });
-        this.enqueue({ jobId, event, fence });
+        // Unfenced by Redis: PostgreSQL fences it on the attempt instead (see flushEvents).
+        this.enqueue({ jobId, event, fence, attempt });
         return true;
       },
     );
@@ -74,14 +75,14 @@ export class EventWriter {
    * closing write's stale one. A batch that fails gives its events back, and they are taken
    * here. Keyed by fence too: an attempt that lost the job must not take the new one's.
    */
-  async take(jobId: string, fence?: number): Promise<JobEvent[]> {
+  async take(jobId: string, fence?: number): Promise<PendingEvent[]> {
     while (this.writing?.jobs.has(jobId)) await this.writing.done;
     // Per closing write: most jobs (no progress events) find nothing waiting, so skip the copy.
     if (this.pending.length === 0) return [];
-    const mine: JobEvent[] = [];
+    const mine: PendingEvent[] = [];
     this.pending = this.pending.filter((p) => {
       if (p.jobId !== jobId || p.fence !== fence) return true;
-      mine.push(p.event);
+      mine.push(p);
       return false;
     });
     return mine;
@@ -89,10 +90,11 @@ export class EventWriter {
 
   /**
    * Queues events that were published but are not in PostgreSQL: those a closing write took but
-   * could not commit (fenced out), and those a dead attempt left only in the Redis buffer.
+   * could not commit (fenced out), and those a dead attempt left only in the Redis buffer. Each
+   * keeps its `attempt`, if it has one: not fenced by Redis, it is still fenced by PostgreSQL.
    */
-  giveBack(jobId: string, events: JobEvent[], fence?: number): void {
-    for (const event of events) this.enqueue({ jobId, event, fence });
+  giveBack(events: PendingEvent[], fence?: number): void {
+    for (const e of events) this.enqueue({ ...e, fence });
   }
 
   async flush(): Promise<void> {

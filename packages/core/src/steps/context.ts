@@ -110,7 +110,7 @@ export function createContext(
   const emit = (type: JobEvent['type'], data: Record<string, unknown>) => {
     if (state.closed) return;
     state.seq += 1;
-    const appended = events.append(state.jobId, { seq: state.seq, type, data }, state.fence).then((accepted) => {
+    const appended = events.append(state.jobId, { seq: state.seq, type, data }, state.fence, state.attempt).then((accepted) => {
       // Fenced out: another attempt has begun. Stop this one (its closing write would be refused anyway).
       if (!accepted) state.controller.abort(leaseLostError());
     });

@@ -108,12 +108,12 @@ export async function executeAttempt(
       status,
       result: body.result,
       error: body.error?.toJobError() ?? null,
-      events: [...pending, closing],
+      events: [...pending.map((p) => p.event), closing],
     }).catch((err: unknown) => {
-      events.giveBack(jobId, pending);
+      events.giveBack(pending);
       throw err;
     });
-    if (!ok) events.giveBack(jobId, pending);
+    if (!ok) events.giveBack(pending);
     if (ok) {
       void events.buffer.publish(jobId, closing).catch(() => {});
       if (deliveries.length > 0)
@@ -214,8 +214,7 @@ function recoverLostEvents(
     .after(jobId, storedSeq)
     .then((lost) =>
       deps.events.giveBack(
-        jobId,
-        lost.filter((e) => e.seq <= begun.lastSeq),
+        lost.filter((e) => e.seq <= begun.lastSeq).map((event) => ({ jobId, event })),
         begun.fence,
       ),
     )

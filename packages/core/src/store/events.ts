@@ -7,11 +7,24 @@ import type { JobEvent } from '../events/types.ts';
 export interface PendingEvent {
   jobId: string;
   event: JobEvent;
+  /**
+   * The attempt that made the event, when nothing else fenced it: Redis refused it no entry
+   * (unreachable), so it is written only while that attempt still holds the job.
+   */
+  attempt?: number | undefined;
 }
 
 /** Rows for `jsonb_to_recordset`: one JSON parameter carries a whole batch. */
 export const eventRowsJson = (items: PendingEvent[]) =>
-  JSON.stringify(items.map(({ jobId, event }) => ({ job_id: jobId, seq: event.seq, type: event.type, data: event.data })));
+  JSON.stringify(
+    items.map(({ jobId, event, attempt }) => ({
+      job_id: jobId,
+      seq: event.seq,
+      type: event.type,
+      data: event.data,
+      attempt: attempt ?? null,
+    })),
+  );
 
 /** `SELECT …` of event rows from a JSON parameter, for use inside INSERT statements. */
 export const eventRecordset = (json: string) =>
@@ -22,11 +35,20 @@ export const eventRecordset = (json: string) =>
  * and `progress` forward, so polling sees progress without a write per progress call. Only
  * forward: a batch that commits after a later write of its job (the attempt's closing write,
  * which sets the final progress) leaves that job's progress alone.
+ *
+ * An event with an `attempt` is dropped once another attempt has the job. A worker cut off
+ * from Redis (not from PostgreSQL) loses its BullMQ lock and the job to another worker, and
+ * went on writing its events here, numbered by its own count: they took the new attempt's seqs
+ * (its terminal event was the one dropped) and moved `progress` past the end.
  */
 export async function flushEvents(db: Database, items: PendingEvent[]): Promise<void> {
   const json = eventRowsJson(items);
   await db.query(sql`
-    WITH x AS (${eventRecordset(json)}),
+    WITH x AS (
+      SELECT x.job_id, x.seq, x.type, x.data
+      FROM jsonb_to_recordset(${json}::jsonb) AS x(job_id text, seq int, type text, data jsonb, attempt int)
+      WHERE x.attempt IS NULL OR EXISTS (SELECT 1 FROM jobs j WHERE j.id = x.job_id AND j.attempts = x.attempt)
+    ),
     ins AS (
       INSERT INTO job_events (job_id, seq, type, data) SELECT job_id, seq, type, data FROM x
       ON CONFLICT DO NOTHING
