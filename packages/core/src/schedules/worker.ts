@@ -9,7 +9,7 @@
 import { type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Database } from '../db/client.ts';
-import { toSpoolError } from '../errors.ts';
+import { isUnavailable, toSpoolError } from '../errors.ts';
 import type { EventBuffer } from '../events/redis-buffer.ts';
 import type { JobRegistry } from '../jobs/registry.ts';
 import { JobService } from '../jobs/service.ts';
@@ -19,6 +19,7 @@ import { reconcilerRepairs } from '../metrics.ts';
 import type { BudgetDefaults } from '../providers/budget.ts';
 import type { ModelCatalog } from '../providers/catalog.ts';
 import type { Queues } from '../queue/queues.ts';
+import { stepAside } from '../queue/step-aside.ts';
 import type { WebhookProducer } from '../webhooks/queue.ts';
 import { repeatStrategy } from './cron.ts';
 import { createScheduler, SCHEDULE_QUEUE, type Scheduler, type TickData } from './queue.ts';
@@ -57,6 +58,8 @@ export interface ScheduleWorker {
 // Ticks only insert a row and add a job: a few at a time is plenty.
 const CONCURRENCY = 4;
 const SWEEP_BATCH = 500;
+/** How long a tick waits out a PostgreSQL outage before it is given up. */
+const TICK_PATIENCE_MS = 3_600_000;
 
 export function startScheduleWorker(deps: ScheduleWorkerDeps): ScheduleWorker {
   const { db, connection, prefix } = deps;
@@ -85,6 +88,22 @@ export function startScheduleWorker(deps: ScheduleWorkerDeps): ScheduleWorker {
     if (!row?.enabled) return true;
     await scheduler.upsert(row);
     return false;
+  }
+
+  /**
+   * A tick while PostgreSQL is unreachable waits for it, as a job does, without spending a
+   * try: its 5 tries covered 15 s, and a longer outage (a managed failover takes minutes) lost
+   * the tick without a word. A tick still waiting after an hour is given up (logged).
+   */
+  async function tickOrWait(job: Job<TickData>, token?: string): Promise<void> {
+    try {
+      await tick(job);
+    } catch (err) {
+      const firedAt = job.opts.prevMillis ?? job.timestamp;
+      if (!isUnavailable(err) || Date.now() - firedAt > TICK_PATIENCE_MS) throw err;
+      log.warn({ err: String(err), scheduleId: job.data.scheduleId }, 'PostgreSQL unreachable; the tick waits for it');
+      await stepAside(job, token, 1_000 + Math.floor(Math.random() * 1_000));
+    }
   }
 
   async function tick(job: Job<TickData>): Promise<void> {
@@ -126,7 +145,7 @@ export function startScheduleWorker(deps: ScheduleWorkerDeps): ScheduleWorker {
     }
   }
 
-  const worker = new Worker<TickData>(SCHEDULE_QUEUE, tick, {
+  const worker = new Worker<TickData>(SCHEDULE_QUEUE, tickOrWait, {
     connection,
     prefix,
     concurrency: CONCURRENCY,
