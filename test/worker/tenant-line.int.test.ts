@@ -1,8 +1,12 @@
 /** The tenant line (queue/tenant-slots.ts): a slot a release frees goes to the head of the line, not to whoever asks first. */
-import { createTenantSlots, runningSlotsKey } from '@spool/core/queue';
+// First: the API extends zod with .openapi() before core's schemas load (as in its main.ts).
+import '@spool/api';
+import { createTenantSlots, Reconciler, runningSlotsKey } from '@spool/core/queue';
 import { createRedis } from '@spool/core/redis';
+import { claimJob } from '@spool/core/store/lease';
 import { type Job, Queue } from 'bullmq';
 import { afterAll, expect, it } from 'vitest';
+import { attemptHarness, log } from '../support/attempts.ts';
 import { REDIS_URL } from '../support/env.ts';
 import { client, randomPrefix, startStack } from '../support/stack.ts';
 
@@ -95,5 +99,29 @@ it('a job canceled just after it was handed the slot passes the slot on (the API
     expect(await slots.acquireOrQueue(tenant.id, await bullJob(c), 60_000)).toBeUndefined();
   } finally {
     await stack.close();
+  }
+});
+
+it('a job BullMQ fails for stalling (its worker killed) frees its slot when the reconciler fails it', async () => {
+  const h = await attemptHarness();
+  try {
+    const slots = createTenantSlots(h.redis, runningSlotsKey(h.prefix), 1, (name) => h.queues.get(name))!;
+    const { database, redis, queues, registry, buffer } = h;
+    const reconciler = new Reconciler(
+      { db: database.db, redis, queues, registry, buffer, log, releaseSlot: slots.release },
+      { intervalMs: 1_000, graceMs: 0 },
+    );
+    const bullJob = async (id: string) => (await h.queues.get('debug-steps').getJob(id)) as Job & { id: string };
+    const a = await h.submit({ delayMs: 600_000 });
+    const b = await h.submit({ delayMs: 600_000 });
+    expect(await slots.acquireOrQueue(h.tenantId, await bullJob(a), 600_000)).toBeUndefined(); // a runs…
+    await claimJob(database.db, { jobId: a, seqFloor: 0, attemptsMade: 0 });
+    // …and its worker is killed; BullMQ gives up on it (what moveStalledJobsToWait writes).
+    await redis.hset(`${h.prefix}:debug-steps:${a}`, 'finishedOn', String(Date.now()), 'failedReason', 'job stalled');
+    expect((await reconciler.runOnce())?.failed).toBe(1);
+    // The slot is free now, not in 10 minutes.
+    expect(await slots.acquireOrQueue(h.tenantId, await bullJob(b), 600_000)).toBeUndefined();
+  } finally {
+    await h.close();
   }
 });

@@ -159,6 +159,7 @@ export async function startWorker(
       log: deps.log.child({ module: 'reconciler' }),
       onDeliveries: (ids) => producer.enqueue(ids),
       sweeps: [webhooks.sweep, schedules.sweep],
+      releaseSlot: tenantSlots?.release,
     },
     { intervalMs: opts.reconcileIntervalMs },
   );

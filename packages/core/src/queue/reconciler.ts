@@ -15,6 +15,7 @@ import type { Logger } from '../logger.ts';
 import { jobsFinished, reconcilerRepairs } from '../metrics.ts';
 import { outboxInsert } from '../store/webhooks.ts';
 import { enqueue, enqueueRow, type Queues } from './queues.ts';
+import type { TenantSlots } from './tenant-slots.ts';
 
 export interface ReconcilerOptions {
   intervalMs: number;
@@ -63,6 +64,8 @@ export class Reconciler {
       onDeliveries?: (ids: string[]) => Promise<void>;
       /** More reconciliations to run under the same lock (webhook deliveries). */
       sweeps?: (() => Promise<void>)[];
+      /** Frees the tenant slot of a job it fails (see tenant-slots.ts), when tenants have a cap. */
+      releaseSlot?: TenantSlots['release'] | undefined;
     },
     private readonly opts: ReconcilerOptions,
   ) {
@@ -220,6 +223,9 @@ export class Reconciler {
           wh AS (${outboxInsert})
           SELECT u.last_seq, COALESCE((SELECT jsonb_agg(id) FROM wh), '[]'::jsonb) AS deliveries FROM upd u`);
         if (failed[0]) {
+          // Its worker, killed (the usual reason a job stalls), never released the tenant slot:
+          // the tenant's line waited for it to lapse (the type's timeout and a minute).
+          await this.deps.releaseSlot?.(row.tenant_id, row.id).catch(() => {});
           await this.deps.onDeliveries?.(failed[0].deliveries);
           report.failed++;
           reconcilerRepairs.inc({ kind: 'stalled_failed' });
