@@ -2,6 +2,7 @@
  * The vector tables (drizzle-vector/): documents and their embedded chunks. Every read is
  * filtered by tenant in SQL; retrieval also by collection, embedding model and access level.
  */
+import { createHash } from 'node:crypto';
 import { type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
 import { SpoolError } from '../errors.ts';
@@ -189,6 +190,28 @@ export async function searchChunks(db: Database, q: SearchQuery): Promise<Search
       score: Math.round(Number(r.score) * 1e6) / 1e6,
       text: r.text,
     }));
+}
+
+/**
+ * Of `hits`, the chunk ids still stored as they were read: the same text, in the collection,
+ * of an allowed access level and a named document. A retried `rag-query` replays the retrieval
+ * of its first attempt; meanwhile a document may have been deleted, re-ingested, or made
+ * `restricted`, and the retry sent its old text to the model and cited it.
+ */
+export async function chunksStillThere(
+  db: Database,
+  q: Pick<SearchQuery, 'tenantId' | 'collection' | 'accessLevels' | 'documentIds'>,
+  hits: Pick<SearchHit, 'chunkId' | 'text'>[],
+): Promise<Set<string>> {
+  if (hits.length === 0) return new Set();
+  const rows = await db.query<{ id: string; hash: string }>(sql`
+    SELECT id, md5(text) AS hash FROM chunks
+    WHERE tenant_id = ${q.tenantId} AND collection = ${q.collection} AND id IN (${list(hits.map((h) => h.chunkId))})
+      AND access_level IN (${list(q.accessLevels)})
+      ${q.documentIds ? sql`AND document_id IN (${list(q.documentIds)})` : sql``}`);
+  const stored = new Map(rows.map((r) => [r.id, r.hash]));
+  const md5 = (text: string) => createHash('md5').update(text).digest('hex');
+  return new Set(hits.filter((h) => stored.get(h.chunkId) === md5(h.text)).map((h) => h.chunkId));
 }
 
 /** A stored document as the documents API shows it. */

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { getCollection, modelChangedError } from '../documents/collections.ts';
 import { lexicalRerank } from '../documents/rerank.ts';
-import { type SearchHit, searchChunks } from '../documents/store.ts';
+import { chunksStillThere, type SearchHit, searchChunks } from '../documents/store.ts';
 import { SpoolError } from '../errors.ts';
 import { ModelRefInput } from '../providers/chain.ts';
 import { defineJob } from '../queue/define-job.ts';
@@ -62,6 +62,22 @@ export const RagQueryOutput = z.object({
 });
 
 const NO_CONTEXT_ANSWER = 'No indexed document matches this question.';
+// The sources of one answer, with the question, in tokens: the type's budget (gpt-4o-mini's
+// window) less room for the answer. 50 chunks of 8,000 tokens made a prompt no model takes.
+const SOURCE_TOKENS = 120_000;
+
+/** The best-ranked hits whose texts fit in `budget` tokens together, in rank order. */
+function withinBudget<T extends { text: string }>(hits: T[], budget: number, count: (text: string) => number): T[] {
+  const kept: T[] = [];
+  let left = budget;
+  for (const h of hits) {
+    const cost = count(h.text) + 4; // the `[n] ` label and the separator
+    if (cost > left) break;
+    kept.push(h);
+    left -= cost;
+  }
+  return kept;
+}
 
 export const ragQuery = defineJob({
   name: 'rag-query',
@@ -131,32 +147,54 @@ export const ragQuery = defineJob({
       );
       return kept;
     });
-    if (hits.length === 0) {
-      return { answer: NO_CONTEXT_ANSWER, citations: [], model: 'none', usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 } };
-    }
-    const sources = hits.map((h, i) => `[${i + 1}] ${h.text}`).join('\n\n');
-    const answer = await ctx.step('answer', () =>
-      ctx.models.chat({
+    const noAnswer = {
+      answer: NO_CONTEXT_ANSWER,
+      citations: [],
+      model: 'none',
+      usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
+    };
+    if (hits.length === 0) return noAnswer;
+    // The sources are settled with the answer, in its step: a retry replays the retrieval of an
+    // earlier attempt, and what was deleted or restricted since is left out, not sent and cited.
+    const answer = await ctx.step('answer', async () => {
+      const there = await chunksStillThere(
+        ctx.db,
+        { tenantId: ctx.tenantId, collection: input.collection, accessLevels, documentIds: input.filter?.documentIds },
+        hits,
+      );
+      const used = withinBudget(
+        hits.filter((h) => there.has(h.chunkId)),
+        SOURCE_TOKENS - ctx.tokens.count(input.question),
+        (text) => ctx.tokens.count(text),
+      );
+      if (used.length === 0) return undefined;
+      const result = await ctx.models.chat({
         messages: [
           { role: 'system', content: 'Answer only from these sources, citing them by number:' },
-          { role: 'system', content: sources },
+          { role: 'system', content: used.map((h, i) => `[${i + 1}] ${h.text}`).join('\n\n') },
           { role: 'user', content: input.question },
         ],
         model: input.model,
         temperature: 0,
         promptVersion: RAG_PROMPT_VERSION,
         step: 'answer',
-      }),
-    );
+      });
+      return { ...result, chunkIds: used.map((h) => h.chunkId) };
+    });
+    if (!answer) return noAnswer;
+    // An answer stored before its sources were (an attempt of an earlier version) used them all.
+    const cited = new Set((answer as { chunkIds?: string[] }).chunkIds ?? hits.map((h) => h.chunkId));
     return {
       answer: answer.content,
-      citations: hits.map((h) => ({
-        documentId: h.documentId,
-        chunkId: h.chunkId,
-        score: h.score,
-        ...(h.rerankScore === undefined ? {} : { rerankScore: h.rerankScore }),
-        snippet: h.text.length > SNIPPET_CHARS ? `${truncate(h.text, SNIPPET_CHARS)}…` : h.text,
-      })),
+      citations: hits
+        .filter((h) => cited.has(h.chunkId))
+        .map((h) => ({
+          documentId: h.documentId,
+          chunkId: h.chunkId,
+          score: h.score,
+          ...(h.rerankScore === undefined ? {} : { rerankScore: h.rerankScore }),
+          snippet: h.text.length > SNIPPET_CHARS ? `${truncate(h.text, SNIPPET_CHARS)}…` : h.text,
+        })),
       model: answer.model,
       usage: answer.usage,
     };

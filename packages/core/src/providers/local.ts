@@ -13,6 +13,7 @@ import type { CallOptions, ChatMessage, EmbedResult, Provider, ProviderChatReque
 /** Dimension of local embeddings. 384: the size of common small sentence-embedding models. */
 export const LOCAL_EMBED_DIM = 384;
 const MAX_ANSWER_SENTENCES = 3;
+export const NOTHING_IN_CONTEXT = 'Nothing in the given text answers this.';
 
 export function createLocalProvider(): Provider {
   return {
@@ -60,6 +61,9 @@ export function extractiveAnswer(messages: ChatMessage[]): string {
     .slice(0, MAX_ANSWER_SENTENCES)
     .sort((a, b) => a.i - b.i);
   if (picked.length > 0) return picked.map((s) => s.sentence).join(' ');
+  // Text to answer from with nothing on the question: quoting the question back read as an
+  // answer (a rag-query whose sources were off the subject answered with its own question).
+  if (context.length > 0) return NOTHING_IN_CONTEXT;
   return sentencesOf(question).slice(0, MAX_ANSWER_SENTENCES).join(' ') || question;
 }
 
