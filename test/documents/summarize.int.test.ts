@@ -109,7 +109,7 @@ describe('summarize on PGlite', () => {
     });
     expect((await a.waitFor(ingested.body.id)).status).toBe('completed');
 
-    const job = await run(a, { documentId: 'lighthouse', contextTokens: 200, maxWords: 40 });
+    const job = await run(a, { documentId: 'lighthouse', contextTokens: 200, maxWords: 30 });
     expect(job.status, JSON.stringify(job.error)).toBe('completed');
     expect(job.result.chunks).toBeGreaterThan(1);
     expect(job.result.summary.startsWith('Fact 1 about the lighthouse keeper')).toBe(true);

@@ -13,9 +13,11 @@ describe('summary helpers', () => {
     for (let n = 2; n < 40; n++) expect(groupForReduce(Array(n).fill(90), 100).length).toBeLessThan(n);
   });
 
-  it('trims to a word count', () => {
-    expect(trimWords('  one two   three ', 5)).toBe('one two three');
+  it('trims to a word count, keeping the line breaks of the text', () => {
+    expect(trimWords('  one two   three ', 5)).toBe('one two   three');
     expect(trimWords('one two three four', 2)).toBe('one two…');
+    expect(trimWords('- a.\n- b.', 10)).toBe('- a.\n- b.');
+    expect(trimWords('- a.\n- b.\n- c.', 4)).toBe('- a.\n- b.…');
   });
 
   it('drops an echo of the instruction, not a summary’s own rule line', () => {

@@ -49,11 +49,16 @@ export function stripInstructionEcho(content: string): string {
   return content.replace(/\s*-{3,}(\s*(Summarize the text above|Combine the partial summaries)[\s\S]*)?\s*$/, '').trim();
 }
 
-/** The first `max` words of `text` (whitespace-separated), with `…` when it was cut. */
+/**
+ * The first `max` words of `text` (whitespace-separated), with `…` when it was cut. The text
+ * keeps its own spacing: re-joined with single spaces, a bulleted summary became one line.
+ */
 export function trimWords(text: string, max: number): string {
-  const words = text.trim().split(/\s+/).filter(Boolean);
-  if (words.length <= max) return words.join(' ');
-  return `${words.slice(0, max).join(' ')}…`;
+  const trimmed = text.trim();
+  const words = /\S+/g;
+  for (let n = 0; words.exec(trimmed) !== null; ) if (++n === max) break;
+  const end = words.lastIndex;
+  return end === 0 || end >= trimmed.length ? trimmed : `${trimmed.slice(0, end)}…`;
 }
 
 /**

@@ -63,12 +63,18 @@ export const SummarizeInput = z
     message: 'give exactly one of text or documentId',
     path: ['text'],
   })
-  // The final call holds its prompt, an answer of maxWords and some text: an answer that left
-  // no room for text made a call larger than the window (a 400 from a model that has it).
-  .refine((i) => i.contextTokens - PROMPT_OVERHEAD_TOKENS - answerTokens(i.maxWords) >= MIN_TEXT_TOKENS, {
-    message: 'maxWords leaves no room for text in contextTokens: lower maxWords or raise contextTokens',
-    path: ['maxWords'],
-  });
+  // The final call holds its prompt, an answer of maxWords and the text it summarizes: at least
+  // one partial summary (or a short text). Less room made a call larger than the window (a 400
+  // from a model that has it): with 1,000 tokens and maxWords 440, the final call took 1,138.
+  .refine(
+    (i) =>
+      i.contextTokens - PROMPT_OVERHEAD_TOKENS - answerTokens(i.maxWords) >=
+      Math.max(MIN_TEXT_TOKENS, answerTokens(partialWords(i.contextTokens))),
+    {
+      message: 'maxWords leaves too little room for text in contextTokens: lower maxWords or raise contextTokens',
+      path: ['maxWords'],
+    },
+  );
 
 export type SummarizeInput = z.infer<typeof SummarizeInput>;
 
@@ -167,8 +173,12 @@ export const summarize = defineJob({
         maxTokens: answerTokens(words),
         promptVersion: SUMMARIZE_PROMPT_VERSION,
         step,
+        // An empty answer is not kept for the next identical call (temperature 0 caches).
+        cacheable: (content) => stripInstructionEcho(content).trim() !== '',
       });
       const summary = trimWords(stripInstructionEcho(r.content), words);
+      // It completed the job with `summary: ""`, billed. Asked again on the next attempt.
+      if (summary === '') throw new SpoolError('empty_summary', `the model answered ${step} with nothing`, { retryable: true });
       return { summary, tokens: ctx.tokens.count(summary), model: r.model, usage: r.usage };
     };
 
@@ -227,6 +237,7 @@ export const summarize = defineJob({
       );
       steps.push(final);
     }
+    ctx.progress(100, 'summary ready');
     return {
       summary: trimWords(final.summary, input.maxWords),
       chunks: chunks.length,

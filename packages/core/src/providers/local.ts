@@ -7,7 +7,7 @@
  * It lets every job type run on a fresh machine.
  */
 import { truncate } from '../jobs/storable-json.ts';
-import { countChatTokens, countTokens } from './tokens.ts';
+import { chunkByTokens, countChatTokens, countTokens } from './tokens.ts';
 import type { CallOptions, ChatMessage, EmbedResult, Provider, ProviderChatRequest, ProviderChatResult } from './types.ts';
 
 /** Dimension of local embeddings. 384: the size of common small sentence-embedding models. */
@@ -74,7 +74,9 @@ function truncateWords(text: string, maxTokens: number): string {
     if (countTokens([...out, w].join(' ')) > maxTokens) break;
     out.push(w);
   }
-  return out.join(' ');
+  // A first word over the limit (Chinese or Japanese has no spaces) is cut by tokens: dropped
+  // whole, the answer was empty.
+  return out.length > 0 ? out.join(' ') : (chunkByTokens(text, maxTokens)[0] ?? '');
 }
 
 /**
