@@ -7,7 +7,7 @@ import { tenants } from '@spool/core/db/schema';
 import { SpoolError } from '@spool/core/errors';
 import { newWebhookSecret } from '@spool/core/ids';
 import { listDeliveries, resetLatestDelivery } from '@spool/core/store/webhooks';
-import { checkWebhookTarget } from '@spool/core/webhooks';
+import { screenWebhookUrl } from '@spool/core/webhooks';
 import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { ApiDeps, AppEnv } from '../deps.ts';
@@ -55,7 +55,7 @@ export function webhookRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
     // The same 422 as the OpenAPI routes give (z.prettifyError's multi-line text and raw zod
     // issues made this one route's answer unlike every other).
     if (!parsed.success) throw validationFailed(parsed.error.issues);
-    if (parsed.data.url) await checkWebhookTarget(parsed.data.url, deps.config.allowPrivateWebhooks);
+    if (parsed.data.url) await screenWebhookUrl(parsed.data.url, deps.config.allowPrivateWebhooks);
     await deps.db.orm
       .update(tenants)
       .set({ defaultWebhookUrl: parsed.data.url })

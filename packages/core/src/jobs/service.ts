@@ -18,7 +18,7 @@ import type { TenantSlots } from '../queue/tenant-slots.ts';
 import * as store from '../store/jobs.ts';
 import { within } from '../time.ts';
 import type { WebhookProducer } from '../webhooks/queue.ts';
-import { checkWebhookTarget, type WebhookLookup } from '../webhooks/ssrf.ts';
+import { screenWebhookUrl, type WebhookLookup } from '../webhooks/ssrf.ts';
 import type { JobRegistry } from './registry.ts';
 import { type Job, toJob } from './serialize.ts';
 import { unstorableJson } from './storable-json.ts';
@@ -309,10 +309,10 @@ export class JobService {
     return job;
   }
 
-  /** The SSRF guard at submit: every distinct webhook URL resolves to public addresses only. */
+  /** The SSRF guard at submit, once per distinct webhook URL (see screenWebhookUrl). */
   private async checkWebhookUrls(rows: store.NewJob[]): Promise<void> {
     const urls = new Set(rows.map((r) => r.webhook_url).filter((u): u is string => u !== null));
-    for (const url of urls) await checkWebhookTarget(url, this.deps.allowPrivateWebhooks, this.deps.webhookLookup);
+    for (const url of urls) await screenWebhookUrl(url, this.deps.allowPrivateWebhooks, this.deps.webhookLookup);
   }
 
   /**

@@ -13,7 +13,7 @@ import { unstorableJson } from '../jobs/storable-json.ts';
 import type { SubmitGuard } from '../jobs/submit-guard.ts';
 import type { Logger } from '../logger.ts';
 import { isoTime, within } from '../time.ts';
-import { checkWebhookTarget } from '../webhooks/ssrf.ts';
+import { screenWebhookUrl } from '../webhooks/ssrf.ts';
 import { assertCron, assertTimezone, nextRun } from './cron.ts';
 import type { Scheduler } from './queue.ts';
 import * as store from './store.ts';
@@ -226,7 +226,7 @@ export class ScheduleService {
   /** A job template checked as a submit would be (input schema, webhook target), as row columns. */
   private async templateColumns(job: z.infer<typeof JobTemplate>) {
     const jobInput = this.validateTemplate(job);
-    if (job.webhook) await checkWebhookTarget(job.webhook.url, this.deps.allowPrivateWebhooks);
+    if (job.webhook) await screenWebhookUrl(job.webhook.url, this.deps.allowPrivateWebhooks);
     return {
       jobType: job.type,
       jobInput,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkWebhookTarget, isPrivateAddress, type WebhookLookup } from './ssrf.ts';
+import { checkWebhookTarget, isPrivateAddress, screenWebhookUrl, type WebhookLookup } from './ssrf.ts';
 
 describe('isPrivateAddress', () => {
   it.each([
@@ -127,5 +127,35 @@ describe('checkWebhookTarget with a resolver (no DNS server of ours: the answers
       code: 'webhook_url_forbidden',
     });
     expect(r.calls).toHaveLength(0);
+  });
+});
+
+describe('screenWebhookUrl (where a webhook URL is given)', () => {
+  const answers =
+    (addresses: string[]): WebhookLookup =>
+    async () =>
+      addresses.map((address) => ({ address, family: 4 }));
+  const failing: WebhookLookup = async (host) => {
+    throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+  };
+
+  it('accepts a host that does not resolve now: each delivery resolves it again, and is refused there', async () => {
+    await expect(screenWebhookUrl('https://hooks.example/x', false, failing)).resolves.toBeUndefined();
+    await expect(checkWebhookTarget('https://hooks.example/x', false, failing)).rejects.toMatchObject({
+      code: 'webhook_url_unresolvable',
+    });
+  });
+
+  it('refuses what resolves to, or is, a private address, and what is not an http(s) URL', async () => {
+    await expect(screenWebhookUrl('https://inside.example/x', false, answers(['10.0.0.1']))).rejects.toMatchObject({
+      code: 'webhook_url_forbidden',
+    });
+    await expect(screenWebhookUrl('http://169.254.169.254/', false, failing)).rejects.toMatchObject({
+      code: 'webhook_url_forbidden',
+    });
+    await expect(screenWebhookUrl('ftp://hooks.example/', true, failing)).rejects.toMatchObject({
+      code: 'webhook_url_forbidden',
+    });
+    await expect(screenWebhookUrl('https://hooks.example/x', false, answers(['93.184.216.34']))).resolves.toBeUndefined();
   });
 });

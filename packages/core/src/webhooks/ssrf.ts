@@ -57,6 +57,24 @@ export function parseWebhookUrl(raw: string): URL {
 }
 
 /**
+ * The guard where a webhook URL is given (a submit, a schedule, a tenant's default webhook): it
+ * must parse, and a host that resolves must resolve to public addresses only (422
+ * `webhook_url_forbidden`). A host that does not resolve now is accepted: every delivery
+ * attempt resolves it again at connect time (`checkWebhookTarget`), where the guard holds for
+ * good, and fails while it still does not. Refused, a submit failed on a resolver's hiccup, and
+ * every submit with a webhook failed where there is no DNS.
+ */
+export async function screenWebhookUrl(raw: string, allowPrivate: boolean, lookup: WebhookLookup = dnsLookup): Promise<void> {
+  if (allowPrivate) {
+    parseWebhookUrl(raw);
+    return;
+  }
+  await checkWebhookTarget(raw, allowPrivate, lookup).catch((err: unknown) => {
+    if (!(err instanceof SpoolError && err.code === 'webhook_url_unresolvable')) throw err;
+  });
+}
+
+/**
  * Parses and resolves a webhook URL and refuses it (422 `webhook_url_forbidden`) unless every
  * address it resolves to is public, or `allowPrivate` is on. Returns the addresses to connect to.
  */
