@@ -70,7 +70,7 @@ describe('API bad input', () => {
       const res = parse(await raw(request));
       expect(res.status).toBe(400);
       expect(res.head).toMatch(/\r\nx-request-id: [0-9a-f-]{36}/);
-      expect(res.body).toEqual({ error: { code: 'bad_request', message: expect.any(String) } });
+      expect(res.body).toEqual({ error: { code: 'bad_request', message: expect.any(String), details: null } });
     }
     const huge = parse(await raw(`GET /v1/jobs HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`));
     expect(huge.status).toBe(431);

@@ -9,7 +9,7 @@ export { BatchRequest, SubmitRequest };
 
 export const ErrorBody = z
   .object({
-    error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+    error: z.object({ code: z.string(), message: z.string(), details: z.unknown().nullable() }),
   })
   .openapi('Error');
 

@@ -10,8 +10,9 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { unsupportedMediaType } from './body.ts';
 
+/** SPEC's error shape, `details` always present (`null` when there are none). */
 export function errorBody(code: string, message: string, details?: unknown) {
-  return { error: details === undefined ? { code, message } : { code, message, details } };
+  return { error: { code, message, details: details ?? null } };
 }
 
 /**
