@@ -298,12 +298,14 @@ describe('API bad input', () => {
     ]) {
       expectError(await request(stack.url, `/v1/jobs?${q}`, { headers: bearer(key) }), 422, 'validation_failed');
     }
-    for (const q of ['type=no-such-type', 'cursor=', 'limit=100']) {
+    // An empty value is not given (SPEC writes the query as `?status=&type=&limit=&cursor=`).
+    for (const q of ['type=no-such-type', 'cursor=', 'limit=100', 'status=', 'limit=', 'status=&type=&limit=&cursor=']) {
       const res = await api.call('GET', `/v1/jobs?${q}`);
       expect(res.status).toBe(200);
     }
     expectError(await request(stack.url, '/v1/jobs/x/events?after=abc', { headers: bearer(key) }), 400, 'invalid_event_id');
     expectError(await request(stack.url, '/v1/schedules?limit=1e1', { headers: bearer(key) }), 422, 'validation_failed');
+    expect((await api.call('GET', '/v1/usage?from=&to=')).status).toBe(200);
   });
 
   it('a job id is found whatever the case of its hex digits (UUIDs are case-insensitive)', async () => {

@@ -62,19 +62,29 @@ export const idCursor = (prefix = '') =>
     .optional();
 
 /**
- * A list's `limit`, 1 to 100 (default 20), in decimal digits only: a bare number coercion also
- * read `0x10`, `1e1` and ` 5` as numbers, which no client means.
+ * An optional query value where empty means not given, as for `cursor` and `type`: SPEC writes
+ * its queries as `?status=&type=&limit=&cursor=`, and `?status=` was a 422.
+ */
+export const emptyIsAbsent = <T extends z.ZodType>(schema: T) =>
+  z
+    .union([schema, z.literal('')])
+    .optional()
+    .transform((v) => (v === '' ? undefined : (v as z.output<T> | undefined)));
+
+/**
+ * A list's `limit`, 1 to 100 (default 20, also when empty), in decimal digits only: a bare
+ * number coercion also read `0x10`, `1e1` and ` 5` as numbers, which no client means.
  */
 export const PageLimit = z
   .string()
-  .regex(/^[0-9]+$/, 'limit must be a whole number from 1 to 100')
-  .transform(Number)
+  .regex(/^[0-9]*$/, 'limit must be a whole number from 1 to 100')
+  .transform((v) => (v === '' ? 20 : Number(v)))
   .pipe(z.number().int().min(1).max(100))
   .default(20)
   .openapi({ type: 'integer', minimum: 1, maximum: 100, default: 20 });
 
 export const ListQuery = z.object({
-  status: JobStatus.optional(),
+  status: emptyIsAbsent(JobStatus),
   type: z.string().max(100).optional(),
   limit: PageLimit,
   cursor: idCursor(),

@@ -5,7 +5,7 @@ import { usageByDay } from '@spool/core/model-calls';
 import { isClientTime } from '@spool/core/time';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
-import { ErrorBody, errorResponses, json } from '../schemas.ts';
+import { ErrorBody, emptyIsAbsent, errorResponses, json } from '../schemas.ts';
 
 const DAY_MS = 86_400_000;
 // A year: one query's worth of daily rows per type and model.
@@ -43,7 +43,7 @@ const route = createRoute({
   summary: 'Tokens and cost by day, job type and model',
   description:
     '`from` and `to` are ISO 8601 dates or date-times (UTC). A date-only `to` includes that whole day. Default: the current UTC month up to now. At most 366 days.',
-  request: { query: z.object({ from: date.optional(), to: date.optional() }) },
+  request: { query: z.object({ from: emptyIsAbsent(date), to: emptyIsAbsent(date) }) },
   responses: {
     200: json(Usage, 'Usage rows and totals'),
     ...errorResponses,
