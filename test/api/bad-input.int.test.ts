@@ -316,7 +316,7 @@ describe('API bad input', () => {
     const got = await api.call('GET', `/v1/jobs/${upper}`);
     expect(got.status).toBe(200);
     expect(got.body.id).toBe(id);
-    expect((await api.call('GET', `/v1/jobs/${upper}/webhooks`)).status).toBe(200);
+    expect((await api.call('GET', `/v1/jobs/${upper}/webhooks`)).body).toEqual({ data: [], nextCursor: null });
     const events = await fetch(`${stack.url}/v1/jobs/${upper}/events?after=0`, {
       headers: { ...bearer(key), accept: 'text/event-stream' },
     });

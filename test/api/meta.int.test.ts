@@ -114,6 +114,7 @@ describe('API meta routes', () => {
     expectError(await request(stack.url, '/v1/job-types'), 401, 'unauthorized');
     const res = await request(stack.url, '/v1/job-types', { headers: bearer(key) });
     expect(res.status).toBe(200);
+    expect(res.body.nextCursor).toBeNull(); // every list is {data, nextCursor}
     const type = res.body.data.find((t: { name: string }) => t.name === 'debug-steps');
     expect(type).toBeDefined();
     expect(type.description).toBeTypeOf('string');

@@ -67,6 +67,8 @@ export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
       // A document type on a PostgreSQL without pgvector is refused at submit (422 vectors_unavailable).
       available: d.needsVectors !== true || deps.db.vectors,
     })),
+    // One page: every list is `{data, nextCursor}` (SPEC).
+    nextCursor: null,
   });
   app.get('/v1/job-types', requireScope(deps, 'jobs:read'), (c) => {
     jobTypes ??= describeJobTypes();
@@ -143,6 +145,7 @@ function registerPlainRoutes(app: OpenAPIHono<AppEnv>) {
               available: z.boolean().describe('false: this deployment cannot run the type (no pgvector for document types)'),
             }),
           ),
+          nextCursor: z.null(),
         }),
         'The job types',
       ),

@@ -24,7 +24,8 @@ export function webhookRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
 
   app.get('/v1/jobs/:id/webhooks', read, async (c) => {
     const job = await deps.jobs.get(c.get('tenantId'), jobIdOf(c));
-    return c.json({ data: await listDeliveries(deps.db, c.get('tenantId'), job.id) });
+    // Every attempt of one job, one page: every list is `{data, nextCursor}` (SPEC).
+    return c.json({ data: await listDeliveries(deps.db, c.get('tenantId'), job.id), nextCursor: null });
   });
 
   app.post('/v1/jobs/:id/webhooks/redeliver', write, async (c) => {
