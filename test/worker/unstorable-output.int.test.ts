@@ -107,6 +107,7 @@ describe('unstorable values from a handler', () => {
     const a = await run(async (_i, ctx) => {
       ctx.progress(10, 'read "a\u0000b"');
       ctx.progress(Number.NaN, 'no number'); // nothing to show: not sent
+      ctx.progress(20); // SPEC's {pct, message}: message null
       ctx.emit({ text: 'tok\u0000en' });
       return {};
     });
@@ -114,6 +115,7 @@ describe('unstorable values from a handler', () => {
     const events = (await h.storedEvents(a.id)).filter((e) => e.type === 'progress' || e.type === 'delta');
     expect(events.map((e) => e.data)).toEqual([
       { pct: 10, message: 'read "a\uFFFDb"' },
+      { pct: 20, message: null },
       expect.objectContaining({ text: 'tok\uFFFDen' }),
     ]);
     // B's progress reaches PostgreSQL while B still runs (the batch is written every second or so).

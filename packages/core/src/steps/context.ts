@@ -161,7 +161,8 @@ export function createContext(
     progress(pct: number, message?: string) {
       if (Number.isNaN(pct)) return; // no number to show (it went out as `pct: null`)
       const clamped = Math.max(0, Math.min(100, Math.round(pct * 100) / 100));
-      emit('progress', message === undefined ? { pct: clamped } : { pct: clamped, message: cleanText(message) });
+      // SPEC's `{pct, message}`: both always there, as on the job object.
+      emit('progress', { pct: clamped, message: message === undefined ? null : cleanText(message) });
     },
     emit(delta: { text: string; restart?: boolean }) {
       const text = cleanText(delta.text);
