@@ -5,7 +5,6 @@ import type { Logger } from '@spool/core/logger';
 import { openProducer } from '@spool/core/producer';
 import type { BudgetDefaults } from '@spool/core/providers/budget';
 import type { ModelCatalog } from '@spool/core/providers/catalog';
-import { runningSlotsKey, slotRelease } from '@spool/core/queue';
 import { ScheduleService } from '@spool/core/schedules';
 import { createKeyRateLimiter, KeyStore } from '@spool/core/tenants';
 import type { WebhookLookup } from '@spool/core/webhooks';
@@ -38,14 +37,7 @@ export interface ApiBuildOptions {
 
 export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<void> } {
   const log = o.log.child({ module: 'api' });
-  const producer = openProducer({
-    redisUrl: o.redisUrl,
-    prefix: o.prefix,
-    types: o.registry.list,
-    log,
-    db: o.db,
-    sseCheckMs: o.sseCheckMs,
-  });
+  const producer = openProducer({ ...o, types: o.registry.list, log });
   const { redis, queues, buffer, hub, webhooks, scheduler } = producer;
   const guard = createSubmitGuard({ db: o.db, budgets: o.budgets ?? { dailyUsd: 0, monthlyUsd: 0 }, models: o.models });
   const jobs = new JobService({
@@ -59,7 +51,6 @@ export function buildApiDeps(o: ApiBuildOptions): ApiDeps & { close(): Promise<v
     allowPrivateWebhooks: o.webhooks?.allowPrivate ?? false,
     webhookLookup: o.webhooks?.lookup,
     guard,
-    releaseSlot: slotRelease(redis, runningSlotsKey(queues.prefix), (name) => queues.get(name)),
   });
   const schedules = new ScheduleService({
     db: o.db,

@@ -31,14 +31,7 @@ export interface DashboardBuildOptions {
 
 export function buildDashboardDeps(o: DashboardBuildOptions): DashboardDeps & { close(): Promise<void> } {
   const log = o.log.child({ module: 'dashboard' });
-  const producer = openProducer({
-    redisUrl: o.redisUrl,
-    prefix: o.prefix,
-    types: o.registry.list,
-    log,
-    db: o.db,
-    sseCheckMs: o.sseCheckMs,
-  });
+  const producer = openProducer({ ...o, types: o.registry.list, log });
   const { redis, queues, webhooks, scheduler, buffer, hub } = producer;
   // Only cancel and retry are called here: no submit, so no submit guard or SSRF settings.
   const jobs = new o.JobService({

@@ -14,7 +14,7 @@ import { hashJson, newId } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 import { enqueueFailures, jobsFinished, jobsSubmitted } from '../metrics.ts';
 import { type EnqueueRow, enqueue, enqueueRow, MAX_PRIORITY, type Queues } from '../queue/queues.ts';
-import type { TenantSlots } from '../queue/tenant-slots.ts';
+import { runningSlotsKey, slotRelease, type TenantSlots } from '../queue/tenant-slots.ts';
 import * as store from '../store/jobs.ts';
 import { within } from '../time.ts';
 import type { WebhookProducer } from '../webhooks/queue.ts';
@@ -81,8 +81,6 @@ export interface JobServiceDeps {
   webhookLookup?: WebhookLookup | undefined;
   /** Token budgets and spend caps, checked before anything is written. */
   guard?: SubmitGuard | undefined;
-  /** Frees the tenant slot a canceled queued job may hold (see `slotRelease`). */
-  releaseSlot?: TenantSlots['release'] | undefined;
   log: Logger;
 }
 
@@ -90,7 +88,13 @@ export interface JobServiceDeps {
 const ENQUEUE_TIMEOUT_MS = 3_000;
 
 export class JobService {
-  constructor(private readonly deps: JobServiceDeps) {}
+  /** Frees the tenant slot a canceled queued job may hold, whatever cap the workers run with. */
+  private readonly releaseSlot: TenantSlots['release'];
+
+  constructor(private readonly deps: JobServiceDeps) {
+    const { redis, queues } = deps;
+    this.releaseSlot = slotRelease(redis, runningSlotsKey(queues.prefix), (name) => queues.get(name));
+  }
 
   /** Validates every request, commits all rows in one statement, then adds them in one bulk add. */
   async submit(tenantId: string, requests: SubmitRequest[]): Promise<Submitted[]> {
@@ -266,7 +270,7 @@ export class JobService {
       // Best effort: a queued job left in Redis is skipped by the worker (its row says canceled).
       await this.removeFromQueue(job.type, id);
       // Handed its tenant's slot a moment ago, it will not come for it now: pass it on.
-      await this.deps.releaseSlot?.(tenantId, id).catch((err) => log.warn({ err: String(err), id }, 'tenant slot not released'));
+      await this.releaseSlot(tenantId, id).catch((err) => log.warn({ err: String(err), id }, 'tenant slot not released'));
       await this.publish(id, { seq: canceled.lastSeq, type: 'canceled', data: {} });
       // The deliveries are in the outbox already: a failed enqueue is left to the webhook sweep.
       await within(ENQUEUE_TIMEOUT_MS, this.deps.webhooks.enqueue(canceled.deliveries), 'webhook enqueue not done').catch((err) =>
