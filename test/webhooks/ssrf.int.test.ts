@@ -61,6 +61,20 @@ describe('SSRF guard with a resolver answering private addresses', () => {
     expect(dns.asked.get(new URL(url).hostname)).toBeGreaterThanOrEqual(1);
   });
 
+  it('accepts at submit a name that does not resolve now; each delivery attempt resolves it again, and fails', async () => {
+    // Refused (422 webhook_url_unresolvable), a submit failed on a resolver's hiccup, and every
+    // webhook failed where there is no DNS, against SPEC's 202.
+    const res = await api.submit({ type: 'debug-steps', input: { steps: 0 }, webhook: { url: 'http://gone.example.test/hook' } });
+    expect(res.status).toBe(202);
+    expect(dns.asked.get('gone.example.test')).toBe(1);
+    let delivery: any;
+    for (let i = 0; i < 300 && delivery?.attempts?.length !== 3; i++) {
+      [delivery] = (await api.call('GET', `/v1/jobs/${res.body.id}/webhooks`)).body.data;
+      if (delivery?.attempts?.length !== 3) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(delivery?.attempts.map((a: { error: string }) => a.error)).toEqual(Array(3).fill('cannot resolve gone.example.test'));
+  });
+
   it('refuses at connect time a name that resolved to a public address at submit and to 10.0.0.1 now', async () => {
     const res = await api.submit({
       type: 'debug-steps',
