@@ -75,6 +75,35 @@ describe('postWebhook', () => {
     expect(r.error).toBeUndefined();
   });
 
+  it('reads at most 64 KiB of an answer body: a receiver sending 64 MiB is cut off', async () => {
+    let sent = 0;
+    let finished = false;
+    let cut!: () => void;
+    const closed = new Promise<void>((r) => (cut = r));
+    const url = await listen(
+      createHttpServer((req, res) => {
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        const chunk = Buffer.alloc(64 * 1024);
+        const pump = () => {
+          while (sent < 64 * 1024 * 1024 && !res.destroyed) {
+            sent += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          if (!res.destroyed) res.end();
+        };
+        res.on('finish', () => (finished = true));
+        res.on('close', () => cut());
+        pump();
+      }),
+    );
+    expect((await post(url)).statusCode).toBe(200);
+    await closed;
+    // Cut off after the first 64 KiB, not after reading all of it (the socket's buffers hold a few MiB).
+    expect(finished).toBe(false);
+    expect(sent).toBeLessThan(32 * 1024 * 1024);
+  });
+
   it('falls back to the next approved address when the first does not answer', async () => {
     const url = await listen(
       createHttpServer((req, res) => {
