@@ -113,6 +113,15 @@ describe('chat jobs', () => {
     expect((await stranger.call('GET', '/v1/usage')).body.totals.calls).toBe(0);
     expect((await api.call('GET', '/v1/usage?from=2025-02-01&to=2025-01-01')).status).toBe(422);
     expect((await api.call('GET', '/v1/usage?from=yesterday')).status).toBe(422);
+    // `to` alone asks for the month it ends in (it was a 422 about a `from` never sent).
+    for (const [to, from] of [
+      ['2025-01-31', '2025-01-01'],
+      ['2025-02-01T00:00:00Z', '2025-01-01'],
+    ]) {
+      const res = await api.call('GET', `/v1/usage?to=${to}`);
+      expect(res.status, to).toBe(200);
+      expect(res.body.from, to).toBe(`${from}T00:00:00.000Z`);
+    }
     // Strict dates: not a year 2000 read from `0`, not 2 March from 30 February, not a database
     // overflow past 9998, each a 422 that says what a date is.
     for (const bad of ['from=0&to=1', 'from=2026-02-30', 'from=9999-12-31&to=9999-12-31']) {
@@ -401,6 +410,18 @@ describe('chat jobs', () => {
     expect((await api.submit({ type: 'chat', input })).status).toBe(202);
 
     expect((await admin('PUT', '/v1/admin/tenants/nope/budget', { dailyUsd: 1 })).status).toBe(404);
+    // A PUT naming no cap, or with no body at all, is refused and changes nothing (with no body
+    // the validator read `{}`, and both caps went back to the defaults, answered 200).
+    const budgetUrl = `${stack.url}/v1/admin/tenants/${capped.id}/budget`;
+    const adminAuth = { authorization: `Bearer ${stack.adminToken}` };
+    for (const empty of [
+      await fetch(budgetUrl, { method: 'PUT', headers: adminAuth }),
+      await admin('PUT', budgetUrl.slice(stack.url.length), {}),
+    ]) {
+      expect(empty.status).toBe(422);
+      expect((await empty.json()).error.message).toMatch(/dailyUsd, monthlyUsd or both/);
+    }
+    expect(await fetch(budgetUrl, { headers: adminAuth }).then((r) => r.json())).toMatchObject({ dailyUsd: 0.005 });
     const tenantKey = await fetch(`${stack.url}/v1/admin/tenants/${capped.id}/budget`, {
       headers: { authorization: `Bearer ${capped.apiKey}` },
     });

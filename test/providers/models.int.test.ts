@@ -290,13 +290,15 @@ describe('retries', () => {
 });
 
 describe('usage', () => {
-  it('a token count that is no count ("1", -1, 1.5, missing) is counted here: the answer stands, traced and priced once', async () => {
+  it('a token count that is no count ("1", -1, 1.5, 3e9, missing) is counted here: the answer stands, traced and priced once', async () => {
     const models = await service({ SPOOL_MODEL_PRICES: 'gpt-4o-mini=1000/2000' });
     for (const stream of [false, true]) {
       for (const usage of [
         { prompt_tokens: 5, completion_tokens: '1' },
         { prompt_tokens: -1, completion_tokens: 2 },
         { prompt_tokens: 5, completion_tokens: 1.5 },
+        // Past the trace's int4 columns: the trace row was refused, so the cost went unrecorded.
+        { prompt_tokens: 5, completion_tokens: 3_000_000_000 },
         {},
       ]) {
         fake.reset();
@@ -308,6 +310,7 @@ describe('usage', () => {
         expect(Number.isSafeInteger(r.usage.inputTokens) && r.usage.inputTokens > 0).toBe(true);
         expect(Number.isSafeInteger(r.usage.outputTokens) && r.usage.outputTokens > 0).toBe(true);
         expect(r.usage.costUsd).toBeGreaterThan(0);
+        expect(r.usage.outputTokens).toBeLessThan(2 ** 31);
         expect((await trace(scope)).map((c) => c.status)).toEqual(['ok']);
       }
     }
@@ -636,6 +639,49 @@ describe('embeddings, budgets', () => {
       details: { period: 'daily', capUsd: 0.02 },
     });
     expect(fake.count()).toBe(2);
+  });
+
+  it('streamed tries cut short and retried never spend past the cap: each retry must fit in what is left', async () => {
+    const tenant = (await createTenant(database.db, 'cut-retries')).id;
+    // $0.001 a token, a $0.03 cap; the estimate (prompt + maxTokens 20) is under $0.03 and
+    // fits once. Each try is cut after 10 of 20 words and billed (prompt + 10 tokens): three
+    // tries spent $0.057 when the estimate was held once for all of them.
+    const models = await service({
+      SPOOL_MODEL_PRICES: 'gpt-4o-mini=1000/1000',
+      SPOOL_TENANT_DAILY_BUDGET_USD: '0.03',
+      SPOOL_MODEL_RETRIES: '2',
+      SPOOL_CHAT_MODELS: 'openai:gpt-4o-mini',
+    });
+    fake.always({ content: Array(20).fill('the').join(' '), cutAfterChunks: 10 });
+    const scope = await job(tenant);
+    const before = fake.count();
+    await expect(models.forJob(scope).chat({ messages: hi, maxTokens: 20, stream: true })).rejects.toMatchObject({
+      code: 'budget_exceeded',
+      retryable: false,
+    });
+    expect(fake.count() - before).toBe(1);
+    const rows = await trace(scope);
+    expect(rows.map((r) => [r.status, r.errorClass])).toEqual([['error', 'bad_response']]);
+    expect(rows[0]!.costUsd).toBeGreaterThan(0);
+    const [held] = await database.db.query<{ n: number }>(
+      sql`SELECT count(*)::int AS n FROM budget_holds WHERE tenant_id = ${tenant}`,
+    );
+    expect(held!.n).toBe(0);
+  });
+
+  it('an answer stopped by the content filter is priced as the provider billed it, plain or streamed', async () => {
+    const models = await service({ SPOOL_MODEL_PRICES: 'gpt-4o-mini=1000/1000', SPOOL_CHAT_MODELS: 'openai:gpt-4o-mini' });
+    for (const stream of [false, true]) {
+      fake.next({ finishReason: 'content_filter', usage: { prompt_tokens: 1000, completion_tokens: 500, total_tokens: 1500 } });
+      const scope = await job();
+      await expect(models.forJob(scope).chat({ messages: hi, stream })).rejects.toMatchObject({ code: 'content_filter' });
+      const rows = await trace(scope);
+      expect(
+        rows.map((r) => [r.status, r.errorClass]),
+        `stream: ${stream}`,
+      ).toEqual([['error', 'content_filter']]);
+      expect(rows[0], `stream: ${stream}`).toMatchObject({ inputTokens: 1000, outputTokens: 500, costUsd: 1.5 });
+    }
   });
 
   it("a call without maxTokens is estimated with a short reply's output tokens (256)", async () => {

@@ -27,6 +27,8 @@ export interface Fault {
   content?: string;
   /** The answer's usage block as sent (plain and streamed), in place of the counted one. */
   usage?: Record<string, unknown>;
+  /** The answer's finish_reason (plain and streamed) in place of `stop`: `content_filter`, … */
+  finishReason?: string;
 }
 
 export interface RecordedCall {
@@ -158,7 +160,9 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
         JSON.stringify({
           ...base,
           object: 'chat.completion',
-          choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop', logprobs: null }],
+          choices: [
+            { index: 0, message: { role: 'assistant', content }, finish_reason: fault.finishReason ?? 'stop', logprobs: null },
+          ],
           usage,
         }),
       );
@@ -186,7 +190,11 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
         choices: [{ index: 0, delta: { content: pieces[i] }, finish_reason: null }],
       });
     }
-    send({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
+    send({
+      ...base,
+      object: 'chat.completion.chunk',
+      choices: [{ index: 0, delta: {}, finish_reason: fault.finishReason ?? 'stop' }],
+    });
     if (body.stream_options?.include_usage) send({ ...base, object: 'chat.completion.chunk', choices: [], usage });
     res.end('data: [DONE]\n\n');
   });

@@ -45,10 +45,18 @@ const putRoute = createRoute({
   request: {
     params,
     body: {
-      // Strict: a misspelt field (`daily`) would otherwise leave a body that sets both caps
-      // back to the defaults, answered 200.
+      // Strict, and at least one cap named: a misspelt field (`daily`), an empty object or no
+      // body at all (which the validator reads as `{}`) would otherwise set both caps back to
+      // the defaults, answered 200. A cap left out is set to its default (null).
       content: {
-        'application/json': { schema: z.object({ dailyUsd: cap.default(null), monthlyUsd: cap.default(null) }).strict() },
+        'application/json': {
+          schema: z
+            .object({ dailyUsd: cap.optional(), monthlyUsd: cap.optional() })
+            .strict()
+            .refine((b) => b.dailyUsd !== undefined || b.monthlyUsd !== undefined, {
+              message: 'name dailyUsd, monthlyUsd or both (null sets a cap back to the deployment default)',
+            }),
+        },
       },
       required: true,
     },

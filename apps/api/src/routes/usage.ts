@@ -42,7 +42,7 @@ const route = createRoute({
   path: '/v1/usage',
   summary: 'Tokens and cost by day, job type and model',
   description:
-    '`from` and `to` are ISO 8601 dates or date-times (UTC). A date-only `to` includes that whole day. Default: the current UTC month up to now. At most 366 days.',
+    '`from` and `to` are ISO 8601 dates or date-times (UTC). A date-only `to` includes that whole day. Default: the current UTC month up to now; with `to` alone, from the start of the month `to` ends in. At most 366 days.',
   request: { query: z.object({ from: emptyIsAbsent(date), to: emptyIsAbsent(date) }) },
   responses: {
     200: json(Usage, 'Usage rows and totals'),
@@ -60,8 +60,11 @@ export function usageRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   app.openapi(route, async (c) => {
     const q = c.req.valid('query');
     const now = new Date();
-    const from = q.from ? utc(q.from) : new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
     const to = q.to ? new Date(utc(q.to).getTime() + (dateOnly(q.to) ? DAY_MS : 0)) : now;
+    // Without `from`: the start of the UTC month `to` ends in (its last instant's month), so a
+    // past `to` alone asks for that month, not for a range that ends before it begins.
+    const last = new Date(to.getTime() - 1);
+    const from = q.from ? utc(q.from) : new Date(Date.UTC(last.getUTCFullYear(), last.getUTCMonth(), 1));
     if (from >= to) throw new SpoolError('validation_failed', '`from` must be before `to`', { status: 422 });
     if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY_MS) {
       throw new SpoolError('validation_failed', `the range is at most ${MAX_RANGE_DAYS} days`, { status: 422 });

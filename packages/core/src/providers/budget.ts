@@ -77,11 +77,17 @@ const HOLD_MS = 10 * 60_000;
 
 type Caps = { dailyUsd?: number; monthlyUsd?: number };
 
-/** The first cap that `spent` plus `nextUsd` passes (with 0: a cap already used up). */
+/**
+ * The cap that `spent` plus `nextUsd` passes (with 0: a cap already used up). When both are,
+ * the monthly one: it resets later, and a client that waits for the daily reset would only be
+ * refused again. Sums are compared in the stored unit (1e-8 USD), where 0.1 + 0.2 is 0.3.
+ */
 function overOf(caps: Caps, spent: Spend, nextUsd: number): 'daily' | 'monthly' | undefined {
-  const over = (cap: number | undefined, used: number) => cap !== undefined && (nextUsd > 0 ? used + nextUsd > cap : used >= cap);
-  if (over(caps.dailyUsd, spent.dayUsd)) return 'daily';
+  const units = (usd: number) => Math.round(usd * 1e8);
+  const over = (cap: number | undefined, used: number) =>
+    cap !== undefined && (nextUsd > 0 ? units(used + nextUsd) > units(cap) : units(used) >= units(cap));
   if (over(caps.monthlyUsd, spent.monthUsd)) return 'monthly';
+  if (over(caps.dailyUsd, spent.dayUsd)) return 'daily';
   return undefined;
 }
 

@@ -30,7 +30,7 @@ import { looksLikeInjection, redactMessages } from './hygiene.ts';
 import { SharedLimiter } from './limiter.ts';
 import { type Classified, classifiedOf, withRetries } from './resilience.ts';
 import { countChatTokens, countTokens } from './tokens.ts';
-import { type ChatMessage, type ModelRef, type Provider, type ProviderChatResult, refName } from './types.ts';
+import { billedUsageOf, type ChatMessage, type ModelRef, type Provider, type ProviderChatResult, refName } from './types.ts';
 
 export type CacheMode = 'exact' | 'semantic' | 'off';
 
@@ -268,7 +268,9 @@ export class ModelService {
       const limiter = this.limiter(ref);
       const breaker = this.breaker(ref);
       const probe = probeSlot(breaker, admitted.probe);
-      const release = costEstimate > 0 ? await probe.unlessFails(this.budgets.hold(scope.tenantId, costEstimate)) : undefined;
+      let release = costEstimate > 0 ? await probe.unlessFails(this.budgets.hold(scope.tenantId, costEstimate)) : undefined;
+      // Set when a try that was billed leaves no room for another: the job fails with it.
+      let overBudget: unknown;
 
       try {
         let latencyMs = 0;
@@ -327,15 +329,15 @@ export class ModelService {
               modelLatency.observe({ ...this.labels(ref), kind: 'chat' }, latencyMs / 1000);
             }
           },
-          async (c, callTry) => {
+          async (c, callTry, err) => {
             // A stream that broke, or was canceled, after the model began to answer is billed
-            // by the provider for the prompt and what it generated: counted here too, so the
-            // job's usage and the tenant's spend caps see it.
-            let billed: Pick<NewModelCall, 'inputTokens' | 'outputTokens' | 'costUsd'> | undefined;
-            if (partial) {
-              const tokens = { inputTokens: inputEstimate, outputTokens: countTokens(partial, ref.model) };
-              billed = { ...tokens, costUsd: costUsd(price, tokens) };
-            }
+            // by the provider for the prompt and what it generated, and so is an answer its
+            // content filter stopped: counted here too (as the provider reported it, else
+            // counted), so the job's usage and the tenant's spend caps see it.
+            const tokens =
+              billedUsageOf(err) ??
+              (partial ? { inputTokens: inputEstimate, outputTokens: countTokens(partial, ref.model) } : undefined);
+            const billed = tokens && { ...tokens, costUsd: costUsd(price, tokens) };
             const row = {
               status: 'error' as const,
               callTry,
@@ -355,6 +357,19 @@ export class ModelService {
             // Everyone backs off, not just this job: the provider said the whole key is over its limit.
             if (c.class === 'rate_limit') await limiter.pause(c.retryAfterMs ?? config.retry.baseMs);
             await this.trace(base, ref, row);
+            if (billed && release) {
+              // The billed try now counts as spend: the next try must fit in what is left, as
+              // the first did. Holding once for all of them let three cut streams spend twice
+              // the cap.
+              await release();
+              release = undefined;
+              try {
+                release = await this.budgets.hold(scope.tenantId, costEstimate);
+              } catch (err) {
+                overBudget = err;
+                return 'stop';
+              }
+            }
             // The breaker just opened (here or in another process): stop retrying this model.
             return state === 'open' ? 'stop' : undefined;
           },
@@ -387,6 +402,7 @@ export class ModelService {
         };
       } catch (err) {
         if (scope.signal.aborted) throw scope.signal.reason ?? err;
+        if (overBudget) throw overBudget;
         const c = classifiedOf(err);
         if (!c.fallback) throw new SpoolError(c.class, `${name}: ${c.message}`, { status: 422, retryable: false, cause: err });
         last = c;

@@ -7,7 +7,15 @@
 import OpenAI from 'openai';
 import { SpoolError } from '../errors.ts';
 import { countChatTokens, countTokens } from './tokens.ts';
-import type { CallOptions, EmbedResult, Provider, ProviderChatRequest, ProviderChatResult } from './types.ts';
+import {
+  type CallOptions,
+  type EmbedResult,
+  type Provider,
+  type ProviderChatRequest,
+  type ProviderChatResult,
+  type TokenUsage,
+  withBilledUsage,
+} from './types.ts';
 
 export interface OpenAIProviderOptions {
   baseURL?: string | undefined;
@@ -55,9 +63,8 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions): Provider {
         const res = await client.chat.completions.create({ ...body, stream: false }, { signal: call.signal });
         const choice = res.choices?.[0];
         if (!choice) throw new SpoolError('bad_response', 'the model answered with no choices', { retryable: true });
-        if (choice.finish_reason === 'content_filter')
-          throw new SpoolError('content_filter', 'the provider’s content filter stopped the answer');
         const content = choice.message?.content ?? '';
+        if (choice.finish_reason === 'content_filter') throw filtered(chatUsage(res.usage, req, content));
         return { content, usage: chatUsage(res.usage, req, content), finishReason: choice.finish_reason ?? null };
       }
 
@@ -78,8 +85,7 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions): Provider {
         if (choice?.finish_reason) finishReason = choice.finish_reason;
         if (chunk.usage) usage = chunk.usage;
       }
-      if (finishReason === 'content_filter')
-        throw new SpoolError('content_filter', 'the provider’s content filter stopped the answer');
+      if (finishReason === 'content_filter') throw filtered(chatUsage(usage, req, content));
       // A stream cut before its last chunk has no finish_reason: an incomplete answer.
       if (finishReason === null)
         throw new SpoolError('bad_response', 'the stream ended before the answer did', { retryable: true });
@@ -97,14 +103,25 @@ export function createOpenAIProvider(opts: OpenAIProviderOptions): Provider {
   };
 }
 
+const filtered = (usage: TokenUsage) =>
+  withBilledUsage(new SpoolError('content_filter', 'the provider’s content filter stopped the answer'), usage);
+
 /**
  * A provider's token count, or our own count when it sent none or nonsense (`"1"`, `-1`,
  * `1.5`): such a number reached the cost and the metrics, where prom-client threw, and a
  * call that had answered (and been paid for) failed and was made again.
  */
 function tokens(reported: unknown, count: () => number): number {
-  return Number.isSafeInteger(reported) && (reported as number) >= 0 ? (reported as number) : count();
+  return Number.isSafeInteger(reported) && (reported as number) >= 0 && (reported as number) <= MAX_TOKENS
+    ? (reported as number)
+    : count();
 }
+
+/**
+ * No call is billed two billion tokens: a count past this is nonsense too, and the trace's
+ * int4 columns refused it, so the call's cost went unrecorded (past the caps and the usage).
+ */
+const MAX_TOKENS = 2 ** 31 - 1;
 
 function chatUsage(usage: OpenAI.CompletionUsage | null | undefined, req: ProviderChatRequest, content: string) {
   return {

@@ -30,6 +30,17 @@ export interface ProviderChatResult {
   finishReason: string | null;
 }
 
+/**
+ * An answer the provider refused after generating it (its content filter) is still billed, and
+ * its response says for how much: the error carries that usage, so the call's trace, the job's
+ * usage and the tenant's spend count it.
+ */
+export const withBilledUsage = <E extends Error>(err: E, usage: TokenUsage): E => Object.assign(err, { billedUsage: usage });
+
+/** The usage a failed call was billed for, when the provider said (see `withBilledUsage`). */
+export const billedUsageOf = (err: unknown): TokenUsage | undefined =>
+  (err as { billedUsage?: TokenUsage } | undefined)?.billedUsage;
+
 export interface CallOptions {
   signal: AbortSignal;
   /** Set for a streamed call: receives each text fragment as it arrives. */
