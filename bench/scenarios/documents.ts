@@ -296,7 +296,8 @@ async function preload(db: Database, tenantId: string, corpus: Corpus, add: numb
         contentHash: documentId,
         metadata: null,
         accessLevel: 'public',
-        chunks: n,
+        chunkHashes: texts.map((_, index) => `${documentId}:${index}`),
+        model,
         tokens: 0,
         ingestJobId: 'bench-preload',
       });

@@ -29,6 +29,12 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/**
+ * The rows of a statement run with `tx.execute` inside a transaction: postgres.js's driver
+ * answers the rows, PGlite's an object that holds them.
+ */
+export const rowsOf = <T>(result: unknown): T[] => (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+
 export interface DatabaseOptions {
   url?: string | undefined;
   dataDir: string;
@@ -136,7 +142,7 @@ async function createPglite(dir: string, efSearch: number | undefined): Promise<
     url: undefined,
     vectors: false,
     orm,
-    query: async <T>(statement: SQL) => ((await orm.execute(statement)) as unknown as { rows: T[] }).rows,
+    query: async <T>(statement: SQL) => rowsOf<T>(await orm.execute(statement)),
     ping: async () => {
       await client.query('SELECT 1');
     },

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type SQL, sql } from 'drizzle-orm';
-import type { Database } from '../db/client.ts';
+import { type Database, rowsOf } from '../db/client.ts';
 import { SpoolError } from '../errors.ts';
 import { newId } from '../ids.ts';
 
@@ -31,45 +31,50 @@ export interface DocumentUpsert {
   contentHash: string;
   metadata: Record<string, unknown> | null;
   accessLevel: string;
-  chunks: number;
+  /** The new version's chunks: their content hashes, by index. */
+  chunkHashes: string[];
+  /** The embedding model the chunks are to have (the collection's). */
+  model: string;
   tokens: number;
   /** The ingest writing it: from now on only its chunk writes land (upsertChunks). */
   ingestJobId: string;
 }
 
 /**
- * Writes the document row, drops chunks past its new length, and relabels the chunks it keeps.
- * The row's update waits for a chunk write of an older ingest under way (it holds the row
- * FOR SHARE), and every later write of that ingest is refused: what this ingest reads of the
- * stored chunks after this call is what stays.
+ * Plans a document's new version: writes its row, keeps (and relabels) the stored chunks that
+ * the new version has unchanged (same index, text and model), and deletes the rest. Returns the
+ * indexes kept; the others are this ingest's to embed.
+ *
+ * A changed chunk is deleted, not relabelled: its old text under the new access level or
+ * collection would be served there until the new text is embedded, and for ever if that
+ * fails (a restricted memo re-ingested as public showed its old text to public queries).
+ *
+ * One transaction, whose row write comes first: it waits for a chunk write of an older ingest
+ * under way (that holds the row FOR SHARE), and its lock keeps every other ingest's row write
+ * and chunk write out until the chunks are settled, so an older plan cannot delete or relabel
+ * what a newer one kept. Each later statement reads what committed before it.
  */
-export async function upsertDocument(db: Database, d: DocumentUpsert): Promise<void> {
+export async function upsertDocument(db: Database, d: DocumentUpsert): Promise<number[]> {
   const meta = d.metadata === null ? null : JSON.stringify(d.metadata);
-  await db.query(sql`
-    INSERT INTO documents (tenant_id, id, collection, title, content_hash, metadata, access_level, chunks, tokens, ingest_job_id)
-    VALUES (${d.tenantId}, ${d.id}, ${d.collection}, ${d.title}, ${d.contentHash}, ${meta}::jsonb, ${d.accessLevel}, ${d.chunks},
-      ${d.tokens}, ${d.ingestJobId})
-    ON CONFLICT (tenant_id, id) DO UPDATE SET collection = excluded.collection, title = excluded.title,
-      content_hash = excluded.content_hash, metadata = excluded.metadata, access_level = excluded.access_level,
-      chunks = excluded.chunks, tokens = excluded.tokens, ingest_job_id = excluded.ingest_job_id, updated_at = now()`);
-  await db.query(
-    sql`DELETE FROM chunks WHERE tenant_id = ${d.tenantId} AND document_id = ${d.id} AND chunk_index >= ${d.chunks}`,
-  );
-  await db.query(sql`
-    UPDATE chunks SET collection = ${d.collection}, metadata = ${meta}::jsonb, access_level = ${d.accessLevel}
-    WHERE tenant_id = ${d.tenantId} AND document_id = ${d.id}`);
-}
-
-export interface StoredChunkKey {
-  chunk_index: number;
-  content_hash: string;
-  embedding_model: string;
-}
-
-export async function chunkKeys(db: Database, tenantId: string, documentId: string): Promise<StoredChunkKey[]> {
-  return db.query<StoredChunkKey>(sql`
-    SELECT chunk_index, content_hash, embedding_model FROM chunks
-    WHERE tenant_id = ${tenantId} AND document_id = ${documentId}`);
+  const wanted = JSON.stringify(d.chunkHashes.map((h, i) => ({ i, h })));
+  return db.orm.transaction(async (tx) => {
+    await tx.execute(sql`
+      INSERT INTO documents (tenant_id, id, collection, title, content_hash, metadata, access_level, chunks, tokens, ingest_job_id)
+      VALUES (${d.tenantId}, ${d.id}, ${d.collection}, ${d.title}, ${d.contentHash}, ${meta}::jsonb, ${d.accessLevel},
+        ${d.chunkHashes.length}, ${d.tokens}, ${d.ingestJobId})
+      ON CONFLICT (tenant_id, id) DO UPDATE SET collection = excluded.collection, title = excluded.title,
+        content_hash = excluded.content_hash, metadata = excluded.metadata, access_level = excluded.access_level,
+        chunks = excluded.chunks, tokens = excluded.tokens, ingest_job_id = excluded.ingest_job_id, updated_at = now()`);
+    const unchanged = sql`EXISTS (SELECT 1 FROM jsonb_to_recordset(${wanted}::jsonb) AS w(i int, h text)
+      WHERE w.i = chunks.chunk_index AND w.h = chunks.content_hash) AND chunks.embedding_model = ${d.model}`;
+    await tx.execute(sql`
+      DELETE FROM chunks WHERE tenant_id = ${d.tenantId} AND document_id = ${d.id} AND NOT (${unchanged})`);
+    const kept = await tx.execute(sql`
+      UPDATE chunks SET collection = ${d.collection}, metadata = ${meta}::jsonb, access_level = ${d.accessLevel}
+      WHERE tenant_id = ${d.tenantId} AND document_id = ${d.id}
+      RETURNING chunk_index`);
+    return rowsOf<{ chunk_index: number }>(kept).map((r) => r.chunk_index);
+  });
 }
 
 export interface ChunkUpsert {

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { ensureCollection, getCollection, modelChangedError } from '../documents/collections.ts';
-import { chunkKeys, upsertChunks, upsertDocument } from '../documents/store.ts';
+import { upsertChunks, upsertDocument } from '../documents/store.ts';
 import { type Chunk, chunkText, normalizeText, sha256 } from '../documents/text.ts';
 import { ModelRefInput } from '../providers/chain.ts';
 import { defineJob } from '../queue/define-job.ts';
@@ -110,9 +110,9 @@ export const ingest = defineJob({
       let unchanged = 0;
       const out: Plan['docs'] = [];
       for (const d of docs) {
-        // The row first: once this ingest owns the document, an older one writes no more chunks,
-        // so the chunks read next are the ones to compare with.
-        await upsertDocument(ctx.db, {
+        // Once this ingest owns the document, an older one writes no more chunks: what it kept
+        // stays, and the rest is this ingest's to embed.
+        const kept = await upsertDocument(ctx.db, {
           tenantId: ctx.tenantId,
           id: d.id,
           collection: input.collection,
@@ -120,17 +120,13 @@ export const ingest = defineJob({
           contentHash: sha256(d.text),
           metadata: d.metadata ?? null,
           accessLevel: d.accessLevel,
-          chunks: d.chunks.length,
+          chunkHashes: d.chunks.map((c) => c.hash),
+          model,
           tokens: d.chunks.reduce((n, c) => n + c.tokens, 0),
           ingestJobId: ctx.jobId,
         });
-        const stored = new Map((await chunkKeys(ctx.db, ctx.tenantId, d.id)).map((k) => [k.chunk_index, k]));
-        const toEmbed = d.chunks
-          .filter((c) => {
-            const s = stored.get(c.index);
-            return !(s && s.content_hash === c.hash && s.embedding_model === model);
-          })
-          .map((c) => c.index);
+        const keptIndexes = new Set(kept);
+        const toEmbed = d.chunks.filter((c) => !keptIndexes.has(c.index)).map((c) => c.index);
         unchanged += d.chunks.length - toEmbed.length;
         out.push({ id: d.id, toEmbed });
       }
