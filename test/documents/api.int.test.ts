@@ -59,6 +59,10 @@ describe('documents API on PGlite', () => {
     expect(all.status).toBe(200);
     expect(all.body.data.map((d: { id: string }) => d.id)).toEqual(['pump', 'gamma', 'beta', 'alpha']);
     expect(all.body.nextCursor).toBeNull();
+    // The README's own form, every value empty: not given (an empty collection was a 422).
+    const empty = await a.call('GET', '/v1/documents?collection=&limit=&cursor=');
+    expect(empty.status).toBe(200);
+    expect(empty.body.data).toHaveLength(4);
 
     const seen: string[] = [];
     let cursor: string | null = null;

@@ -4,6 +4,7 @@
  * every text sent for embedding is counted), the old one `local`.
  */
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { upsertChunks } from '@spool/core/documents/store';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -278,4 +279,48 @@ describe('embed-refresh on PGlite', () => {
     expect(none.result.citations).toEqual([]);
     expect((await retrieveCall(none.id)).retrieval).toMatchObject({ candidates: 0, chunks: [] });
   }, 60_000);
+  it('a document deleted while its chunks are being embedded for the refresh fails nothing and embeds nothing twice', async () => {
+    const docs = ['alpha', 'beta', 'gamma', 'delta'].map((id) => ({ id, text: `The ${id} document is about ${id} rays.` }));
+    await run('ingest', { collection: 'del', documents: docs });
+    fake.reset();
+    fake.next({ latencyMs: 1_500 }); // the first stage batch is slow
+    const res = await api.submit({ type: 'embed-refresh', input: { collection: 'del', model: NEW_MODEL, batchSize: 10 } });
+    expect(res.status).toBe(202);
+    const deadline = Date.now() + 10_000;
+    while (fake.count('embeddings') < 1 && Date.now() < deadline) await sleep(20);
+    expect(fake.count('embeddings')).toBe(1);
+    expect((await api.call('DELETE', '/v1/documents/beta')).status).toBe(200);
+
+    // Its staging row broke the foreign key: the attempt failed and the batch was embedded again.
+    const done = await api.waitFor(res.body.id, undefined, 60_000);
+    expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    const stage1 = done.steps.find((s: { name: string }) => s.name === 'stage-1');
+    expect({ attempts: done.attempts, stage1Runs: stage1.runs, embedCalls: fake.count('embeddings') }).toEqual({
+      attempts: 1,
+      stage1Runs: 1,
+      embedCalls: 1,
+    });
+    expect(await chunkModels('del')).toEqual([[NEW_MODEL, 3]]);
+  }, 90_000);
+
+  it('a collection that holds no chunks takes the model an ingest names (it was stuck: refresh had nothing to refresh)', async () => {
+    // A chat model named as the embedding model: the provider refuses it, and nothing is stored.
+    fake.always({ status: 400, code: 'invalid_request' });
+    const bad = await submit('ingest', {
+      collection: 'bound',
+      model: 'openai:gpt-4o-mini',
+      documents: [{ id: 'a', text: 'Etna.' }],
+    });
+    expect(bad.status).toBe('failed');
+    fake.always(undefined);
+    await run('ingest', { collection: 'bound', model: 'local', documents: [{ id: 'a', text: 'Mount Etna is a volcano.' }] });
+    expect(await chunkModels('bound')).toEqual([['local', 1]]);
+    // Emptied by deletes, the same.
+    expect((await api.call('DELETE', '/v1/documents/a')).status).toBe(200);
+    await run('ingest', { collection: 'bound', model: NEW_MODEL, documents: [{ id: 'b', text: 'A new start.' }] });
+    expect(await chunkModels('bound')).toEqual([[NEW_MODEL, 1]]);
+    // With chunks stored, another model is still refused.
+    const mixed = await submit('ingest', { collection: 'bound', model: 'local', documents: [{ text: 'more' }] });
+    expect(mixed.error).toMatchObject({ code: 'embedding_model_mismatch' });
+  }, 90_000);
 });

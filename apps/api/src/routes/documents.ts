@@ -9,7 +9,7 @@ import { assertVectors, deleteDocument, getDocument, listDocuments } from '@spoo
 import { SpoolError } from '@spool/core/errors';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
-import { ErrorBody, errorResponses, json, PageLimit } from '../schemas.ts';
+import { ErrorBody, emptyIsAbsent, errorResponses, json, PageLimit } from '../schemas.ts';
 
 const Document = z
   .object({
@@ -40,7 +40,7 @@ const list = createRoute({
   summary: 'List documents, newest first',
   request: {
     query: z.object({
-      collection: z.string().min(1).max(100).optional(),
+      collection: emptyIsAbsent(z.string().min(1).max(100)),
       limit: PageLimit,
       cursor: z.string().max(400).optional(),
     }),

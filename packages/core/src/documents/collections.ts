@@ -22,7 +22,7 @@ export async function getCollection(db: Database, tenantId: string, name: string
 /**
  * The model a new ingest embeds with: the collection's active model. The first ingest into a
  * collection creates it with `model`. An explicit `requested` model that differs from the
- * active one is refused: mixing models would make part of the collection invisible to queries,
+ * active one is refused while the collection holds chunks: mixing models would make part of the collection invisible to queries,
  * and changing the model is what `embed-refresh` is for.
  */
 export async function ensureCollection(
@@ -37,6 +37,15 @@ export async function ensureCollection(
     ON CONFLICT (tenant_id, name) DO NOTHING`);
   const active = (await getCollection(db, tenantId, name))!.embedding_model;
   if (requested !== undefined && requested !== active) {
+    // A collection that holds no chunks (its first ingest failed, its documents were all
+    // deleted) has nothing to mix up: it takes the model asked for. Refused, it was stuck,
+    // since embed-refresh has nothing to refresh there.
+    const rebound = await db.query(sql`
+      UPDATE collections SET embedding_model = ${requested}, updated_at = now()
+      WHERE tenant_id = ${tenantId} AND name = ${name} AND embedding_model = ${active} AND refresh_job_id IS NULL
+        AND NOT EXISTS (SELECT 1 FROM chunks WHERE tenant_id = ${tenantId} AND collection = ${name})
+      RETURNING 1`);
+    if (rebound.length > 0) return requested;
     throw new SpoolError(
       'embedding_model_mismatch',
       `collection "${name}" is embedded with ${active}, not ${requested}: ingest without "model", or run embed-refresh to change the collection's model`,

@@ -13,8 +13,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
 import { SpoolError } from '../errors.ts';
-
-const vectorLiteral = (v: number[]) => `[${v.map((x) => (Number.isFinite(x) ? x : 0)).join(',')}]`;
+import { list, vectorLiteral } from './store.ts';
 
 export interface RefreshScope {
   tenantId: string;
@@ -71,16 +70,27 @@ export async function nextToStage(db: Database, s: RefreshScope, after: string, 
     ORDER BY c.id LIMIT ${limit}`);
 }
 
-/** Writes the new model's vectors beside the chunks' current ones (one statement). */
+/**
+ * Writes the new model's vectors beside the chunks' current ones (one statement). A chunk
+ * deleted since it was read (its document deleted or re-ingested shorter while the batch was
+ * being embedded) is skipped: its row would break the foreign key, fail the step and embed the
+ * whole batch again.
+ */
 export async function stageVectors(db: Database, s: RefreshScope, chunks: PendingChunk[], vectors: number[][]): Promise<void> {
   if (chunks.length === 0) return;
+  // INSERT … SELECT FROM VALUES types the columns from the VALUES list: numbers need casts.
   const values = chunks.map(
-    (c, i) => sql`(${c.id}, ${s.model}, ${s.tenantId}, ${s.collection}, ${c.content_hash}, ${vectors[i]!.length},
+    (c, i) => sql`(${c.id}, ${s.model}, ${s.tenantId}, ${s.collection}, ${c.content_hash}, ${vectors[i]!.length}::int,
       ${vectorLiteral(vectors[i]!)}::vector)`,
   );
   await db.query(sql`
+    WITH live AS (
+      SELECT id FROM chunks WHERE tenant_id = ${s.tenantId} AND id IN (${list(chunks.map((c) => c.id))}) FOR KEY SHARE
+    )
     INSERT INTO chunk_embeddings (chunk_id, model, tenant_id, collection, content_hash, embedding_dims, embedding)
-    VALUES ${sql.join(values, sql`, `)}
+    SELECT * FROM (VALUES ${sql.join(values, sql`, `)}) AS v(chunk_id, model, tenant_id, collection, content_hash,
+      embedding_dims, embedding)
+    WHERE v.chunk_id IN (SELECT id FROM live)
     ON CONFLICT (chunk_id, model) DO UPDATE SET content_hash = excluded.content_hash,
       embedding_dims = excluded.embedding_dims, embedding = excluded.embedding, created_at = now()`);
 }

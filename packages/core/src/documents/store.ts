@@ -18,10 +18,10 @@ export function assertVectors(db: Database): void {
   }
 }
 
-const vectorLiteral = (v: number[]) => `[${v.map((x) => (Number.isFinite(x) ? x : 0)).join(',')}]`;
+export const vectorLiteral = (v: number[]) => `[${v.map((x) => (Number.isFinite(x) ? x : 0)).join(',')}]`;
 // One parameter whatever the list's length: the statement text (a prepared statement, see
 // db/client.ts) stays the same for every query.
-const list = (values: string[]) => sql`SELECT jsonb_array_elements_text(${JSON.stringify(values)}::jsonb)`;
+export const list = (values: string[]) => sql`SELECT jsonb_array_elements_text(${JSON.stringify(values)}::jsonb)`;
 
 export interface DocumentUpsert {
   tenantId: string;
