@@ -12,6 +12,14 @@ describe('document text', () => {
     expect(htmlToText('a < b and c <= d<br/>e')).toBe('a < b and c <= d\ne');
     expect(htmlToText('x<!-- never closed <p>gone')).toBe('x ');
     expect(htmlToText('x<SCRIPT>1</script >y<a href="z"')).toBe('x y ');
+    // A document that opens with a heading is HTML too; a quoted attribute's `>` ends no tag; a
+    // CDATA section is dropped whole.
+    expect(normalizeText('<h1>Pump manual</h1><p>Check the valve &amp; the seal.</p>')).toBe(
+      'Pump manual\n\nCheck the valve & the seal.',
+    );
+    expect(htmlToText('<a title="x > y" href=\'/z\'>link</a>')).toBe(' link ');
+    expect(htmlToText('a<![CDATA[ x > y ]]>b')).toBe('a b');
+    expect(htmlToText('a<b title="never closed>b')).toBe('a ');
     // Markdown and plain text are kept as they are.
     expect(normalizeText('# Title\n\n- a <b>tag</b>', 'markdown')).toBe('# Title\n\n- a <b>tag</b>');
   });
@@ -40,6 +48,10 @@ describe('document text', () => {
     // Every sentence is somewhere; the same text gives the same chunks and hashes.
     for (let i = 0; i < 60; i++) expect(chunks.some((c) => c.text.includes(`number ${i} `))).toBe(true);
     expect(chunkText(text, 50, 15, tokens)).toEqual(chunks);
+    // No character is lost: marks that open a sentence or stand alone are kept.
+    const marks = '.NET is a framework. ...and then! ![diagram](d.png) ??? Done.';
+    expect(chunkText(marks, 50, 0, tokens).map((c) => c.text)).toEqual([marks]);
+    expect(chunkText('???', 50, 0, tokens).map((c) => c.text)).toEqual(['???']);
     // A sentence longer than a chunk is cut by tokens.
     const long = chunkText('word '.repeat(300), 40, 0, tokens);
     expect(long.every((c) => c.tokens <= 40)).toBe(true);

@@ -39,17 +39,15 @@ export function htmlToText(html: string): string {
     RAW_TEXT.lastIndex = lt;
     BLOCK_TAG.lastIndex = lt;
     const raw = RAW_TEXT.exec(html);
-    if (html.startsWith('<!--', lt)) {
-      const close = html.indexOf('-->', lt + 4);
+    if (html.startsWith('<!--', lt) || html.startsWith('<![CDATA[', lt)) {
+      const end = html[lt + 2] === '-' ? '-->' : ']]>';
+      const close = html.indexOf(end, lt + 4);
       i = close < 0 ? html.length : close + 3;
     } else if (raw) {
       const close = new RegExp(`</${raw[1]}\\s*>`, 'gi');
       close.lastIndex = RAW_TEXT.lastIndex;
       i = close.exec(html) ? close.lastIndex : html.length;
-    } else {
-      const gt = html.indexOf('>', lt + 1);
-      i = gt < 0 ? html.length : gt + 1;
-    }
+    } else i = tagEnd(html, lt + 1);
     out += BLOCK_TAG.test(html) ? '\n' : ' ';
   }
   return out.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (m, e: string) => {
@@ -61,7 +59,32 @@ export function htmlToText(html: string): string {
   });
 }
 
-const looksLikeHtml = (s: string) => /^\s*(<!doctype html|<html\b|<(body|div|p|article|section)\b)/i.test(s);
+/**
+ * Just past the `>` that ends a tag, skipping quoted attribute values: `<a title="x > y">`
+ * ended at the `>` inside the quotes, and the rest of the tag became text. Each character is
+ * looked at once; an unclosed quote or tag runs to the end, as in a browser.
+ */
+function tagEnd(html: string, from: number): number {
+  for (let j = from; j < html.length; j++) {
+    const c = html[j];
+    if (c === '>') return j + 1;
+    if (c !== '=') continue;
+    while (html[j + 1] === ' ' || html[j + 1] === '\t' || html[j + 1] === '\n') j++;
+    const quote = html[j + 1];
+    if (quote === '"' || quote === "'") {
+      const close = html.indexOf(quote, j + 2);
+      if (close < 0) return html.length;
+      j = close;
+    }
+  }
+  return html.length;
+}
+
+/** A document that opens with a page, or with a block or heading element, is HTML. */
+const looksLikeHtml = (s: string) =>
+  /^\s*(<!doctype html|<(html|head|body|div|p|article|section|main|header|nav|h[1-6]|ul|ol|table|blockquote|pre|figure)\b)/i.test(
+    s,
+  );
 
 /** The text to chunk: HTML stripped (declared or detected), whitespace normalized. */
 export function normalizeText(text: string, type?: ContentType): string {

@@ -70,8 +70,12 @@ export function countChatTokens(messages: ChatMessage[], model?: string): number
   return n;
 }
 
-/** Sentences, each with its end mark and the space after it (CJK marks end sentences too). */
-export const SENTENCES = /[^.!?。！？\n]+(?:[.!?。！？]+|\n+|$)\s*/g;
+/**
+ * Sentences, each with its end mark and the space after it (CJK marks end sentences too). Every
+ * character is in one: marks that start a sentence (`.NET`, `...and then`, Markdown's `![`)
+ * or stand alone (`???`) were dropped, since a match had to start with text.
+ */
+export const SENTENCES = /[.!?。！？]*[^.!?。！？\n]+(?:[.!?。！？]+|\n+|$)\s*|[.!?。！？\n]+\s*/g;
 
 /**
  * Splits text into chunks of at most `maxTokens`, on sentence boundaries where it can
