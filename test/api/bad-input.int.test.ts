@@ -109,9 +109,8 @@ describe('API bad input', () => {
     const pastLast = expectError(await submitJson({ type: 'debug-steps', input: { steps: 2, failAt: 3 } }), 422);
     expect(pastLast.details).toEqual([{ path: ['input', 'failAt'], message: 'failAt names a step past the last one' }]);
     const noInput = expectError(await submitJson({ type: 'debug-steps' }), 422, 'validation_failed');
-    expect(noInput.details).toEqual(
-      expect.arrayContaining([expect.objectContaining({ path: expect.arrayContaining(['input']) })]),
-    );
+    // Said plainly (it was zod's "expected nonoptional, received undefined").
+    expect(noInput.details).toEqual([{ path: ['input'], message: expect.stringMatching(/^input is required/) }]);
   });
 
   it('422 for wrong types of the request fields', async () => {

@@ -181,6 +181,19 @@ describe('API meta routes', () => {
     expect(doc.components.schemas.Job.properties.status.enum).toEqual(['queued', 'running', 'completed', 'failed', 'canceled']);
     // Error statuses every route may answer with.
     expect(Object.keys(submit.responses)).toEqual(expect.arrayContaining(['413', '415', '429', '503']));
+    // What a generated client needs to know: `input` is required (it was optional here, and a
+    // 422 on the server); the headers answers carry; the admin routes' own token.
+    const submitBody = doc.components.schemas.SubmitRequest ?? submit.requestBody.content['application/json'].schema;
+    expect(submitBody.required).toEqual(expect.arrayContaining(['type', 'input']));
+    expect(doc.components.schemas.Job.required).toEqual(expect.arrayContaining(['input', 'result']));
+    expect(Object.keys(submit.responses['202'].headers)).toEqual(['x-request-id', 'Idempotent-Replayed']);
+    expect(Object.keys(submit.responses['429'].headers)).toEqual(['x-request-id', 'Retry-After']);
+    expect(doc.components.securitySchemes).toHaveProperty('adminToken');
+    const adminOps = Object.entries(doc.paths)
+      .filter(([path]) => path.startsWith('/v1/admin/'))
+      .flatMap(([, ops]) => Object.values(ops as Record<string, { security?: unknown }>));
+    expect(adminOps.length).toBeGreaterThanOrEqual(7);
+    for (const op of adminOps) expect(op.security).toEqual([{ adminToken: [] }]);
 
     // Every route the app serves is in the document (the document itself and its viewer's page and files aside).
     // Endpoints only: a handler takes the context alone, a middleware also takes `next`.

@@ -20,8 +20,9 @@ export const Job = z
     id: z.string(),
     type: z.string(),
     status: JobStatus,
-    input: z.unknown(),
-    result: z.unknown(),
+    // Always present (result: null until the job completes): required in the document.
+    input: z.unknown().nonoptional(),
+    result: z.unknown().nonoptional(),
     error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).nullable(),
     progress: z.object({ pct: z.number(), message: z.string().nullable() }),
     steps: z.array(
@@ -106,29 +107,41 @@ export function jobIdOf(c: Context): string {
   return parsed.data.id;
 }
 
+/** Response headers, for the OpenAPI document. */
+export type Headers = Record<string, { description: string; schema: { type: 'string' | 'integer' } }>;
+
+// Every answer carries its request id (SPEC); 429 and 503 say when to come back.
+const requestId: Headers = {
+  'x-request-id': { description: 'The request id (yours if sane, else a new one)', schema: { type: 'string' } },
+};
+const retryAfter: Headers = {
+  'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer' } },
+};
+const error = (description: string, headers: Headers = requestId) => ({
+  description,
+  headers,
+  content: { 'application/json': { schema: ErrorBody } },
+});
+
 export const errorResponses = {
-  400: { description: 'Malformed JSON', content: { 'application/json': { schema: ErrorBody } } },
-  401: { description: 'Missing, invalid or revoked API key', content: { 'application/json': { schema: ErrorBody } } },
-  403: { description: 'The key lacks the scope', content: { 'application/json': { schema: ErrorBody } } },
-  404: { description: 'Not found (or another tenant’s)', content: { 'application/json': { schema: ErrorBody } } },
-  413: { description: 'The request body is over the limit', content: { 'application/json': { schema: ErrorBody } } },
-  415: { description: 'A request body that is not JSON', content: { 'application/json': { schema: ErrorBody } } },
-  422: {
-    description: 'A value fails validation (`details` lists the issues)',
-    content: { 'application/json': { schema: ErrorBody } },
-  },
-  429: {
-    description: 'Over the API key’s rate limit; see Retry-After',
-    content: { 'application/json': { schema: ErrorBody } },
-  },
-  503: {
-    description: 'PostgreSQL or Redis unreachable; see Retry-After',
-    content: { 'application/json': { schema: ErrorBody } },
-  },
+  400: error('Malformed JSON'),
+  401: error('Missing, invalid or revoked API key'),
+  403: error('The key lacks the scope'),
+  404: error('Not found (or another tenant’s)'),
+  405: error('The path answers other methods, listed in `Allow`', {
+    ...requestId,
+    Allow: { description: 'The methods the path answers', schema: { type: 'string' } },
+  }),
+  413: error('The request body is over the limit'),
+  415: error('A request body that is not JSON'),
+  422: error('A value fails validation (`details` lists the issues)'),
+  429: error('Over the API key’s rate limit; see Retry-After', { ...requestId, ...retryAfter }),
+  503: error('PostgreSQL or Redis unreachable; see Retry-After', { ...requestId, ...retryAfter }),
 } as const;
 
-export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+export const json = <T extends z.ZodType>(schema: T, description: string, headers: Headers = {}) => ({
   description,
+  headers: { ...requestId, ...headers },
   content: { 'application/json': { schema } },
 });
 
@@ -137,3 +150,6 @@ export const json = <T extends z.ZodType>(schema: T, description: string) => ({
  * answer would show a name the database does not hold.
  */
 export const StorableText = () => z.string().refine((s) => !unstorableText(s), UNSTORABLE_TEXT);
+
+/** For admin routes' createRoute: the admin token, not a tenant key (the document's scheme `adminToken`). */
+export const adminOnly = { security: [{ adminToken: [] }] };

@@ -32,6 +32,24 @@ export async function answers(url: string, timeoutMs = 1_000): Promise<boolean> 
   }
 }
 
+function isLoopback(url: string): boolean {
+  try {
+    return ['localhost', '127.0.0.1', '[::1]', '::1'].includes(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
+
+export function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'a URL that does not parse';
+  }
+}
+
 const freePort = () =>
   new Promise<number>((resolve, reject) => {
     const s = createServer();
@@ -49,6 +67,9 @@ export interface OwnRedis {
 
 export async function ensureRedis(url: string, dataDir: string): Promise<OwnRedis> {
   if (await answers(url)) return { url, child: undefined };
+  // A Redis on another host that does not answer is a mistake to report, not one to replace
+  // with a private redis-server nobody else can reach.
+  if (!isLoopback(url)) throw new Error(`Redis at ${withoutPassword(url)} (REDIS_URL) did not answer.`);
   if (spawnSync('redis-server', ['--version']).status !== 0) throw new Error(REDIS_MISSING);
   const dir = join(dataDir, 'redis');
   mkdirSync(dir, { recursive: true });

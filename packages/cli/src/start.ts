@@ -17,7 +17,7 @@ import { onShutdown, SHUTDOWN_SLACK_MS, startFailed } from '@spool/core/shutdown
 import { createTenant, KeyStore } from '@spool/core/tenants';
 import { createDashboard, dashboardDepsFromApi } from '@spool/dashboard';
 import { startWorker, WorkerEnvSchema, workerOptions } from '@spool/worker';
-import { ensureRedis } from './redis.ts';
+import { ensureRedis, withoutPassword } from './redis.ts';
 
 interface DevCredentials {
   adminToken: string;
@@ -48,7 +48,12 @@ async function main() {
   mkdirSync(env.SPOOL_DATA_DIR, { recursive: true });
 
   const redis = await ensureRedis(env.REDIS_URL, env.SPOOL_DATA_DIR);
-  if (redis.child) log.info({ url: redis.url }, 'started redis-server (data under the data dir)');
+  if (redis.child) {
+    log.warn(
+      { url: redis.url, configured: withoutPassword(env.REDIS_URL) },
+      'nothing answered at REDIS_URL: started redis-server (data under the data dir)',
+    );
+  }
   const probe = createRedis(redis.url, 'worker');
   await checkEvictionPolicy(probe, (msg) => log.warn(msg));
   await probe.quit();

@@ -75,7 +75,6 @@ const msList = z
   .optional();
 
 export const baseEnv = z.object({
-  NODE_ENV: z.string().default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SPOOL_DATA_DIR: z.string().default('./.spool'),
   /**

@@ -4,7 +4,7 @@ import { SpoolError } from '@spool/core/errors';
 import { createApiKey, createTenant, listApiKeys, SCOPES } from '@spool/core/tenants';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireAdmin } from '../middleware/auth.ts';
-import { errorResponses, json, StorableText } from '../schemas.ts';
+import { adminOnly, errorResponses, json, StorableText } from '../schemas.ts';
 
 const TenantCreated = z
   .object({ id: z.string(), name: z.string(), apiKey: z.string(), apiKeyId: z.string(), webhookSecret: z.string() })
@@ -20,6 +20,7 @@ const ApiKeyInfo = ApiKeyFields.extend({ keyPrefix: z.string(), revokedAt: z.str
 const ApiKeyCreated = ApiKeyFields.extend({ apiKey: z.string() }).openapi('ApiKeyCreated');
 
 const createTenantRoute = createRoute({
+  ...adminOnly,
   method: 'post',
   path: '/v1/admin/tenants',
   summary: 'Create a tenant (its API key and webhook secret are shown once)',
@@ -30,6 +31,7 @@ const createTenantRoute = createRoute({
 });
 
 const createKeyRoute = createRoute({
+  ...adminOnly,
   method: 'post',
   path: '/v1/admin/tenants/{id}/api-keys',
   summary: 'Issue an API key (shown once)',
@@ -54,6 +56,7 @@ const createKeyRoute = createRoute({
 });
 
 const listKeysRoute = createRoute({
+  ...adminOnly,
   method: 'get',
   path: '/v1/admin/tenants/{id}/api-keys',
   summary: "A tenant's API keys, newest first, revoked ones included (never the keys themselves)",
@@ -65,6 +68,7 @@ const listKeysRoute = createRoute({
 });
 
 const revokeKeyRoute = createRoute({
+  ...adminOnly,
   method: 'delete',
   path: '/v1/admin/api-keys/{id}',
   summary: 'Revoke an API key',

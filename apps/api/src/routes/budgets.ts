@@ -4,7 +4,7 @@ import { SpoolError } from '@spool/core/errors';
 import { setTenantBudget, tenantBudget, tenantSpend } from '@spool/core/model-calls';
 import { forgetTenantBudget } from '@spool/core/providers/budget';
 import type { ApiDeps, AppEnv } from '../deps.ts';
-import { errorResponses, json } from '../schemas.ts';
+import { adminOnly, errorResponses, json } from '../schemas.ts';
 
 // The column is numeric(14, 6): 8 digits before the point, 6 after. A larger cap overflowed it
 // (a misleading 422), and a positive cap under a millionth was rounded to 0, which means
@@ -29,6 +29,7 @@ const Budget = z
 const params = z.object({ id: z.string().max(64) });
 
 const getRoute = createRoute({
+  ...adminOnly,
   method: 'get',
   path: '/v1/admin/tenants/{id}/budget',
   summary: 'A tenant’s spend caps and spend',
@@ -37,6 +38,7 @@ const getRoute = createRoute({
 });
 
 const putRoute = createRoute({
+  ...adminOnly,
   method: 'put',
   path: '/v1/admin/tenants/{id}/budget',
   summary: 'Set a tenant’s daily and monthly spend caps',

@@ -5,7 +5,23 @@ import { SpoolError } from '@spool/core/errors';
 import type { Context } from 'hono';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
-import { BatchRequest, ErrorBody, errorResponses, Job, JobIdParam, JobList, json, ListQuery, SubmitRequest } from '../schemas.ts';
+import {
+  BatchRequest,
+  ErrorBody,
+  errorResponses,
+  type Headers,
+  Job,
+  JobIdParam,
+  JobList,
+  json,
+  ListQuery,
+  SubmitRequest,
+} from '../schemas.ts';
+
+/** On a 202 that answers an idempotency key seen before: the job(s) it made then. */
+const replayed: Headers = {
+  'Idempotent-Replayed': { description: '`true` when the key was seen before: no new job', schema: { type: 'string' } },
+};
 
 const conflict = { 409: json(ErrorBody, 'Conflict (idempotency key reused with another body, or wrong state)') };
 const invalid = { 422: json(ErrorBody, 'Unknown job type or input that fails its schema') };
@@ -28,7 +44,7 @@ const submit = createRoute({
       schema: { type: 'string', minLength: 1, maxLength: 255 },
     },
   ],
-  responses: { 202: json(Job, 'Accepted: the job'), ...errorResponses, ...conflict, ...invalid },
+  responses: { 202: json(Job, 'Accepted: the job', replayed), ...errorResponses, ...conflict, ...invalid },
 });
 
 const batch = createRoute({
@@ -39,7 +55,7 @@ const batch = createRoute({
     'All or nothing. An `Idempotency-Key` header keys item i as `<key>:<i>` unless it has its own `idempotencyKey`, so a retried batch answers the same jobs.',
   request: { body: { content: { 'application/json': { schema: BatchRequest } }, required: true } },
   responses: {
-    202: json(z.object({ data: z.array(Job) }), 'Accepted: the jobs, in request order'),
+    202: json(z.object({ data: z.array(Job) }), 'Accepted: the jobs, in request order', replayed),
     ...errorResponses,
     ...conflict,
     ...invalid,

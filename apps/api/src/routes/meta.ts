@@ -80,6 +80,11 @@ export function metaRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
   }
   registerPlainRoutes(app);
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'SPOOL_ADMIN_TOKEN: the /v1/admin routes only (a tenant key gets 403)',
+  });
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: {

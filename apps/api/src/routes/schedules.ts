@@ -16,7 +16,7 @@ const Schedule = z
     timezone: z.string().nullable().describe('IANA zone the expression is read in; null means UTC'),
     job: z.object({
       type: z.string(),
-      input: z.unknown(),
+      input: z.unknown().nonoptional(),
       priority: z.number().int().nullable(),
       webhook: z.object({ url: z.string() }).nullable(),
       metadata: z.record(z.string(), z.unknown()),

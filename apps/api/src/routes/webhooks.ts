@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireAdmin, requireScope } from '../middleware/auth.ts';
 import { validationFailed } from '../middleware/errors.ts';
-import { errorResponses, JobIdParam, jobIdOf, json, StorableText } from '../schemas.ts';
+import { adminOnly, errorResponses, JobIdParam, jobIdOf, json, StorableText } from '../schemas.ts';
 
 const DefaultWebhook = z.object({ url: StorableText().url().max(2048).nullable() });
 
@@ -107,7 +107,13 @@ function documentRoutes(app: OpenAPIHono<AppEnv>) {
     path: '/v1/jobs/{id}/webhooks',
     summary: "A job's webhook deliveries, each with every attempt (time, status code, latency, error)",
     request: { params },
-    responses: { 200: json(z.object({ data: z.array(Delivery) }), 'The deliveries, oldest first'), ...errorResponses },
+    responses: {
+      200: json(
+        z.object({ data: z.array(Delivery), nextCursor: z.null().describe('Always null: one page') }),
+        'The deliveries, oldest first',
+      ),
+      ...errorResponses,
+    },
   });
   register({
     method: 'post',
@@ -130,6 +136,7 @@ function documentRoutes(app: OpenAPIHono<AppEnv>) {
     responses: { 200: json(DefaultWebhook, 'The URL, or null'), ...errorResponses },
   });
   register({
+    ...adminOnly,
     method: 'post',
     path: '/v1/admin/tenants/{id}/webhook-secret/rotate',
     summary: 'A new webhook secret (shown once); the old one also signs until previousSecretExpiresAt',

@@ -27,7 +27,9 @@ import type { SubmitGuard } from './submit-guard.ts';
 // The optional fields also take null, as the job object shows them: a client may send back what it read.
 export const SubmitRequest = z.object({
   type: z.string().min(1).max(100),
-  input: z.unknown(),
+  // Required (each type says what it holds): a bare `z.unknown()` is optional in the OpenAPI
+  // document, and its message for a missing input was "expected nonoptional".
+  input: z.unknown().nonoptional('input is required: the job type’s input object (GET /v1/job-types shows its schema)'),
   idempotencyKey: z.string().min(1).max(255).optional(),
   /** BullMQ's convention: 1 runs first; omitted means plain FIFO (which runs before any prioritized job). */
   priority: z.number().int().min(1).max(MAX_PRIORITY).nullish(),

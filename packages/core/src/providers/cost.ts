@@ -45,8 +45,10 @@ export function parsePrices(raw: string): PriceTable {
 }
 
 /**
- * The price of a model: an exact row, else the longest row that prefixes it (a dated
- * snapshot such as `gpt-4o-mini-2024-07-18` takes `gpt-4o-mini`'s price). The provider part of
+ * The price of a model: an exact row, else the row it is a dated snapshot of
+ * (`gpt-4o-mini-2024-07-18` or `gpt-4-0613` take `gpt-4o-mini`'s or `gpt-4`'s price). Any
+ * other name the row starts (`gpt-4o-audio-preview`, `o4-mini-deep-research`) is another model,
+ * priced differently: it has no row, so it is refused until priced. The provider part of
  * a reference is ignored, except that every `local` model is free.
  */
 export function priceOf(table: PriceTable, provider: string, model: string): Price | undefined {
@@ -59,10 +61,12 @@ export function priceOf(table: PriceTable, provider: string, model: string): Pri
 export function priceRow(table: PriceTable, provider: string, model: string): string | undefined {
   if (table[`${provider}:${model}`]) return `${provider}:${model}`;
   if (table[model]) return model;
-  let best: string | undefined;
-  for (const key of Object.keys(table)) if (model.startsWith(key) && (!best || key.length > best.length)) best = key;
-  return best;
+  const snapshot = SNAPSHOT.exec(model);
+  return snapshot && table[snapshot[1]!] ? snapshot[1] : undefined;
 }
+
+/** A model name with a dated snapshot's suffix: `-2024-07-18`, or `-0613`. */
+const SNAPSHOT = /^(.+)-(?:\d{4}-\d{2}-\d{2}|\d{4})$/;
 
 /** USD, rounded to 1e-8 (the trace column's scale). */
 export function costUsd(price: Price | undefined, usage: TokenUsage): number {
