@@ -22,8 +22,8 @@ export async function getCollection(db: Database, tenantId: string, name: string
 /**
  * The model a new ingest embeds with: the collection's active model. The first ingest into a
  * collection creates it with `model`. An explicit `requested` model that differs from the
- * active one is refused while the collection holds chunks: mixing models would make part of the collection invisible to queries,
- * and changing the model is what `embed-refresh` is for.
+ * active one is refused while the collection holds chunks: mixing models would make part of
+ * the collection invisible to queries, and changing the model is what `embed-refresh` is for.
  */
 export async function ensureCollection(
   db: Database,

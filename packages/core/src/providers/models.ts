@@ -357,7 +357,7 @@ export class ModelService {
             // Everyone backs off, not just this job: the provider said the whole key is over its limit.
             if (c.class === 'rate_limit') await limiter.pause(c.retryAfterMs ?? config.retry.baseMs);
             await this.trace(base, ref, row);
-            if (billed && release) {
+            if (billed && release && c.retryable) {
               // The billed try now counts as spend: the next try must fit in what is left, as
               // the first did. Holding once for all of them let three cut streams spend twice
               // the cap.
