@@ -175,3 +175,42 @@ describe('API list and paging', () => {
     await eventually('other tenant job done', async () => (await other.get(mine.body.id)).body.status === 'completed');
   });
 });
+
+describe('list order when a submit waits on a slow check', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      worker: false,
+      webhooks: {
+        allowPrivate: false,
+        // A resolver that takes 1.5 s (a slow DNS server), answering a public address.
+        lookup: async () => {
+          await new Promise((r) => setTimeout(r, 1_500));
+          return [{ address: '93.184.216.34', family: 4 }];
+        },
+      },
+    });
+  });
+  afterAll(() => stack?.close());
+
+  it('a job accepted last is listed first, even when its submit started first', async () => {
+    // Its id was made before the webhook host's DNS check: committed after later submits, it
+    // was listed below them, where a newest-first reader never looks for new jobs.
+    const api = client(stack.url, (await stack.tenant('list-order')).apiKey);
+    const first = (await api.submit({ type: 'debug-steps', input: { steps: 1 } })).body;
+    const slow = api.submit({ type: 'debug-steps', input: { steps: 1 }, webhook: { url: 'http://hooks.example.com/h' } });
+    await new Promise((r) => setTimeout(r, 200));
+    const second = (await api.submit({ type: 'debug-steps', input: { steps: 1 } })).body;
+    expect((await api.call('GET', '/v1/jobs?limit=10')).body.data.map((j: { id: string }) => j.id)).toEqual([
+      second.id,
+      first.id,
+    ]);
+    const late = (await slow).body;
+    expect(late.id).toBeTruthy();
+    expect((await api.call('GET', '/v1/jobs?limit=10')).body.data.map((j: { id: string }) => j.id)).toEqual([
+      late.id,
+      second.id,
+      first.id,
+    ]);
+  });
+});

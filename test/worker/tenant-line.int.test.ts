@@ -125,3 +125,58 @@ it('a job BullMQ fails for stalling (its worker killed) frees its slot when the 
     await h.close();
   }
 });
+
+it('a short job acquiring after a long one leaves the long one its slot (the set expired with the shorter hold)', async () => {
+  const prefix = `${randomPrefix()}:tenant-running`;
+  const slots = createTenantSlots(redis, prefix, 2)!;
+  try {
+    // A long type (ingest: a 61-minute hold) runs; a short one (chat: 11 minutes) comes and
+    // goes beside it. Scaled down: 30 s and 1 s.
+    expect(await slots.acquireOrQueue('t', job('a-long'), 30_000)).toBeUndefined();
+    expect(await slots.acquireOrQueue('t', job('b-short'), 1_000)).toBeUndefined();
+    await slots.release('t', 'b-short');
+    await new Promise((r) => setTimeout(r, 1_300));
+    expect(await redis.zrange(`${prefix}:t`, 0, -1), 'the long job still holds its slot').toEqual(['a-long']);
+    expect(await slots.acquireOrQueue('t', job('c'), 30_000)).toBeUndefined();
+    expect(await slots.acquireOrQueue('t', job('d'), 30_000), 'a third job ran with cap 2').toBe(0);
+  } finally {
+    await redis.del(`${prefix}:t`, `${prefix}:t:line`);
+  }
+});
+
+it('a stale attempt ending after another worker took its job over leaves the slot to it: the cap holds', async () => {
+  // Slots are by job id, so the new holder runs in the same slot; the stale attempt freed it,
+  // and the next job in line ran beside the taken-over one with a cap of 1.
+  const stack = await startStack({ tenantConcurrency: 1, lockMs: 1_500 });
+  const first = stack.worker!;
+  try {
+    const tenant = await stack.tenant('stall');
+    const api = client(stack.url, tenant.apiKey);
+    const x = (await api.submit({ type: 'debug-steps', input: { steps: 8, stepMs: 700 } })).body.id as string;
+    await api.waitFor(x, ['running'], 10_000);
+    // Worker 1 takes nothing new (its attempt goes on); a second worker starts (stack.worker now).
+    await first.workers.find((w) => w.name === 'debug-steps')!.pause(true);
+    await stack.startWorker();
+    const y = (await api.submit({ type: 'debug-steps', input: { steps: 4, stepMs: 700 } })).body.id as string;
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await api.get(y)).body.status).toBe('queued');
+    // X's lock lapses, as after a stall: BullMQ's stalled check hands it to worker 2.
+    await redis.del(`${stack.prefix}:debug-steps:${x}:lock`);
+
+    let overlap = 0;
+    let takenOver = false;
+    const ended = (status: string) => ['completed', 'failed', 'canceled'].includes(status);
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
+      const [gx, gy] = await Promise.all([api.get(x), api.get(y)]);
+      if (gx.body.attempts >= 2) takenOver = true;
+      if (gx.body.status === 'running' && gy.body.status === 'running') overlap++;
+      if (ended(gx.body.status) && ended(gy.body.status)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(takenOver, 'X was taken over by worker 2').toBe(true);
+    expect(overlap, 'X and Y ran at once with a cap of 1').toBe(0);
+  } finally {
+    await first.close().catch(() => {});
+    await stack.close();
+  }
+}, 60_000);

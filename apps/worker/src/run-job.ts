@@ -34,10 +34,14 @@ export function createProcessor(deps: ExecuteDeps & { tenantSlots?: TenantSlots 
           return stepAside(job, token, Math.min(60_000, 2_000 + place * 20));
         }
       }
+      let taken = false;
       try {
-        await runAttempt(deps, def, job as Job & { id: string }, token);
+        taken = (await runAttempt(deps, def, job as Job & { id: string }, token)) === 'taken_over';
       } finally {
-        if (deps.tenantSlots && tenantId) {
+        // Slots are by job id, so a worker that took the job over runs in this same slot: a
+        // stale attempt leaves it to that worker. Freed here, it went to the next job in line,
+        // which ran beside the taken-over one, past the tenant's cap.
+        if (deps.tenantSlots && tenantId && !taken) {
           await deps.tenantSlots.release(tenantId, job.id, slotHoldMs).catch(() => {});
         }
       }
@@ -47,7 +51,12 @@ export function createProcessor(deps: ExecuteDeps & { tenantSlots?: TenantSlots 
   };
 }
 
-async function runAttempt(deps: ExecuteDeps, def: AnyJobDefinition, job: Job & { id: string }, token?: string): Promise<void> {
+async function runAttempt(
+  deps: ExecuteDeps,
+  def: AnyJobDefinition,
+  job: Job & { id: string },
+  token?: string,
+): Promise<'taken_over' | undefined> {
   let outcome: Awaited<ReturnType<typeof executeAttempt>>;
   try {
     outcome = await executeAttempt(deps, {
@@ -77,8 +86,11 @@ async function runAttempt(deps: ExecuteDeps, def: AnyJobDefinition, job: Job & {
     case 'interrupted':
       // Back to the queue for the next worker, without spending one of the job's attempts.
       return stepAside(job, token, 0);
+    case 'lease_lost':
+      // Another worker took the job over: its result stands.
+      return 'taken_over';
     default:
-      // completed, canceled, skipped, or lease_lost (the new holder's result stands).
+      // completed, canceled or skipped.
       return;
   }
 }

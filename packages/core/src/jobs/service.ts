@@ -124,7 +124,7 @@ export class JobService {
       if (typeof def.needsVectors === 'function' && def.needsVectors(parsed.data)) assertVectors(db);
       const { idempotencyKey, ...rest } = req;
       return {
-        id: newId(),
+        id: '', // made after the checks, below
         tenant_id: tenantId,
         type: req.type,
         input: parsed.data,
@@ -159,6 +159,11 @@ export class JobService {
       throw err;
     }
 
+    // Ids are made now, after the checks that wait (the spend caps, a webhook host's DNS): an
+    // id is the list's order and cursor, and one made before a slow check committed after
+    // later submits' and was listed below them, where a newest-first reader never looks. The
+    // group commit writes in the order of these calls, so commits follow ids (in one process).
+    for (const row of rows) row.id = newId();
     // Committed, then added to Redis, each together with concurrent submissions (see group-commit.ts).
     const batch = await this.inserts.run(rows);
     const mine = new Set(rows.map((r) => r.id));

@@ -15,13 +15,21 @@
 import { Job as BullJob, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
+// The set's own expiry (it goes with its tenant's last slot) only ever grows: each slot lapses
+// by its score. Set to the latest acquirer's hold, a chat job's 11 minutes dropped the slot of
+// an ingest running for an hour, and the tenant ran one job past its cap.
+const KEEP_FOR = `
+local function keepFor(key, ms)
+  if redis.call('PTTL', key) < tonumber(ms) then redis.call('PEXPIRE', key, ms) end
+end`;
+
 // KEYS: slots, line. ARGV: now, cap, item, lapse, slot ttl, its member in the line, its place
 // there (the job's priority). Returns -1 when the item holds a slot; else its place in line (0 first).
-const ACQUIRE = `
+const ACQUIRE = `${KEEP_FOR}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
   redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  keepFor(KEYS[1], ARGV[5])
   redis.call('ZREM', KEYS[2], ARGV[6])
   return -1
 end
@@ -29,19 +37,19 @@ redis.call('ZADD', KEYS[2], 'NX', ARGV[7], ARGV[6])
 redis.call('PEXPIRE', KEYS[2], 86400000)
 return redis.call('ZRANK', KEYS[2], ARGV[6])`;
 
-// KEYS: slots, line. ARGV: item, lapse. Frees the item's slot (if it held one: a job taken
-// over in another process is released twice) and hands it to the first in line, whose member
-// ("<job id>\n<queue>") it returns.
-const RELEASE = `
+// KEYS: slots, line. ARGV: item, lapse, slot ttl. Frees the item's slot (if it held one) and
+// hands it to the first in line, whose member ("<job id>\n<queue>") it returns.
+const RELEASE = `${KEEP_FOR}
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return nil end
 local first = redis.call('ZPOPMIN', KEYS[2])[1]
 if not first then return nil end
 redis.call('ZADD', KEYS[1], ARGV[2], string.match(first, '^(.-)\\n'))
+keepFor(KEYS[1], ARGV[3])
 return first`;
 
 type Scripted = Redis & {
   spoolSlotAcquire(slots: string, line: string, ...args: (string | number)[]): Promise<number>;
-  spoolSlotRelease(slots: string, line: string, item: string, lapse: number): Promise<string | null>;
+  spoolSlotRelease(slots: string, line: string, item: string, lapse: number, ttl: number): Promise<string | null>;
 };
 
 export interface TenantSlots {
@@ -96,7 +104,7 @@ export function slotRelease(redis: Redis, keyPrefix: string, queue?: (name: stri
   const scripted = scripts(redis);
   const keys = slotKeys(keyPrefix);
   return async (tenantId, itemId, holdMs = 60_000) => {
-    const handOver = (id: string) => scripted.spoolSlotRelease(...keys(tenantId), id, Date.now() + holdMs);
+    const handOver = (id: string) => scripted.spoolSlotRelease(...keys(tenantId), id, Date.now() + holdMs, holdMs);
     const first = await handOver(itemId);
     if (!first || !queue) return;
     // In the background: a release must not hold the caller's concurrency slot. A first in
