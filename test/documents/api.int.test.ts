@@ -168,5 +168,19 @@ describe('documents API on PGlite', () => {
     }
     const anonymous = await fetch(`${stack.url}/v1/documents`);
     expect(anonymous.status).toBe(401);
+    // An ingest of nothing, or one that would cut a document into a chunk per sentence
+    // fragment (it completed with 0 chunks; 1 MB made 340,000 chunks), is refused at submit.
+    const ingest = (input: unknown) => a.call('POST', '/v1/jobs', { type: 'ingest', input });
+    const blank = await ingest({ documents: [{ text: ' \n\t ' }] });
+    expect(blank.status).toBe(422);
+    expect(blank.body.error.details).toEqual([
+      { path: ['input', 'documents', 0, 'text'], message: expect.stringMatching(/only whitespace/) },
+    ]);
+    const overlap = await ingest({ documents: [{ text: 'Some text.' }], chunkTokens: 32, overlapTokens: 31 });
+    expect(overlap.status).toBe(422);
+    expect(overlap.body.error.details).toEqual([
+      { path: ['input', 'overlapTokens'], message: 'overlapTokens is at most half of chunkTokens' },
+    ]);
+    expect((await ingest({ documents: [{ text: 'Some text.' }], chunkTokens: 32, overlapTokens: 16 })).status).toBe(202);
   });
 });

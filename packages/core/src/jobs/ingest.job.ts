@@ -26,7 +26,7 @@ export const Label = z
 export const IngestDocument = z.object({
   id: Label.optional(),
   title: z.string().max(1_000).optional(),
-  text: z.string().min(1).max(INGEST_MAX_DOCUMENT_CHARS),
+  text: z.string().min(1).max(INGEST_MAX_DOCUMENT_CHARS).regex(/\S/, 'text is only whitespace: there is nothing to ingest'),
   /** `text` and `markdown` are chunked as they are; `html` is stripped to text (also detected when omitted). */
   contentType: z.enum(['text', 'markdown', 'html']).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
@@ -34,24 +34,31 @@ export const IngestDocument = z.object({
   accessLevel: Label.default('public'),
 });
 
-export const IngestInput = z.object({
-  collection: Label.default('default'),
-  documents: z
-    .array(IngestDocument)
-    .min(1)
-    .max(INGEST_MAX_DOCUMENTS)
-    .refine((docs) => {
-      const ids = docs.flatMap((d) => (d.id ? [d.id] : []));
-      return new Set(ids).size === ids.length;
-    }, 'document ids must be unique within one ingest'),
-  /**
-   * Embedding model ("provider:model"). Default: the collection's model, or SPOOL_EMBED_MODEL for a new
-   * collection. Another model than the collection's is refused (409): embed-refresh changes it.
-   */
-  model: ModelRefInput.optional(),
-  chunkTokens: z.number().int().min(32).max(8_000).default(400),
-  overlapTokens: z.number().int().min(0).max(2_000).default(50),
-});
+export const IngestInput = z
+  .object({
+    collection: Label.default('default'),
+    documents: z
+      .array(IngestDocument)
+      .min(1)
+      .max(INGEST_MAX_DOCUMENTS)
+      .refine((docs) => {
+        const ids = docs.flatMap((d) => (d.id ? [d.id] : []));
+        return new Set(ids).size === ids.length;
+      }, 'document ids must be unique within one ingest'),
+    /**
+     * Embedding model ("provider:model"). Default: the collection's model, or SPOOL_EMBED_MODEL for a new
+     * collection. Another model than the collection's is refused (409): embed-refresh changes it.
+     */
+    model: ModelRefInput.optional(),
+    chunkTokens: z.number().int().min(32).max(8_000).default(400),
+    overlapTokens: z.number().int().min(0).max(2_000).default(50).describe('At most half of chunkTokens'),
+  })
+  .refine((i) => i.overlapTokens <= i.chunkTokens / 2, {
+    // Each chunk moves on by chunkTokens − overlapTokens: 32 and 31 cut 1 MB into 340,000
+    // chunks (7.6 s of a worker's CPU on every attempt, and as many embeddings).
+    path: ['overlapTokens'],
+    message: 'overlapTokens is at most half of chunkTokens',
+  });
 export type IngestInput = z.infer<typeof IngestInput>;
 
 export const IngestOutput = z.object({
@@ -84,7 +91,8 @@ export const ingest = defineJob({
   usesModels: true,
   needsVectors: true,
   async handle(input, ctx) {
-    if (input.overlapTokens >= input.chunkTokens) input.overlapTokens = Math.floor(input.chunkTokens / 4);
+    // Jobs stored before the submit refused more than half (the schema above) still run bounded.
+    input.overlapTokens = Math.min(input.overlapTokens, Math.floor(input.chunkTokens / 2));
     // Pure functions of the input: the same on every attempt, so only the plan is stored.
     const byId = new Map<string, IngestInput['documents'][number] & { id: string }>();
     // The same unnamed text twice is one document.
