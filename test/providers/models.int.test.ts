@@ -464,6 +464,25 @@ describe('shared RPM/TPM admission', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
   });
 
+  it('a streamed try cut short counts its tokens against the TPM limit: the provider counted them', async () => {
+    // 200 tokens a minute. The first call streams 50 of its 60 words and breaks (billed: the
+    // prompt and 50). Given back in full, the second call's ~160 fitted at once.
+    const models = await service({
+      SPOOL_CHAT_MODELS: 'openai:gpt-4o-mini',
+      SPOOL_MODEL_LIMITS: 'openai:gpt-4o-mini=0/200',
+      SPOOL_MODEL_RETRIES: '0',
+    });
+    fake.next({ content: Array(60).fill('word').join(' '), cutAfterChunks: 50 });
+    await expect(models.forJob(await job()).chat({ messages: hi, maxTokens: 60, stream: true })).rejects.toThrow();
+    const before = fake.count();
+    const controller = new AbortController();
+    const second = models.forJob(await job(tenantId, controller)).chat({ messages: hi, maxTokens: 150 });
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(fake.count(), 'the second call went out within the minute').toBe(before);
+    controller.abort(new SpoolError('canceled', 'test over'));
+    await expect(second).rejects.toThrow();
+  });
+
   it('holds an RPM limit across processes', async () => {
     const p = prefix();
     const signal = new AbortController().signal;

@@ -271,6 +271,12 @@ export class ModelService {
       let release = costEstimate > 0 ? await probe.unlessFails(this.budgets.hold(scope.tenantId, costEstimate)) : undefined;
       // Set when a try that was billed leaves no room for another: the job fails with it.
       let overBudget: unknown;
+      // What a failed try was billed for: a stream that broke, or was canceled, after the model
+      // began to answer (the prompt and what it streamed), or an answer its content filter
+      // stopped (as the provider reported it). It counts for the rate limiter and the trace.
+      const billedTokens = (err: unknown) =>
+        billedUsageOf(err) ??
+        (partial ? { inputTokens: inputEstimate, outputTokens: countTokens(partial, ref.model) } : undefined);
 
       try {
         let latencyMs = 0;
@@ -320,7 +326,8 @@ export class ModelService {
               return result;
             } catch (err) {
               latencyMs = Math.round(performance.now() - started);
-              await limiter.settle(reservation, 0).catch(() => {});
+              const billed = billedTokens(err);
+              await limiter.settle(reservation, billed ? billed.inputTokens + billed.outputTokens : 0).catch(() => {});
               if (timeout.signal.aborted && !scope.signal.aborted)
                 throw new SpoolError('timeout', `nothing from ${name} for ${config.timeoutMs} ms`, { cause: err });
               throw err;
@@ -330,13 +337,8 @@ export class ModelService {
             }
           },
           async (c, callTry, err) => {
-            // A stream that broke, or was canceled, after the model began to answer is billed
-            // by the provider for the prompt and what it generated, and so is an answer its
-            // content filter stopped: counted here too (as the provider reported it, else
-            // counted), so the job's usage and the tenant's spend caps see it.
-            const tokens =
-              billedUsageOf(err) ??
-              (partial ? { inputTokens: inputEstimate, outputTokens: countTokens(partial, ref.model) } : undefined);
+            // Priced on the error row, so the job's usage and the tenant's spend caps see it.
+            const tokens = billedTokens(err);
             const billed = tokens && { ...tokens, costUsd: costUsd(price, tokens) };
             const row = {
               status: 'error' as const,
