@@ -688,6 +688,23 @@ describe('embeddings, budgets', () => {
     expect(held!.n).toBe(0);
   });
 
+  it('a billed cut stream with no try left, or no room for one, falls back to the next model of the chain', async () => {
+    // With a cap of $0.03 the cut try ($0.018) leaves no room for another of the same model;
+    // `local` is free and answers. With no retry left, nothing is held again at all.
+    for (const retries of ['0', '2']) {
+      const tenant = (await createTenant(database.db, `rehold-${retries}`)).id;
+      const models = await service({
+        SPOOL_MODEL_PRICES: 'gpt-4o-mini=1000/1000',
+        SPOOL_TENANT_DAILY_BUDGET_USD: '0.03',
+        SPOOL_MODEL_RETRIES: retries,
+        SPOOL_CHAT_MODELS: 'openai:gpt-4o-mini,local',
+      });
+      fake.next({ content: Array(20).fill('the').join(' '), cutAfterChunks: 10 });
+      const out = await models.forJob(await job(tenant)).chat({ messages: hi, maxTokens: 20, stream: true });
+      expect(out, `retries ${retries}`).toMatchObject({ model: 'local', fallbackUsed: true });
+    }
+  });
+
   it('an answer stopped by the content filter is priced as the provider billed it, plain or streamed', async () => {
     const models = await service({ SPOOL_MODEL_PRICES: 'gpt-4o-mini=1000/1000', SPOOL_CHAT_MODELS: 'openai:gpt-4o-mini' });
     for (const stream of [false, true]) {

@@ -28,7 +28,7 @@ import { limitsFor, type ModelsConfig } from './config.ts';
 import { addUsage, costUsd, priceOf } from './cost.ts';
 import { looksLikeInjection, redactMessages } from './hygiene.ts';
 import { SharedLimiter } from './limiter.ts';
-import { type Classified, classifiedOf, withRetries } from './resilience.ts';
+import { type Classified, classifiedOf, triesAgain, withRetries } from './resilience.ts';
 import { countChatTokens, countTokens } from './tokens.ts';
 import { billedUsageOf, type ChatMessage, type ModelRef, type Provider, type ProviderChatResult, refName } from './types.ts';
 
@@ -246,6 +246,9 @@ export class ModelService {
 
     let fallbackFrom: string | null = null;
     let last: Classified | undefined;
+    // Set when a model's billed try left no room in the budget for another: the chain goes on
+    // (a later model may be free), and the call fails with it if none answers.
+    let overBudget: unknown;
     let streamed = false;
     // What the current try has streamed so far.
     let partial = '';
@@ -269,8 +272,6 @@ export class ModelService {
       const breaker = this.breaker(ref);
       const probe = probeSlot(breaker, admitted.probe);
       let release = costEstimate > 0 ? await probe.unlessFails(this.budgets.hold(scope.tenantId, costEstimate)) : undefined;
-      // Set when a try that was billed leaves no room for another: the job fails with it.
-      let overBudget: unknown;
       // What a failed try was billed for: a stream that broke, or was canceled, after the model
       // began to answer (the prompt and what it streamed), or an answer its content filter
       // stopped (as the provider reported it). It counts for the rate limiter and the trace.
@@ -359,7 +360,7 @@ export class ModelService {
             // Everyone backs off, not just this job: the provider said the whole key is over its limit.
             if (c.class === 'rate_limit') await limiter.pause(c.retryAfterMs ?? config.retry.baseMs);
             await this.trace(base, ref, row);
-            if (billed && release && c.retryable) {
+            if (billed && release && state !== 'open' && triesAgain(config.retry, c, callTry)) {
               // The billed try now counts as spend: the next try must fit in what is left, as
               // the first did. Holding once for all of them let three cut streams spend twice
               // the cap.
@@ -404,9 +405,9 @@ export class ModelService {
         };
       } catch (err) {
         if (scope.signal.aborted) throw scope.signal.reason ?? err;
-        if (overBudget) throw overBudget;
         const c = classifiedOf(err);
-        if (!c.fallback) throw new SpoolError(c.class, `${name}: ${c.message}`, { status: 422, retryable: false, cause: err });
+        if (!c.fallback)
+          throw overBudget ?? new SpoolError(c.class, `${name}: ${c.message}`, { status: 422, retryable: false, cause: err });
         last = c;
         fallbackFrom = name;
       } finally {
@@ -414,13 +415,16 @@ export class ModelService {
         await release?.(); // after the trace with the call's cost, which now counts instead
       }
     }
-    throw new SpoolError(
-      'model_unavailable',
-      `no model of the chain answered (${chain.map(refName).join(' → ')}); last: ${last?.class ?? 'unknown'}: ${last?.message ?? ''}`,
-      {
-        retryable: true,
-        retryAfterMs: last?.retryAfterMs,
-      },
+    throw (
+      overBudget ??
+      new SpoolError(
+        'model_unavailable',
+        `no model of the chain answered (${chain.map(refName).join(' → ')}); last: ${last?.class ?? 'unknown'}: ${last?.message ?? ''}`,
+        {
+          retryable: true,
+          retryAfterMs: last?.retryAfterMs,
+        },
+      )
     );
   }
 

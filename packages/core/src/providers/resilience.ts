@@ -197,13 +197,15 @@ export async function withRetries<T>(
       const c = signal.aborted ? stoppedBy(signal.reason ?? err) : classifyError(err);
       // 'stop': the caller knows better (the breaker just opened), no more tries here.
       const stop = (await onFailure(c, n, err)) === 'stop';
-      const waitable = c.retryAfterMs === undefined || c.retryAfterMs <= policy.maxWaitMs;
-      if (stop || !c.retryable || n > policy.retries || !waitable || signal.aborted)
-        throw Object.assign(asError(err), { classified: c });
+      if (stop || !triesAgain(policy, c, n) || signal.aborted) throw Object.assign(asError(err), { classified: c });
       await sleep(retryDelayMs(policy, n, c.retryAfterMs), undefined, { signal });
     }
   }
 }
+
+/** Whether `withRetries` makes another try after failure `c` of try `n` (unless stopped). */
+export const triesAgain = (policy: RetryPolicy, c: Classified, n: number): boolean =>
+  c.retryable && n <= policy.retries && (c.retryAfterMs === undefined || c.retryAfterMs <= policy.maxWaitMs);
 
 /**
  * A try the job itself stopped, whatever its reason (canceled, its own timeout, its lease lost,
