@@ -322,5 +322,19 @@ describe('embed-refresh on PGlite', () => {
     // With chunks stored, another model is still refused.
     const mixed = await submit('ingest', { collection: 'bound', model: 'local', documents: [{ text: 'more' }] });
     expect(mixed.error).toMatchObject({ code: 'embedding_model_mismatch' });
+
+    // Empty, but its first ingest still embedding: refused too, or that ingest's chunks would
+    // land on a model it did not name (it retried its batch with the new one).
+    fake.next({ latencyMs: 2_000 });
+    const first = await api.submit({
+      type: 'ingest',
+      input: { collection: 'fresh', model: NEW_MODEL, documents: [{ id: 'a', text: 'Alpha text here.' }] },
+    });
+    const deadline = Date.now() + 10_000;
+    while (fake.count('embeddings') < 1 && Date.now() < deadline) await sleep(20);
+    const other = await submit('ingest', { collection: 'fresh', model: 'local', documents: [{ id: 'b', text: 'Beta.' }] });
+    expect(other.error).toMatchObject({ code: 'embedding_model_mismatch' });
+    expect((await api.waitFor(first.body.id, undefined, 60_000)).status).toBe('completed');
+    expect(await chunkModels('fresh')).toEqual([[NEW_MODEL, 1]]);
   }, 90_000);
 });

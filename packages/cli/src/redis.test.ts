@@ -26,5 +26,14 @@ describe('Redis for the one-process mode', () => {
     expect((err as Error).message).toContain('redis://app:***@192.0.2.1:6379');
     expect((err as Error).message).not.toContain('s3cret');
     expect(withoutPassword('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+    expect(withoutPassword('redis://10.0.0.5:6379/0?password=s3cret')).toBe('redis://10.0.0.5:6379/0?password=***');
+  });
+
+  it('any loopback spelling counts as this machine: 127.0.1.1 (Debian’s hostname address), LOCALHOST', async () => {
+    for (const url of ['redis://127.0.1.1:1', 'redis://LOCALHOST:1']) {
+      const own = await ensureRedis(url, dataDir);
+      own.child?.kill();
+      expect(own.child, url).toBeDefined();
+    }
   });
 });

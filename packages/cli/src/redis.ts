@@ -32,18 +32,22 @@ export async function answers(url: string, timeoutMs = 1_000): Promise<boolean> 
   }
 }
 
+/** This machine: `localhost`, 127.0.0.0/8 or ::1, in any case (a `redis:` URL's host is not lower-cased). */
 function isLoopback(url: string): boolean {
   try {
-    return ['localhost', '127.0.0.1', '[::1]', '::1'].includes(new URL(url).hostname);
+    const host = new URL(url).hostname.toLowerCase();
+    return host === 'localhost' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
   } catch {
     return false;
   }
 }
 
+/** The URL to show: its password hidden, in the user part or as ioredis's `?password=`. */
 export function withoutPassword(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
     return u.toString();
   } catch {
     return 'a URL that does not parse';

@@ -114,6 +114,7 @@ export const ingest = defineJob({
         input.collection,
         requested ?? ctx.models.embedModel?.() ?? 'local',
         requested,
+        ctx.jobId,
       );
       let unchanged = 0;
       const out: Plan['docs'] = [];
