@@ -41,6 +41,8 @@ export interface StackOptions {
   sseCheckMs?: number;
   rateLimitPerMin?: number;
   tenantConcurrency?: number;
+  /** SPOOL_JOB_RETENTION_DAYS (0: keep every job). */
+  retentionDays?: number;
   /** Model-layer and budget variables (providerEnv, budgetEnv), parsed as at boot. */
   env?: Record<string, string>;
   /** The logger of the API and the worker (default: pino at LOG_LEVEL, silent when unset). */
@@ -99,6 +101,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           concurrency: {},
           reconcileIntervalMs: opts.reconcileIntervalMs ?? 1_000,
           tenantConcurrency: opts.tenantConcurrency ?? 0,
+          retentionDays: opts.retentionDays ?? 0,
           models,
           webhooks: { allowPrivate: true, retryDelaysMs: [0, 200, 400, 800], timeoutMs: 2_000, ...opts.webhooks },
         },

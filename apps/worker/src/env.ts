@@ -21,6 +21,7 @@ export function workerOptions(env: WorkerConfig, redisUrl = env.REDIS_URL): Work
     lockMs: env.SPOOL_WORKER_LOCK_MS,
     concurrency: env.SPOOL_CONCURRENCY,
     reconcileIntervalMs: env.SPOOL_RECONCILE_INTERVAL_MS,
+    retentionDays: env.SPOOL_JOB_RETENTION_DAYS,
     tenantConcurrency: env.SPOOL_TENANT_CONCURRENCY,
     webhooks: {
       retryDelaysMs: env.SPOOL_WEBHOOK_RETRY_DELAYS ?? DEFAULT_RETRY_DELAYS_MS,

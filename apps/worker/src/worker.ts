@@ -14,6 +14,7 @@ import { backoffDelay, createQueues, createTenantSlots, Reconciler, runningSlots
 import { createRedis, type Redis } from '@spool/core/redis';
 import { type ScheduleWorker, startScheduleWorker } from '@spool/core/schedules';
 import { cancelRunning, interruptRunning } from '@spool/core/steps';
+import { retentionSweep } from '@spool/core/store/retention';
 import {
   createWebhookProducer,
   DEFAULT_RETRY_DELAYS_MS,
@@ -29,6 +30,8 @@ export interface WorkerOptions {
   lockMs: number;
   concurrency: Record<string, number>;
   reconcileIntervalMs: number;
+  /** SPOOL_JOB_RETENTION_DAYS: finished jobs older than this are deleted; 0 (default) keeps them. */
+  retentionDays?: number;
   /** Webhook delivery settings; the defaults of workerEnv when omitted. */
   webhooks?: Partial<WebhookWorkerOptions>;
   /** SPOOL_TENANT_CONCURRENCY: jobs one tenant may run at once across all workers, 0 = no cap. */
@@ -158,7 +161,11 @@ export async function startWorker(
       buffer,
       log: deps.log.child({ module: 'reconciler' }),
       onDeliveries: (ids) => producer.enqueue(ids),
-      sweeps: [webhooks.sweep, schedules.sweep],
+      sweeps: [
+        webhooks.sweep,
+        schedules.sweep,
+        retentionSweep(deps.db, deps.log.child({ module: 'retention' }), opts.retentionDays ?? 0),
+      ],
       releaseSlot: tenantSlots?.release,
     },
     { intervalMs: opts.reconcileIntervalMs },

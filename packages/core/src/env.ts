@@ -140,6 +140,8 @@ export const workerEnv = z.object({
   /** Per-type concurrency overrides: "debug-steps=50,chat=8". */
   SPOOL_CONCURRENCY: concurrencyMap,
   SPOOL_RECONCILE_INTERVAL_MS: int(5_000, 100),
+  /** Days a finished job is kept in PostgreSQL (store/retention.ts); 0 = for ever. */
+  SPOOL_JOB_RETENTION_DAYS: int(0, 0),
   WORKER_METRICS_PORT: port(0),
   /** Delays before each webhook attempt, comma-separated ms; default 0,5s,5m,30m,2h,5h,10h,14h,20h,24h. */
   SPOOL_WEBHOOK_RETRY_DELAYS: msList,

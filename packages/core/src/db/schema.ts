@@ -96,6 +96,8 @@ export const jobs = pgTable(
     uniqueIndex('jobs_tenant_idempotency_idx').on(t.tenantId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
     // The reconciler scans only live jobs; terminal rows are the bulk of the table.
     index('jobs_live_idx').on(t.status, t.id).where(sql`status IN ('queued', 'running')`),
+    // The retention sweep deletes the oldest finished jobs first (store/retention.ts).
+    index('jobs_finished_idx').on(t.finishedAt).where(sql`status IN ('completed', 'failed', 'canceled')`),
   ],
 );
 
@@ -188,9 +190,8 @@ export const modelCalls = pgTable(
   'model_calls',
   {
     id: text('id').primaryKey(),
-    jobId: text('job_id')
-      .notNull()
-      .references(() => jobs.id, { onDelete: 'cascade' }),
+    /** Null once the job is deleted by the retention sweep: budgets and usage still count the call. */
+    jobId: text('job_id').references(() => jobs.id, { onDelete: 'set null' }),
     tenantId: text('tenant_id').notNull(),
     jobType: text('job_type').notNull(),
     step: text('step'),
