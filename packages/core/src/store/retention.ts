@@ -10,12 +10,14 @@ import type { Logger } from '../logger.ts';
 
 /** Deletes up to `limit` of the oldest finished jobs older than `days`; returns how many. */
 export async function deleteFinishedJobs(db: Database, days: number, limit: number): Promise<number> {
+  const finished = sql`status IN ('completed', 'failed', 'canceled') AND finished_at < now() - make_interval(days => ${days}::int)`;
+  // The conditions again on the DELETE itself: PostgreSQL checks those (not the subquery's)
+  // against a row changed meanwhile, so a job retried through the API as it was picked stays.
   const [row] = await db.query<{ n: number }>(sql`
     WITH gone AS (
-      DELETE FROM jobs WHERE id IN (
+      DELETE FROM jobs WHERE ${finished} AND id IN (
         SELECT j.id FROM jobs j
-        WHERE j.status IN ('completed', 'failed', 'canceled')
-          AND j.finished_at < now() - make_interval(days => ${days}::int)
+        WHERE ${finished}
           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries w WHERE w.job_id = j.id AND w.status = 'pending')
         ORDER BY j.finished_at LIMIT ${limit}::int)
       RETURNING 1
