@@ -264,6 +264,21 @@ describe('the spool CLI', () => {
         },
       };
     };
+
+    /** `spool watch` of a 3-step job through `proxy`: exits 0 with the job's result; the proxy is closed after. */
+    const watchesThrough = async (
+      id: string,
+      proxy: { url: string; close: () => Promise<void> },
+      env?: Record<string, string>,
+    ) => {
+      try {
+        const run = await spool(['watch', id, '--url', proxy.url], env);
+        expect(run.code, run.stderr).toBe(0);
+        expect(JSON.parse(run.stdout)).toEqual({ steps: 3 });
+      } finally {
+        await proxy.close();
+      }
+    };
     const submit = async (stepMs: number) =>
       (await client(stack.url, apiKey).submit({ type: 'debug-steps', input: { steps: 3, stepMs } })).body.id as string;
 
@@ -280,14 +295,8 @@ describe('the spool CLI', () => {
         }
         forward();
       });
-      try {
-        const run = await spool(['watch', id, '--url', proxy.url]);
-        expect(run.code, run.stderr).toBe(0);
-        expect(JSON.parse(run.stdout)).toEqual({ steps: 3 });
-        expect(streams).toBe(3);
-      } finally {
-        await proxy.close();
-      }
+      await watchesThrough(id, proxy);
+      expect(streams).toBe(3);
     });
 
     it('a stream gone silent (no heartbeat, no close) is given up after SPOOL_WATCH_IDLE_MS and resumed', async () => {
@@ -297,14 +306,8 @@ describe('the spool CLI', () => {
         if (req.url?.endsWith('/events') && ++streams === 1) return forward('stall');
         forward();
       });
-      try {
-        const run = await spool(['watch', id, '--url', proxy.url], { SPOOL_WATCH_IDLE_MS: '1000' });
-        expect(run.code, run.stderr).toBe(0);
-        expect(JSON.parse(run.stdout)).toEqual({ steps: 3 });
-        expect(streams).toBeGreaterThanOrEqual(2);
-      } finally {
-        await proxy.close();
-      }
+      await watchesThrough(id, proxy, { SPOOL_WATCH_IDLE_MS: '1000' });
+      expect(streams).toBeGreaterThanOrEqual(2);
     });
 
     it('a completed job exits 0 with its result, from its event, even when the API is gone by then', async () => {
@@ -314,13 +317,7 @@ describe('the spool CLI', () => {
         res.writeHead(503, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { code: 'unavailable', message: 'restarting' } }));
       });
-      try {
-        const run = await spool(['watch', id, '--url', proxy.url]);
-        expect(run.code, run.stderr).toBe(0);
-        expect(JSON.parse(run.stdout)).toEqual({ steps: 3 });
-      } finally {
-        await proxy.close();
-      }
+      await watchesThrough(id, proxy);
     });
 
     it('a server that ends every stream at once is asked again with backoff; one that answers HTML is bad_response', async () => {

@@ -95,10 +95,10 @@ export function createTenantSlots(
 
 /**
  * A release alone, for a process that frees slots without taking any, whatever cap the workers
- * run with: JobService, for a queued job it cancels (from the API or the dashboard). The job may have just been handed the slot
- * of one that ended; no worker will ever take it now, so its slot would wait out its lapse
- * (the type's timeout and a minute), the whole tenant held back meanwhile if its cap is one.
- * A job that holds no slot costs one ZREM.
+ * run with: JobService, for a queued job it cancels (from the API or the dashboard). The job
+ * may have just been handed the slot of one that ended; no worker will ever take it now, so
+ * its slot would wait out its lapse (the type's timeout and a minute), the whole tenant held
+ * back meanwhile if its cap is one. A job that holds no slot costs one ZREM.
  */
 export function slotRelease(redis: Redis, keyPrefix: string, queue?: (name: string) => Queue): TenantSlots['release'] {
   const scripted = scripts(redis);
