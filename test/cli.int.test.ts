@@ -268,7 +268,7 @@ describe('the spool CLI', () => {
     /** `spool watch` of a 3-step job through `proxy`: exits 0 with the job's result; the proxy is closed after. */
     const watchesThrough = async (
       id: string,
-      proxy: { url: string; close: () => Promise<void> },
+      proxy: { url: string; close: () => Promise<unknown> },
       env?: Record<string, string>,
     ) => {
       try {
