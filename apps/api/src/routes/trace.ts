@@ -2,6 +2,7 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { SpoolError } from '@spool/core/errors';
 import { jobTrace } from '@spool/core/model-calls';
+import { roundUsd } from '@spool/core/providers/cost';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
 import { errorResponses, JobIdParam, json } from '../schemas.ts';
@@ -76,7 +77,7 @@ export function traceRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
         calls: t.calls + 1,
         inputTokens: t.inputTokens + r.inputTokens,
         outputTokens: t.outputTokens + r.outputTokens,
-        costUsd: Math.round((t.costUsd + r.costUsd) * 1e8) / 1e8,
+        costUsd: roundUsd(t.costUsd + r.costUsd),
       }),
       { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
     );

@@ -2,6 +2,7 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { SpoolError } from '@spool/core/errors';
 import { usageByDay } from '@spool/core/model-calls';
+import { roundUsd } from '@spool/core/providers/cost';
 import { isClientTime } from '@spool/core/time';
 import type { ApiDeps, AppEnv } from '../deps.ts';
 import { requireScope } from '../middleware/auth.ts';
@@ -80,7 +81,7 @@ export function usageRoutes(deps: ApiDeps, app: OpenAPIHono<AppEnv>) {
         cacheHits: t.cacheHits + r.cacheHits,
         inputTokens: t.inputTokens + r.inputTokens,
         outputTokens: t.outputTokens + r.outputTokens,
-        costUsd: Math.round((t.costUsd + r.costUsd) * 1e8) / 1e8,
+        costUsd: roundUsd(t.costUsd + r.costUsd),
       }),
       { calls: 0, cacheHits: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
     );

@@ -11,6 +11,7 @@ import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/client.ts';
 import { SpoolError } from '../errors.ts';
 import { holdSpend, releaseHold, type Spend, type TenantBudget, tenantBudget, tenantSpend } from '../store/model-calls.ts';
+import { roundUsd } from './cost.ts';
 
 export interface BudgetDefaults {
   dailyUsd: number;
@@ -83,9 +84,8 @@ type Caps = { dailyUsd?: number; monthlyUsd?: number };
  * refused again. Sums are compared in the stored unit (1e-8 USD), where 0.1 + 0.2 is 0.3.
  */
 function overOf(caps: Caps, spent: Spend, nextUsd: number): 'daily' | 'monthly' | undefined {
-  const units = (usd: number) => Math.round(usd * 1e8);
   const over = (cap: number | undefined, used: number) =>
-    cap !== undefined && (nextUsd > 0 ? units(used + nextUsd) > units(cap) : units(used) >= units(cap));
+    cap !== undefined && (nextUsd > 0 ? roundUsd(used + nextUsd) > roundUsd(cap) : roundUsd(used) >= roundUsd(cap));
   if (over(caps.monthlyUsd, spent.monthUsd)) return 'monthly';
   if (over(caps.dailyUsd, spent.dayUsd)) return 'daily';
   return undefined;

@@ -68,16 +68,18 @@ export function priceRow(table: PriceTable, provider: string, model: string): st
 /** A model name with a dated snapshot's suffix: `-2024-07-18`, or `-0613`. */
 const SNAPSHOT = /^(.+)-(?:\d{4}-\d{2}-\d{2}|\d{4})$/;
 
+/** USD at the trace column's scale (1e-8): sums of costs compare and add as stored. */
+export const roundUsd = (usd: number): number => Math.round(usd * 1e8) / 1e8;
+
 /** USD, rounded to 1e-8 (the trace column's scale). */
 export function costUsd(price: Price | undefined, usage: TokenUsage): number {
   if (!price) return 0;
-  const usd = (usage.inputTokens * price.input + usage.outputTokens * price.output) / 1_000_000;
-  return Math.round(usd * 1e8) / 1e8;
+  return roundUsd((usage.inputTokens * price.input + usage.outputTokens * price.output) / 1_000_000);
 }
 
 /** Two calls' usage as one. */
 export const addUsage = (a: CallUsage, b: CallUsage): CallUsage => ({
   inputTokens: a.inputTokens + b.inputTokens,
   outputTokens: a.outputTokens + b.outputTokens,
-  costUsd: Math.round((a.costUsd + b.costUsd) * 1e8) / 1e8,
+  costUsd: roundUsd(a.costUsd + b.costUsd),
 });
