@@ -21,7 +21,7 @@ it('deletes finished jobs past the retention and keeps what budgets, usage and w
   const db = stack.database.db;
   const ids: Record<string, string> = {};
   for (const name of ['oldDone', 'oldFailed', 'oldCanceled', 'oldWithWebhook', 'recentDone', 'live']) {
-    const res = await api.submit({ type: 'debug-steps', input: { steps: 1 } });
+    const res = await api.submit({ type: 'debug-steps', input: { steps: 1 }, idempotencyKey: `key-${name}` });
     ids[name] = res.body.id;
     await api.waitFor(res.body.id);
   }
@@ -63,4 +63,10 @@ it('deletes finished jobs past the retention and keeps what budgets, usage and w
 
   // Nothing is past the retention now: a sweep deletes nothing more.
   expect(await deleteFinishedJobs(db, 30, 1_000)).toBe(0);
+  // A deleted job's idempotency key makes a new job; a kept one's still answers the old job.
+  const again = await api.submit({ type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'key-oldDone' });
+  expect(again.status).toBe(202);
+  expect(again.body.id).not.toBe(ids.oldDone);
+  const kept = await api.submit({ type: 'debug-steps', input: { steps: 1 }, idempotencyKey: 'key-recentDone' });
+  expect(kept.body.id).toBe(ids.recentDone);
 }, 60_000);
